@@ -1,0 +1,214 @@
+"""``ObjectQL``: the engine's entry point — definitions, database, hooks, outbox — and its contexts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from objectql.engine.database import create_engine, normalise_url, translate
+from objectql.engine.events import ChangeEvent, Outbox
+from objectql.engine.hooks import Hook, Hooks
+from objectql.engine.permissions import ObjectPolicy
+from objectql.engine.repository import ObjectRepository
+from objectql.engine.tables import EVENTS_TABLE, SEQ_TABLE, build_metadata, sync_schema
+from objectql.engine.unit import AutoScope, EventListener, Scope, SharedScope, UnitRunner
+from objectql.engine.user import User
+from objectql.errors import InvalidRequest, ObjectQLError
+from objectql.metadata.registry import Registry
+
+log = logging.getLogger("objectql.engine")
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///objectql.db"
+DEFAULT_RETENTION = 86400.0
+_INIT_LOCK_KEY = 0x0B1EC7
+
+
+class ObjectQL:
+    """The engine: ``await ObjectQL(objects=..., database_url=...).init()``, or ``async with``."""
+
+    def __init__(
+        self,
+        objects: str | Path | Registry,
+        database_url: str = DEFAULT_DATABASE_URL,
+        *,
+        allow_anonymous: bool = True,
+        outbox_retention: float = DEFAULT_RETENTION,
+    ) -> None:
+        self._objects = objects
+        self.database_url = normalise_url(database_url)
+        self.allow_anonymous = allow_anonymous
+        self.outbox_retention = outbox_retention
+        self.hooks = Hooks()
+        self.listeners: list[EventListener] = []
+        self.registry: Registry = Registry()
+        self.tables: dict[str, Table] = {}
+        self.policies: dict[str, ObjectPolicy] = {}
+        self._engine: AsyncEngine | None = None
+        self._runner: UnitRunner | None = None
+        self._outbox: Outbox | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def init(self) -> ObjectQL:
+        """Load and validate the definitions, then create what is missing in the database."""
+        if self._engine is not None:
+            return self
+        registry = self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
+        policies = {obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous) for obj in registry}
+        metadata = build_metadata(registry)
+        engine = create_engine(self.database_url)
+        outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})
+        try:
+            async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several workers may start at once: one syncs the schema at a time.
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
+                done = await conn.run_sync(sync_schema, metadata)
+                await outbox.ensure_counter(conn)
+        except Exception as exc:
+            await engine.dispose()
+            raise translate(exc) from None
+        for step in done:
+            log.info("schema: %s", step)
+        self.registry = registry
+        self.policies = policies
+        self.tables = {name: metadata.tables[name] for name in registry.names()}
+        self._outbox = outbox
+        self._engine = engine
+        self._runner = UnitRunner(engine, outbox, self.hooks, self.listeners)
+        return self
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            self._runner = None
+
+    async def __aenter__(self) -> ObjectQL:
+        return await self.init()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise InvalidRequest(None, "ObjectQL is not initialised: await app.init() first")
+        return self._engine
+
+    @property
+    def runner(self) -> UnitRunner:
+        if self._runner is None:
+            raise InvalidRequest(None, "ObjectQL is not initialised: await app.init() first")
+        return self._runner
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            raise InvalidRequest(None, "ObjectQL is not initialised: await app.init() first")
+        return self._outbox
+
+    # -- data access ---------------------------------------------------------------------------
+
+    def context(self, user: User | None = None) -> Context:
+        """The engine as ``user`` sees it; ``None`` is the system (no permission applies)."""
+        return Context(self, user, AutoScope(self.runner))
+
+    def object(self, name: str) -> ObjectRepository:
+        """The system's repository of ``name``."""
+        return self.context(None).object(name)
+
+    @asynccontextmanager
+    async def transaction(self, user: User | None = None) -> AsyncIterator[Context]:
+        """An atomic block; hooks' after-parts and events are released on commit only."""
+        runner = self.runner
+        unit = await runner.open(write=True)
+        try:
+            yield Context(self, user, SharedScope(unit))
+        except BaseException:
+            await runner.discard(unit)
+            raise
+        committed = await runner.commit(unit)
+        await runner.release(unit, committed)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def on(self, event: str, object_name: str, fn: Hook) -> None:
+        self.hooks.on(event, object_name, fn)
+
+    def off(self, event: str, object_or_fn: Any, fn: Hook | None = None) -> None:
+        self.hooks.off(event, object_or_fn, fn)
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Call ``listener(events)`` with every batch of committed change events, in seq order."""
+        self.listeners.append(listener)
+
+    def remove_listener(self, listener: EventListener) -> None:
+        self.listeners.remove(listener)
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def current_seq(self) -> int:
+        """The highest committed seq (0 when nothing was committed)."""
+        async with self.engine.connect() as conn:
+            return await self._guarded(self.outbox.current_seq(conn))
+
+    async def oldest_seq(self) -> int | None:
+        """The oldest seq still retained in the outbox (None when it is empty)."""
+        async with self.engine.connect() as conn:
+            return await self._guarded(self.outbox.oldest_seq(conn))
+
+    async def events(self, after: int = 0, object: str | None = None, limit: int = 1000) -> list[ChangeEvent]:
+        """Committed events with ``seq > after``, in seq order, optionally of one object."""
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidRequest("after", "a whole number >= 0")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidRequest("limit", "a whole number from 1 to 10000")
+        if object is not None:
+            self.registry.get(object)
+        async with self.engine.connect() as conn:
+            return await self._guarded(self.outbox.read(conn, after=after, object=object, limit=limit))
+
+    async def prune_events(self, retention: float | None = None) -> int:
+        """Delete events older than the retention window (``OBJECTQL_OUTBOX_RETENTION``)."""
+        seconds = self.outbox_retention if retention is None else retention
+        async with self.engine.begin() as conn:
+            return await self._guarded(self.outbox.prune(conn, seconds))
+
+    @staticmethod
+    async def _guarded(coro: Any) -> Any:
+        try:
+            return await coro
+        except ObjectQLError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from None
+
+
+class Context:
+    """The engine under one user (and, inside a transaction, one unit of work)."""
+
+    def __init__(self, app: ObjectQL, user: User | None, scope: Scope) -> None:
+        self.app = app
+        self.user = user
+        self._scope = scope
+
+    def object(self, name: str) -> ObjectRepository:
+        """The repository of ``name``; an unknown object is NotFound at once."""
+        return ObjectRepository(self.app, self.app.registry.get(name), self.user, self._scope, self)
+
+    def bound(self, scope: Scope) -> Context:
+        return Context(self.app, self.user, scope)

@@ -1,0 +1,105 @@
+"""The one filter AST both input forms compile to, and both back ends (SQL, in-memory) read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeAlias
+
+
+class Op(str, Enum):
+    EQ = "="
+    NE = "!="
+    GT = ">"
+    GTE = ">="
+    LT = "<"
+    LTE = "<="
+    IN = "in"
+    NIN = "nin"
+    CONTAINS = "contains"
+    NOTCONTAINS = "notcontains"
+    STARTSWITH = "startswith"
+    ENDSWITH = "endswith"
+    BETWEEN = "between"
+    IS_NULL = "is_null"
+    IS_NOT_NULL = "is_not_null"
+
+
+ORDERING_OPS = frozenset({Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN})
+PATTERN_OPS = frozenset({Op.CONTAINS, Op.NOTCONTAINS, Op.STARTSWITH, Op.ENDSWITH})
+LIST_OPS = frozenset({Op.IN, Op.NIN})
+NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
+
+
+@dataclass(frozen=True)
+class UserToken:
+    """``$user.id`` / ``$user.<claim>`` in a row rule, resolved per user by :func:`bind_user`."""
+
+    claim: str
+
+    def __str__(self) -> str:
+        return f"$user.{self.claim}"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    field: str
+    op: Op
+    # Typed: a scalar, a tuple (in/nin), a (low, high) pair (between), None (null ops),
+    # or a UserToken in an unbound row rule.
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+Node: TypeAlias = Criterion | And | Or | Not | Const
+
+TRUE = Const(True)
+FALSE = Const(False)
+
+
+def conjoin(*nodes: Node | None) -> Node:
+    """AND of the given nodes, dropping ``None`` and TRUE."""
+    items = tuple(n for n in nodes if n is not None and n != TRUE)
+    if not items:
+        return TRUE
+    if FALSE in items:
+        return FALSE
+    return items[0] if len(items) == 1 else And(items)
+
+
+def disjoin(*nodes: Node) -> Node:
+    items = tuple(n for n in nodes if n != FALSE)
+    if not items:
+        return FALSE
+    if TRUE in items:
+        return TRUE
+    return items[0] if len(items) == 1 else Or(items)
+
+
+def fields_of(node: Node) -> set[str]:
+    if isinstance(node, Criterion):
+        return {node.field}
+    if isinstance(node, Not):
+        return fields_of(node.item)
+    if isinstance(node, And | Or):
+        return set().union(*(fields_of(i) for i in node.items))
+    return set()

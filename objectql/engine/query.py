@@ -1,0 +1,95 @@
+"""Find/count arguments — fields, sort, skip, limit — checked and turned into SQL parts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+
+from objectql.engine.filters.parse import FieldGuard
+from objectql.engine.filters.sql import text_order_key
+from objectql.errors import InvalidRequest
+from objectql.metadata.model import Kind, ObjectDef
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_DIRECTIONS = {"asc": False, "desc": True}
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool
+
+
+def parse_fields(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "fields") -> tuple[str, ...] | None:
+    """The requested projection (``id`` always included), or None for every readable field."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list | tuple):
+        raise InvalidRequest(name, "a list of field names")
+    out: dict[str, None] = {"id": None}
+    for i, f in enumerate(raw):
+        path = f"{name}[{i}]"
+        if not isinstance(f, str) or f not in obj.fields:
+            raise InvalidRequest(path, f"unknown field {f!r} on {obj.name}", details={"field": f})
+        if guard is not None:
+            guard(f, path)
+        out[f] = None
+    return tuple(out)
+
+
+def parse_sort(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "sort") -> list[SortKey]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list | tuple):
+        raise InvalidRequest(name, "a list of [field, direction] pairs or {field, order} objects")
+    keys: list[SortKey] = []
+    for i, item in enumerate(raw):
+        path = f"{name}[{i}]"
+        if isinstance(item, dict):
+            field, direction = item.get("field"), item.get("order", item.get("direction", "asc"))
+        elif isinstance(item, list | tuple) and len(item) in (1, 2):
+            field, direction = item[0], (item[1] if len(item) == 2 else "asc")
+        elif isinstance(item, str):
+            field, direction = item, "asc"
+        else:
+            raise InvalidRequest(path, "a [field, direction] pair or a {field, order} object")
+        fdef = obj.fields.get(field) if isinstance(field, str) else None
+        if fdef is None:
+            raise InvalidRequest(path, f"unknown sort field {field!r}", details={"field": field})
+        if fdef.kind is Kind.JSON:
+            raise InvalidRequest(path, f"{field!r} cannot be sorted on", details={"field": field})
+        if not isinstance(direction, str) or direction.lower() not in _DIRECTIONS:
+            raise InvalidRequest(path, f"unknown sort direction {direction!r} (asc or desc)")
+        if guard is not None:
+            guard(fdef.name, path)
+        keys.append(SortKey(fdef.name, _DIRECTIONS[direction.lower()]))
+    return keys
+
+
+def parse_paging(skip: Any, limit: Any) -> tuple[int, int]:
+    if skip is None:
+        skip = 0
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise InvalidRequest("skip", "a whole number >= 0")
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequest("limit", f"a whole number from 1 to {MAX_LIMIT}")
+    return skip, limit
+
+
+def order_by(keys: Sequence[SortKey], table: Table, dialect: str) -> list[ColumnElement[Any]]:
+    """ORDER BY with nulls last in both directions and ties broken by id ascending."""
+    text_columns = table.info.get("text_columns", ())
+    out: list[ColumnElement[Any]] = []
+    for key in keys:
+        col: ColumnElement[Any] = table.c[key.field]
+        if key.field in text_columns:
+            col = text_order_key(col, dialect)
+        out.append((col.desc() if key.descending else col.asc()).nulls_last())
+    out.append(text_order_key(table.c.id, dialect).asc())
+    return out

@@ -1,0 +1,1 @@
+"""The subscription core (hub), presence, fan-out backends and transports."""

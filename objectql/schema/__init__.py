@@ -1,0 +1,1 @@
+"""GraphQL schema built at runtime from the registry."""
