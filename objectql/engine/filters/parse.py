@@ -131,7 +131,7 @@ class _Parser:
             item = list(item)
             if item and isinstance(item[0], str):
                 node = self.criterion(item, at)
-            elif item and all(isinstance(x, list | tuple | str) for x in item):
+            elif item and isinstance(item[0], list | tuple):
                 node = self.group(item, at, depth + 1)
             else:
                 raise InvalidFilter(at, "a criterion [field, operator, value] or a non-empty group")

@@ -72,7 +72,8 @@ class _Compiler:
         if op is Op.NIN:
             return col.not_in(list(v))
         assert op is Op.BETWEEN
-        return col.between(v[0], v[1])
+        # Spelled out: BETWEEN with COLLATE bounds does not parse on PostgreSQL.
+        return and_(col >= v[0], col <= v[1])
 
     def pattern(self, c: Criterion) -> ColumnElement[bool]:
         lowered = self.table.c[lower_column_name(c.field)]

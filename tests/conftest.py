@@ -1,0 +1,113 @@
+"""Shared fixtures: every engine test runs against real SQLite and real PostgreSQL.
+
+PostgreSQL comes from ``OBJECTQL_TEST_POSTGRES_URL`` (default: the local server, database
+``objectql_test``, created when missing). When it does not answer, tests that need it fail in CI
+(``CI`` set) and are skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from objectql import ObjectQL
+
+POSTGRES_URL = os.environ.get(
+    "OBJECTQL_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/objectql_test"
+)
+DATABASES = ("sqlite", "postgresql")
+
+_pg_state: dict[str, str | None] = {}
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _prepare_postgres() -> str | None:
+    """Create the test database when missing; returns a reason when PostgreSQL is unusable."""
+    import asyncpg
+
+    dsn = _dsn(POSTGRES_URL)
+    base, _, dbname = dsn.rpartition("/")
+    try:
+        conn = await asyncpg.connect(f"{base}/postgres", timeout=5)
+    except Exception as exc:  # any failure to connect means "not available"
+        return f"PostgreSQL not answering at {base}: {type(exc).__name__}"
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", dbname)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{dbname}"')
+    finally:
+        await conn.close()
+    return None
+
+
+async def reset_postgres() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=5)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+def require_postgres() -> None:
+    if "reason" not in _pg_state:
+        _pg_state["reason"] = asyncio.run(_prepare_postgres())
+    reason = _pg_state["reason"]
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    """The name of the database under test: each engine test runs once per database."""
+    if request.param == "postgresql":
+        require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(database: str, tmp_path: Path) -> str:
+    if database == "postgresql":
+        await reset_postgres()
+        return POSTGRES_URL
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+def write_objects(directory: Path, objects: dict[str, str]) -> Path:
+    """Write ``{name: yaml}`` as ``directory/objects/<name>.object.yml``; returns ``directory``."""
+    objects_dir = directory / "objects"
+    objects_dir.mkdir(parents=True, exist_ok=True)
+    for name, body in objects.items():
+        (objects_dir / f"{name}.object.yml").write_text(textwrap.dedent(body), encoding="utf-8")
+    return directory
+
+
+EngineFactory = Callable[..., Awaitable[ObjectQL]]
+
+
+@pytest.fixture
+async def make_engine(database_url: str, tmp_path: Path) -> AsyncIterator[EngineFactory]:
+    """``await make_engine({name: yaml}, **options)``: an initialised engine, closed after the test."""
+    opened: list[ObjectQL] = []
+
+    async def factory(objects: dict[str, str], **options: object) -> ObjectQL:
+        app_dir = write_objects(tmp_path / f"app{len(opened)}", objects)
+        app = ObjectQL(app_dir, database_url, **options)  # type: ignore[arg-type]
+        await app.init()
+        opened.append(app)
+        return app
+
+    yield factory
+    for app in opened:
+        await app.close()
