@@ -1,0 +1,69 @@
+"""The app factory: the one place that wires the engine, its tasks and the HTTP routes together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from objectql.engine.core import ObjectQL
+from objectql.server.health import health
+from objectql.server.pruner import OutboxPruner
+from objectql.server.seed import load_seed
+from objectql.server.settings import Settings, redact_url
+
+log = logging.getLogger("objectql.server")
+
+OPEN_SERVER_WARNING = (
+    "NO JWT KEY CONFIGURED: this server runs OPEN — every connection is anonymous and objects "
+    "without permissions are readable and writable by anyone. Set OBJECTQL_JWT_SECRET or "
+    "OBJECTQL_JWT_PUBLIC_KEY to require authentication."
+)
+
+
+def create_app(app_dir: Path, settings: Settings) -> Starlette:
+    """A Starlette app serving the ObjectQL app in ``app_dir`` (``objects/``, optional ``seed.yml``).
+
+    On start-up it loads the definitions, syncs the schema, inserts seed data into empty objects and
+    keeps the engine on ``app.state.objectql``; on shutdown it stops its tasks and closes the engine.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = ObjectQL(
+                objects=app_dir,
+                database_url=settings.database_url,
+                allow_anonymous=not settings.auth_enabled,
+                outbox_retention=settings.outbox_retention,
+            )
+            await engine.init()
+            stack.push_async_callback(engine.close)
+            await load_seed(engine, app_dir)
+            pruner = OutboxPruner(engine)
+            pruner.start()
+            stack.push_async_callback(pruner.stop)
+            app.state.settings = settings
+            app.state.objectql = engine
+            if not settings.auth_enabled:
+                log.warning(OPEN_SERVER_WARNING)
+            log.info(
+                "serving %s: %d object(s) on %s",
+                app_dir,
+                len(engine.registry),
+                redact_url(settings.database_url),
+            )
+            try:
+                yield
+            finally:
+                # From here on /health answers 503, so a load balancer stops routing here before the close.
+                app.state.objectql = None
+
+    return Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
+
+
+__all__ = ["OPEN_SERVER_WARNING", "create_app"]

@@ -1,0 +1,163 @@
+"""The ``objectql`` command: ``check``, ``init`` and ``serve``.
+
+Each subcommand is a ``cmd_<name>(args) -> int`` function registered in :func:`build_parser`; the
+``serve`` flags are generated from the settings table, so a setting with a ``flag`` needs no code here.
+Exit codes: 0 success, 1 a broken app (definitions or seed data), 2 a usage or settings error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from objectql import __version__
+from objectql.engine.permissions import ObjectPolicy
+from objectql.errors import DefinitionError
+from objectql.metadata.registry import Registry
+from objectql.server.scaffold import TargetNotEmpty, scaffold
+from objectql.server.seed import read_seed, seed_path
+from objectql.server.settings import SETTINGS, SettingError, Settings
+
+EXIT_OK = 0
+EXIT_BROKEN_APP = 1
+EXIT_USAGE = 2
+
+
+def load_app(app_dir: Path) -> tuple[Registry, int]:
+    """Check an app directory without a database: definitions, row rules and the seed file's shape.
+
+    Returns the registry and the number of seed records.
+    """
+    registry = Registry.from_directory(app_dir)
+    if not len(registry):
+        raise DefinitionError(str(app_dir), "", "at least one objects/<name>.object.yml file")
+    for obj in registry:
+        # Row rules are compiled by the engine's policy; compiling them here catches their errors too.
+        ObjectPolicy(obj, allow_anonymous=True)
+    seed_file = seed_path(app_dir)
+    records = 0
+    if seed_file.is_file():
+        records = sum(len(rows) for rows in read_seed(seed_file, registry).values())
+    return registry, records
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate an app's definitions and print one line per object."""
+    app_dir: Path = args.dir
+    try:
+        registry, records = load_app(app_dir)
+    except DefinitionError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_BROKEN_APP
+    for obj in registry:
+        count = len(obj.declared)
+        print(f"{obj.name}: {count} field{'s' if count != 1 else ''}")
+    if seed_path(app_dir).is_file():
+        print(f"{seed_path(app_dir).name}: {records} record{'s' if records != 1 else ''}")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Scaffold a sample app into a new or empty directory."""
+    target: Path = args.dir
+    try:
+        written = scaffold(target)
+    except TargetNotEmpty as exc:
+        print(f"objectql init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(f"created {path}")
+    print(f"\nnext: objectql serve {target}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve an app with uvicorn until interrupted."""
+    app_dir: Path = args.dir
+    cli_values = {s.name: getattr(args, s.name) for s in SETTINGS if s.flag}
+    try:
+        settings = Settings.load(cli_values, os.environ, app_dir=app_dir)
+    except SettingError as exc:
+        print(f"objectql serve: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.workers > 1:
+        print(
+            "objectql serve: several workers are not supported yet; run one process per port "
+            "behind a load balancer, or use --workers 1",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        load_app(app_dir)
+    except DefinitionError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_BROKEN_APP
+
+    # Imported here: check and init should not pay for the web stack.
+    import uvicorn
+
+    from objectql.server.app import create_app
+    from objectql.server.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(app_dir, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        lifespan="on",
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="objectql", description="YAML object definitions in, a data API out."
+    )
+    parser.add_argument("--version", action="version", version=f"objectql {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate an app's object definitions and seed data")
+    check.add_argument("dir", type=Path, metavar="DIR", help="the app directory (holding objects/)")
+    check.set_defaults(handler=cmd_check)
+
+    init = commands.add_parser("init", help="scaffold a sample app into a new directory")
+    init.add_argument("dir", type=Path, metavar="DIR", help="a new or empty directory")
+    init.set_defaults(handler=cmd_init)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve an app over HTTP",
+        description="Serve an app. Every setting can also come from its OBJECTQL_* environment variable; "
+        "see docs/settings.md.",
+    )
+    serve.add_argument(
+        "dir", type=Path, nargs="?", default=Path("."), metavar="DIR", help="the app directory"
+    )
+    for setting in SETTINGS:
+        if setting.flag is None:
+            continue
+        default = setting.describe_default().replace("`", "")
+        serve.add_argument(
+            setting.flag,
+            dest=setting.name,
+            default=None,
+            metavar="URL" if setting.name.endswith("_url") else setting.name.upper(),
+            help=f"{setting.help} [{setting.env}; default: {default}]",
+        )
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``objectql`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

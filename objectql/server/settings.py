@@ -1,0 +1,469 @@
+"""Server settings: one table that feeds the CLI flags, the validation and ``docs/settings.md``.
+
+Every setting is read from its CLI flag (when it has one), then its ``OBJECTQL_*`` environment variable,
+then its default. An environment variable set to the empty string counts as unset. A value that does not
+parse raises :class:`SettingError` naming the setting and where the value came from. Secrets are never
+shown by ``repr`` (and so never reach a log line); passwords in URLs are masked the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from objectql.engine.database import normalise_url
+from objectql.errors import ObjectQLError
+
+MEMORY_BROKER = "memory://"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
+DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
+BROKER_SCHEMES = ("memory", "redis", "rediss", "postgresql", "postgres")
+
+
+class SettingError(ObjectQLError):
+    """A setting whose value is missing, malformed or inconsistent with another setting."""
+
+    code = "INVALID_SETTING"
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"setting {name}: {message}", details={"setting": name})
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table."""
+
+    name: str
+    env: str
+    default: Any
+    type: type
+    help: str
+    flag: str | None = None
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    # How the docs describe a default that is computed from other values.
+    default_doc: str | None = None
+
+    def describe_default(self) -> str:
+        if self.default_doc is not None:
+            return self.default_doc
+        if self.default is None:
+            return "unset"
+        if isinstance(self.default, tuple):
+            return ",".join(self.default) or "empty"
+        return str(self.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "OBJECTQL_DATABASE_URL",
+        None,
+        str,
+        "Database URL: sqlite:///path.db or postgresql://user:pass@host/db.",
+        flag="--db",
+        default_doc="`sqlite:///DIR/objectql.db` (a SQLite file in the served app directory)",
+    ),
+    Setting(
+        "broker_url",
+        "OBJECTQL_BROKER_URL",
+        MEMORY_BROKER,
+        str,
+        "Fan-out backend for events and presence: memory:// (one process), redis://… or postgresql://….",
+        flag="--broker",
+    ),
+    Setting(
+        "broker_prefix",
+        "OBJECTQL_BROKER_PREFIX",
+        None,
+        str,
+        "Prefix of broker channel names, so deployments sharing a broker do not hear each other.",
+        default_doc="derived from the database URL",
+    ),
+    Setting(
+        "jwt_secret",
+        "OBJECTQL_JWT_SECRET",
+        None,
+        str,
+        "Shared secret for HMAC-signed tokens (HS256). Setting any JWT key turns authentication on.",
+        secret=True,
+    ),
+    Setting(
+        "jwt_public_key",
+        "OBJECTQL_JWT_PUBLIC_KEY",
+        None,
+        str,
+        "PEM public key for RS256/ES256 tokens: the PEM text itself, or the path of a PEM file.",
+    ),
+    Setting(
+        "jwt_jwks_file",
+        "OBJECTQL_JWT_JWKS_FILE",
+        None,
+        str,
+        "Path of a JWKS file holding the public keys for RS256/ES256 tokens.",
+    ),
+    Setting(
+        "jwt_algorithm",
+        "OBJECTQL_JWT_ALGORITHM",
+        None,
+        str,
+        "The one algorithm tokens must be signed with.",
+        choices=HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS,
+        default_doc="HS256 with a secret, RS256 with a public key or JWKS file",
+    ),
+    Setting(
+        "jwt_audience", "OBJECTQL_JWT_AUDIENCE", None, str, "Required `aud` claim, checked exactly when set."
+    ),
+    Setting(
+        "jwt_issuer", "OBJECTQL_JWT_ISSUER", None, str, "Required `iss` claim, checked exactly when set."
+    ),
+    Setting(
+        "jwt_leeway",
+        "OBJECTQL_JWT_LEEWAY",
+        10,
+        int,
+        "Seconds of clock skew allowed when checking `exp`.",
+        minimum=0,
+    ),
+    Setting(
+        "jwt_roles_claim", "OBJECTQL_JWT_ROLES_CLAIM", "roles", str, "The token claim holding the roles."
+    ),
+    Setting(
+        "allowed_origins",
+        "OBJECTQL_ALLOWED_ORIGINS",
+        (),
+        tuple,
+        "Comma-separated origins (scheme://host[:port]) allowed to open WebSockets and SSE streams.",
+        flag="--allowed-origins",
+        default_doc="same-origin only",
+    ),
+    Setting(
+        "outbox_retention",
+        "OBJECTQL_OUTBOX_RETENTION",
+        86400,
+        int,
+        "Seconds change events stay in the outbox for resume and replay.",
+        minimum=1,
+    ),
+    Setting(
+        "ws_queue",
+        "OBJECTQL_WS_QUEUE",
+        1000,
+        int,
+        "Outgoing messages queued per connection before it is closed as a slow consumer (1013).",
+        minimum=1,
+    ),
+    Setting(
+        "ws_max_subscriptions",
+        "OBJECTQL_WS_MAX_SUBSCRIPTIONS",
+        100,
+        int,
+        "Active subscriptions allowed per connection.",
+        minimum=1,
+    ),
+    Setting("host", "OBJECTQL_HOST", "127.0.0.1", str, "Interface to listen on.", flag="--host"),
+    Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1),
+    Setting(
+        "workers",
+        "OBJECTQL_WORKERS",
+        1,
+        int,
+        "Server processes. More than one needs a shared broker.",
+        flag="--workers",
+        minimum=1,
+    ),
+    Setting(
+        "log_level",
+        "OBJECTQL_LOG_LEVEL",
+        "info",
+        str,
+        "Log level.",
+        flag="--log-level",
+        choices=LOG_LEVELS,
+    ),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Resolved, validated settings. Build with :meth:`Settings.load`."""
+
+    database_url: str
+    broker_url: str
+    broker_prefix: str
+    jwt_secret: str | None
+    jwt_public_key: str | None
+    jwt_jwks_file: str | None
+    jwt_algorithm: str | None
+    jwt_audience: str | None
+    jwt_issuer: str | None
+    jwt_leeway: int
+    jwt_roles_claim: str
+    allowed_origins: tuple[str, ...]
+    outbox_retention: int
+    ws_queue: int
+    ws_max_subscriptions: int
+    host: str
+    port: int
+    workers: int
+    log_level: str
+
+    @classmethod
+    def load(
+        cls,
+        cli_values: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        app_dir: Path | None = None,
+    ) -> Settings:
+        """Resolve every setting: CLI value (not None), then environment, then default.
+
+        ``app_dir`` is the served app directory; the default database is a SQLite file inside it.
+        """
+        cli_values = cli_values or {}
+        environ = environ or {}
+        unknown = set(cli_values) - set(SETTINGS_BY_NAME)
+        if unknown:
+            raise SettingError(sorted(unknown)[0], "is not a setting")
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            cli = cli_values.get(setting.name)
+            env = environ.get(setting.env)
+            if cli is not None:
+                values[setting.name] = _parse(setting, cli, f"flag {setting.flag or setting.name}")
+            elif env:
+                values[setting.name] = _parse(setting, env, f"environment variable {setting.env}")
+            else:
+                values[setting.name] = setting.default
+        _derive(values, app_dir or Path("."))
+        _check(values)
+        return cls(**values)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether a JWT key is configured; without one the server runs open (every user anonymous)."""
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwt_jwks_file)
+
+    def display(self) -> dict[str, str]:
+        """Every setting as it may be shown: secrets hidden, URL passwords masked."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and SETTINGS_BY_NAME[f.name].secret:
+                out[f.name] = "***"
+            elif isinstance(value, tuple):
+                out[f.name] = ",".join(value)
+            elif isinstance(value, str) and value.startswith("-----BEGIN"):
+                out[f.name] = "<PEM>"
+            elif isinstance(value, str):
+                out[f.name] = redact_url(value)
+            else:
+                out[f.name] = repr(value)
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.display().items())
+        return f"Settings({inner})"
+
+    __str__ = __repr__
+
+
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
+
+
+def redact_url(value: str) -> str:
+    """``scheme://user:secret@host`` → ``scheme://user:***@host``; other text unchanged."""
+    return _URL_PASSWORD.sub(r"\1***@", value)
+
+
+def broker_prefix_for(database_url: str) -> str:
+    """A stable prefix per database: processes sharing a database share a prefix, others do not.
+
+    The URL is hashed without its password, so rotating a password does not split a deployment.
+    """
+    url = normalise_url(database_url)
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0] if "@" in parts.netloc else ""
+    identity = f"{parts.scheme}://{user}@{netloc}{parts.path}"
+    return "objectql:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
+
+
+def markdown_table() -> str:
+    """The settings table as Markdown, the body of ``docs/settings.md``."""
+    lines = [
+        "| Setting | Environment variable | CLI flag | Default | Description |",
+        "|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        flag = f"`{s.flag}`" if s.flag else ""
+        default = s.describe_default()
+        if s.default_doc is None and default != "unset":
+            default = f"`{default}`"
+        extra = f" One of: {', '.join(s.choices)}." if s.choices else ""
+        lines.append(f"| `{s.name}` | `{s.env}` | {flag} | {default} | {s.help}{extra} |")
+    return "\n".join(lines) + "\n"
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def _parse(setting: Setting, raw: Any, source: str) -> Any:
+    parser = _PARSERS[setting.type]
+    try:
+        value = parser(raw)
+    except ValueError as exc:
+        raise SettingError(setting.name, f"{exc} (from {source})") from None
+    if setting.minimum is not None and value < setting.minimum:
+        raise SettingError(setting.name, f"must be at least {setting.minimum}, not {value} (from {source})")
+    if setting.choices:
+        if setting.name == "log_level":
+            value = value.lower()
+        if value not in setting.choices:
+            raise SettingError(
+                setting.name, f"must be one of {', '.join(setting.choices)}, not {value!r} (from {source})"
+            )
+    return value
+
+
+def _parse_str(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected text, got {type(raw).__name__}")
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _parse_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f"expected a whole number, not {text!r}")
+    return int(text)
+
+
+def _parse_list(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, list | tuple):
+        items = [str(v).strip() for v in raw]
+    else:
+        items = [part.strip() for part in str(raw).split(",")]
+    return tuple(item for item in items if item)
+
+
+_PARSERS: dict[type, Callable[[Any], Any]] = {str: _parse_str, int: _parse_int, tuple: _parse_list}
+
+
+# -- derived defaults and cross-checks -------------------------------------------------------------
+
+
+def _derive(values: dict[str, Any], app_dir: Path) -> None:
+    if values["database_url"] is None:
+        values["database_url"] = f"sqlite:///{(app_dir / 'objectql.db').resolve()}"
+    if values["broker_prefix"] is None:
+        values["broker_prefix"] = broker_prefix_for(values["database_url"])
+    if values["jwt_public_key"] is not None:
+        values["jwt_public_key"] = _read_public_key(values["jwt_public_key"])
+    if values["jwt_algorithm"] is None:
+        if values["jwt_secret"] is not None:
+            values["jwt_algorithm"] = "HS256"
+        elif values["jwt_public_key"] is not None or values["jwt_jwks_file"] is not None:
+            values["jwt_algorithm"] = "RS256"
+
+
+def _read_public_key(value: str) -> str:
+    """The PEM text, given inline or as a file path; normalised to end with one newline."""
+    if value.startswith("-----BEGIN"):
+        # Environment variables often carry a PEM on one line with literal \n separators.
+        text = value.replace("\\n", "\n") if "\n" not in value else value
+    else:
+        try:
+            text = Path(value).expanduser().read_text(encoding="utf-8")
+        except OSError:
+            raise SettingError("jwt_public_key", f"neither PEM text nor a readable file: {value}") from None
+        if not text.lstrip().startswith("-----BEGIN"):
+            raise SettingError("jwt_public_key", f"{value} does not hold a PEM public key")
+    return text.strip() + "\n"
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _check(values: dict[str, Any]) -> None:
+    if _scheme(values["database_url"]) not in DATABASE_SCHEMES:
+        raise SettingError(
+            "database_url",
+            f"expected a sqlite:/// or postgresql:// URL, not {redact_url(values['database_url'])!r}",
+        )
+    if _scheme(values["broker_url"]) not in BROKER_SCHEMES:
+        raise SettingError(
+            "broker_url",
+            f"expected memory://, redis:// or postgresql://, not {redact_url(values['broker_url'])!r}",
+        )
+    if values["port"] > 65535:
+        raise SettingError("port", f"must be at most 65535, not {values['port']}")
+    for origin in values["allowed_origins"]:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise SettingError("allowed_origins", f"expected scheme://host[:port] origins, not {origin!r}")
+    if values["workers"] > 1 and values["broker_url"] == MEMORY_BROKER:
+        raise SettingError(
+            "workers",
+            f"{values['workers']} workers need a shared broker (redis:// or postgresql://); "
+            "memory:// only reaches subscribers in its own process",
+        )
+    _check_jwt(values)
+
+
+def _check_jwt(values: dict[str, Any]) -> None:
+    secret, public = values["jwt_secret"], values["jwt_public_key"] or values["jwt_jwks_file"]
+    algorithm = values["jwt_algorithm"]
+    if secret is not None and public is not None:
+        raise SettingError("jwt_secret", "configure either a secret or a public key / JWKS file, not both")
+    if values["jwt_public_key"] is not None and values["jwt_jwks_file"] is not None:
+        raise SettingError("jwt_public_key", "configure either a public key or a JWKS file, not both")
+    if values["jwt_jwks_file"] is not None and not Path(values["jwt_jwks_file"]).expanduser().is_file():
+        raise SettingError("jwt_jwks_file", f"no such file: {values['jwt_jwks_file']}")
+    if algorithm is None:
+        return
+    if secret is None and public is None:
+        raise SettingError("jwt_algorithm", f"{algorithm} is set but no JWT key is configured")
+    if secret is not None and algorithm not in HMAC_ALGORITHMS:
+        raise SettingError(
+            "jwt_algorithm", f"{algorithm} needs a public key; a secret signs HS256/384/512 only"
+        )
+    if public is not None and algorithm not in PUBLIC_KEY_ALGORITHMS:
+        raise SettingError(
+            "jwt_algorithm", f"{algorithm} needs a secret; a public key verifies RS/ES/PS only"
+        )
+
+
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "SettingError",
+    "Settings",
+    "broker_prefix_for",
+    "markdown_table",
+    "redact_url",
+]
+
+
+if __name__ == "__main__":
+    # Regenerates the table in docs/settings.md.
+    print(markdown_table(), end="")

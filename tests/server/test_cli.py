@@ -1,0 +1,150 @@
+"""The ``objectql`` command, run in-process: check, init, and serve's refusals before it starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from objectql.server.cli import main
+from objectql.server.settings import SETTINGS
+from tests.conftest import write_objects
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own OBJECTQL_* variables must not change what these tests see."""
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.env, raising=False)
+
+
+# -- check -------------------------------------------------------------------------------------------
+
+
+def test_check_prints_one_line_per_object_with_its_field_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(SHOP)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["customers: 5 fields", "orders: 8 fields", "products: 7 fields"]
+    assert out[3].startswith("seed.yml: ")
+
+
+def test_check_of_a_broken_definition_exits_1_naming_file_and_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app_dir = write_objects(tmp_path, {"boxes": "fields:\n  size: {type: huge}\n"})
+    assert main(["check", str(app_dir)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"{app_dir / 'objects' / 'boxes.object.yml'}: fields.size.type: ")
+
+
+def test_check_reports_a_broken_row_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = """
+        fields:
+          owner: {type: text}
+        permissions:
+          rows:
+            - roles: [sales]
+              filters: [["ownr", "=", "$user.id"]]
+    """
+    app_dir = write_objects(tmp_path, {"notes": body})
+    assert main(["check", str(app_dir)]) == 1
+    assert "permissions.rows[0].filters" in capsys.readouterr().err
+
+
+def test_check_reports_a_broken_seed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app_dir = write_objects(tmp_path, {"notes": "fields:\n  title: {type: text}\n"})
+    (app_dir / "seed.yml").write_text("notes:\n  - {titel: Hello}\n", encoding="utf-8")
+    assert main(["check", str(app_dir)]) == 1
+    assert capsys.readouterr().err.startswith(f"{app_dir / 'seed.yml'}: notes[0].titel: ")
+
+
+def test_check_of_a_directory_without_objects_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(tmp_path)]) == 1
+    assert "object.yml" in capsys.readouterr().err
+
+
+# -- init --------------------------------------------------------------------------------------------
+
+
+def test_init_scaffolds_an_app_that_check_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "myapp"
+    assert main(["init", str(target)]) == 0
+    assert (target / "seed.yml").is_file()
+    assert sorted(p.name for p in (target / "objects").iterdir()) == [
+        "projects.object.yml",
+        "tasks.object.yml",
+    ]
+    capsys.readouterr()
+    assert main(["check", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "projects: " in out and "tasks: " in out
+
+
+def test_init_into_an_empty_directory_is_allowed(tmp_path: Path) -> None:
+    assert main(["init", str(tmp_path)]) == 0
+
+
+def test_init_refuses_a_non_empty_directory_and_leaves_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main(["init", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+# -- serve (refusals only; the real server runs in test_serve.py) ------------------------------------
+
+
+def test_serve_refuses_several_workers_with_the_memory_broker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", str(SHOP), "--workers", "2", "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert "workers" in err and "shared broker" in err
+    assert "redis://" in err and "postgresql://" in err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_serve_refuses_several_workers_from_the_environment_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OBJECTQL_WORKERS", "4")
+    assert main(["serve", str(SHOP)]) == 2
+    assert "shared broker" in capsys.readouterr().err
+
+
+def test_serve_says_several_workers_are_not_supported_yet_with_a_shared_broker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", str(SHOP), "--workers", "2", "--broker", "redis://127.0.0.1:6379/0"]) == 2
+    assert "not supported yet" in capsys.readouterr().err
+
+
+def test_serve_with_a_bad_port_names_the_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(SHOP), "--port", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert "setting port" in err and "--port" in err
+
+
+def test_serve_refuses_a_broken_app_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app_dir = write_objects(tmp_path, {"boxes": "fields:\n  size: {type: huge}\n"})
+    assert main(["serve", str(app_dir)]) == 1
+    assert "fields.size.type" in capsys.readouterr().err
+
+
+def test_serve_flags_come_from_the_settings_table(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = capsys.readouterr().out
+    for setting in SETTINGS:
+        if setting.flag:
+            assert setting.flag in help_text
+            assert setting.env in help_text

@@ -1,0 +1,97 @@
+"""``objectql serve`` for real: a subprocess on a free port, seeded, healthy, and stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from objectql import ObjectQL
+from objectql.server.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOP = ROOT / "examples" / "shop"
+START_DEADLINE = 60.0  # generous: a bound on a hung start, not a performance expectation
+STOP_DEADLINE = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path, Path]]:
+    """A running ``objectql serve examples/shop``; yields (process, base URL, database file, log file)."""
+    db = tmp_path / "x.db"
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    with log_path.open("wb") as log:
+        command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP)]
+        command += ["--db", f"sqlite:///{db}", "--port", str(port)]
+        proc = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}", db, log_path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_until_healthy(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> httpx.Response:
+    deadline = time.monotonic() + START_DEADLINE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            response = httpx.get(f"{base}/health", timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"server not healthy within {START_DEADLINE}s:\n{log_path.read_text(errors='replace')}")
+
+
+async def seeded_counts(db: Path) -> tuple[int, int, dict[str, Any] | None]:
+    async with ObjectQL(SHOP, f"sqlite:///{db}") as engine:
+        customers = await engine.object("customers").count()
+        products = await engine.object("products").count()
+        return customers, products, await engine.object("orders").find_one("ord_1001")
+
+
+def test_serve_answers_health_serves_seeded_data_and_stops_cleanly(
+    server: tuple[subprocess.Popen[bytes], str, Path, Path],
+) -> None:
+    proc, base, db, log_path = server
+    response = wait_until_healthy(proc, base, log_path)
+    assert response.json() == {"status": "ok"}
+
+    customers, products, order = asyncio.run(seeded_counts(db))
+    assert (customers, products) == (4, 4)
+    assert order is not None and order["customer"] == "cus_ada" and order["owner"] == "sam"
+
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it.
+    assert proc.wait(timeout=STOP_DEADLINE) in (0, -signal.SIGTERM)
+    log = log_path.read_text(errors="replace")
+    assert "runs OPEN" in log
+    assert "Application shutdown complete" in log
