@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +28,7 @@ log = logging.getLogger("objectql.engine")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///objectql.db"
 DEFAULT_RETENTION = 86400.0
 _INIT_LOCK_KEY = 0x0B1EC7
+T = TypeVar("T")
 
 
 class ObjectQL:
@@ -60,11 +61,15 @@ class ObjectQL:
         """Load and validate the definitions, then create what is missing in the database."""
         if self._engine is not None:
             return self
-        registry = self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
+        registry = (
+            self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
+        )
         policies = {obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous) for obj in registry}
         metadata = build_metadata(registry)
         engine = create_engine(self.database_url)
-        outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})
+        outbox = Outbox(
+            metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry}
+        )
         try:
             async with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -189,7 +194,7 @@ class ObjectQL:
             return await self._guarded(self.outbox.prune(conn, seconds))
 
     @staticmethod
-    async def _guarded(coro: Any) -> Any:
+    async def _guarded(coro: Awaitable[T]) -> T:
         try:
             return await coro
         except ObjectQLError:

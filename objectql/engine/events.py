@@ -63,7 +63,15 @@ class PendingEvent:
 
     def committed(self, seq: int) -> ChangeEvent:
         return ChangeEvent(
-            seq, self.object, self.action, self.id, self.record, self.previous, self.changed, self.user_id, self.ts
+            seq,
+            self.object,
+            self.action,
+            self.id,
+            self.record,
+            self.previous,
+            self.changed,
+            self.user_id,
+            self.ts,
         )
 
 
@@ -108,7 +116,9 @@ class Outbox:
                 {"v": start},
             )
         else:
-            await conn.execute(text("INSERT OR IGNORE INTO _objectql_seq (id, value) VALUES (1, :v)"), {"v": start})
+            await conn.execute(
+                text("INSERT OR IGNORE INTO _objectql_seq (id, value) VALUES (1, :v)"), {"v": start}
+            )
 
     async def append(self, conn: AsyncConnection, pending: list[PendingEvent]) -> list[ChangeEvent]:
         """Give ``pending`` their seqs and write them; call last in the transaction, just before commit."""

@@ -45,9 +45,7 @@ class ObjectPolicy:
             self.rules.append((rule, node))
         self._field_roles = dict(self.perms.fields) if self.perms else {}
         # Claims a row rule reads: part of a user's permission scope.
-        self.rule_claims = sorted(
-            {str(c.value.claim) for _, n in self.rules for c in _token_criteria(n)}  # type: ignore[union-attr]
-        )
+        self.rule_claims = sorted({str(c.value.claim) for _, n in self.rules for c in _token_criteria(n)})
         self.rule_fields = frozenset().union(*(fields_of(n) for _, n in self.rules))
 
     # -- object level --------------------------------------------------------------------------

@@ -200,7 +200,9 @@ class ObjectRepository:
         await self._check_database_rules(unit, record, set(self.obj.declared), exclude_id=None)
         return record
 
-    async def _prepare_update(self, unit: Unit, current: Record, data: Record) -> tuple[Record, tuple[str, ...]]:
+    async def _prepare_update(
+        self, unit: Unit, current: Record, data: Record
+    ) -> tuple[Record, tuple[str, ...]]:
         errors: FieldErrors = {}
         patch = dict(data)
         if "id" in patch and patch["id"] == current["id"]:
@@ -232,7 +234,11 @@ class ObjectRepository:
     ) -> None:
         """Unique values and lookup targets: one query per unique set and per referenced object."""
         errors: FieldErrors = {}
-        unique = [f for f in self.obj.declared.values() if f.unique and f.name in touched and record[f.name] is not None]
+        unique = [
+            f
+            for f in self.obj.declared.values()
+            if f.unique and f.name in touched and record[f.name] is not None
+        ]
         if unique:
             conds = [self.table.c[f.name] == record[f.name] for f in unique]
             stmt = select(*(self.table.c[f.name] for f in unique)).where(or_(*conds))
@@ -298,7 +304,12 @@ class ObjectRepository:
             raise Forbidden("the record would not be visible to you", details={"object": self.obj.name})
 
     def _event(
-        self, action: str, id: str, record: Record | None, previous: Record | None, changed: tuple[str, ...] | None
+        self,
+        action: str,
+        id: str,
+        record: Record | None,
+        previous: Record | None,
+        changed: tuple[str, ...] | None,
     ) -> PendingEvent:
         return PendingEvent(
             object=self.obj.name,

@@ -164,9 +164,8 @@ def sync_schema(conn: Connection, metadata: MetaData) -> list[str]:
             if col.name in have_cols:
                 continue
             ddl_type = col.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(
-                f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(col)} {ddl_type}"
-            )
+            target, column = preparer.format_table(table), preparer.format_column(col)
+            conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN {column} {ddl_type}")
             done.append(f"add column {table.name}.{col.name}")
         have_idx = {i["name"] for i in inspector.get_indexes(table.name)}
         for index in table.indexes:

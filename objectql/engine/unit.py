@@ -6,8 +6,8 @@ its after-hooks run and its events released to listeners. A rolled-back unit rel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,7 +38,9 @@ class Unit:
 class UnitRunner:
     """Opens, commits and releases units for one ObjectQL instance."""
 
-    def __init__(self, engine: AsyncEngine, outbox: Outbox, hooks: Hooks, listeners: list[EventListener]) -> None:
+    def __init__(
+        self, engine: AsyncEngine, outbox: Outbox, hooks: Hooks, listeners: list[EventListener]
+    ) -> None:
         self.engine = engine
         self.outbox = outbox
         self.hooks = hooks

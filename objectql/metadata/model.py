@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     TEXT = "text"
     TEXTAREA = "textarea"
     EMAIL = "email"
@@ -31,7 +31,7 @@ class FieldType(str, Enum):
     ID = "id"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a field behaves in filters, sorting and storage, whatever its declared type."""
 
     TEXT = "text"

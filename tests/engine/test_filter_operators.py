@@ -24,16 +24,52 @@ fields:
 """
 
 RECORDS: list[dict[str, Any]] = [
-    {"id": "r1", "name": "Apple", "qty": 1, "price": 1.5, "amount": 10.25, "active": True, "day": "2024-01-01",
-     "at": "2024-01-01T10:00:00Z", "status": "new", "tags": ["a"], "meta": {"a": 1}},
-    {"id": "r2", "name": "banana", "qty": 2, "price": 2.5, "amount": 20, "active": False, "day": "2024-02-01",
-     "at": "2024-02-01T00:00:00+02:00", "status": "open"},
-    {"id": "r3", "name": "Straße", "qty": 3, "price": -1, "amount": 0, "active": True, "day": "2024-03-01",
-     "at": "2024-03-01T00:00:00", "status": "closed"},
+    {
+        "id": "r1",
+        "name": "Apple",
+        "qty": 1,
+        "price": 1.5,
+        "amount": 10.25,
+        "active": True,
+        "day": "2024-01-01",
+        "at": "2024-01-01T10:00:00Z",
+        "status": "new",
+        "tags": ["a"],
+        "meta": {"a": 1},
+    },
+    {
+        "id": "r2",
+        "name": "banana",
+        "qty": 2,
+        "price": 2.5,
+        "amount": 20,
+        "active": False,
+        "day": "2024-02-01",
+        "at": "2024-02-01T00:00:00+02:00",
+        "status": "open",
+    },
+    {
+        "id": "r3",
+        "name": "Straße",
+        "qty": 3,
+        "price": -1,
+        "amount": 0,
+        "active": True,
+        "day": "2024-03-01",
+        "at": "2024-03-01T00:00:00",
+        "status": "closed",
+    },
     {"id": "r4", "name": "100%_off"},
     {"id": "r5", "qty": 5, "price": 0.0, "amount": 99.9999, "active": False, "status": "open"},
-    {"id": "r6", "name": "ÉCOLE", "qty": 6, "price": 1e10, "amount": -3.5, "day": "2023-12-31",
-     "at": "2023-12-31T23:59:59.999999Z"},
+    {
+        "id": "r6",
+        "name": "ÉCOLE",
+        "qty": 6,
+        "price": 1e10,
+        "amount": -3.5,
+        "day": "2023-12-31",
+        "at": "2023-12-31T23:59:59.999999Z",
+    },
 ]
 ALL = {"r1", "r2", "r3", "r4", "r5", "r6"}
 
@@ -83,12 +119,21 @@ CASES: list[tuple[str, Any, set[str]]] = [
     ("ne null is is_not_null", [["name", "!=", None]], ALL - {"r5"}),
     ("is_null with true", [["name", "is_null", True]], {"r5"}),
     ("id pattern is case-insensitive", [["id", "startswith", "R"]], ALL),
-    ("and binds tighter than or",
-     [["qty", "=", 1], "or", ["qty", "=", 2], "and", ["name", "=", "x"]], {"r1"}),
-    ("adjacent criteria are and-ed",
-     [["qty", "=", 1], "or", ["qty", "=", 2], ["name", "=", "banana"]], {"r1", "r2"}),
-    ("nested group",
-     [["qty", ">", 0], "and", [["name", "=", "Apple"], "or", ["name", "=", "banana"]]], {"r1", "r2"}),
+    (
+        "and binds tighter than or",
+        [["qty", "=", 1], "or", ["qty", "=", 2], "and", ["name", "=", "x"]],
+        {"r1"},
+    ),
+    (
+        "adjacent criteria are and-ed",
+        [["qty", "=", 1], "or", ["qty", "=", 2], ["name", "=", "banana"]],
+        {"r1", "r2"},
+    ),
+    (
+        "nested group",
+        [["qty", ">", 0], "and", [["name", "=", "Apple"], "or", ["name", "=", "banana"]]],
+        {"r1", "r2"},
+    ),
     ("bare criterion", ["qty", "=", 1], {"r1"}),
     ("empty filter matches everything", [], ALL),
     ("object form operators", {"qty": {"$gt": 1, "$lt": 5}}, {"r2", "r3"}),
@@ -128,5 +173,7 @@ async def test_every_operator_gives_the_same_ids_in_sql_and_in_memory(items: Obj
         in_memory = {r["id"] for r in stored if matcher(r)}
         count = await repo.count(filters=flt)
         if not (from_sql == in_memory == expected and count == len(expected)):
-            failures.append(f"{name}: sql={sorted(from_sql)} memory={sorted(in_memory)} expected={sorted(expected)}")
+            failures.append(
+                f"{name}: sql={sorted(from_sql)} memory={sorted(in_memory)} expected={sorted(expected)}"
+            )
     assert not failures, "\n".join(failures)

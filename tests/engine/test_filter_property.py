@@ -68,7 +68,9 @@ wire_datetimes = st.one_of(
     datetime_values.map(lambda d: d.replace(tzinfo=None).isoformat()),
     datetime_values.map(lambda d: d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
 )
-date_values = st.one_of(st.sampled_from([date(2024, 1, 1), date(2024, 1, 2)]), st.dates(date(1970, 1, 1), date(2100, 1, 1)))
+date_values = st.one_of(
+    st.sampled_from([date(2024, 1, 1), date(2024, 1, 2)]), st.dates(date(1970, 1, 1), date(2100, 1, 1))
+)
 
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "id": st.sampled_from(["r1", "R1", "r", "é", "%"]),
@@ -85,8 +87,22 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
 ORDERING = [">", ">=", "<", "<="]
 OPS: dict[str, list[str]] = {
     "id": ["=", "!=", "in", "nin", "contains", "startswith", *ORDERING],
-    "name": ["=", "!=", "<>", *ORDERING, "in", "nin", "not in", "contains", "notcontains", "startswith",
-             "endswith", "between", "is_null", "is_not_null"],
+    "name": [
+        "=",
+        "!=",
+        "<>",
+        *ORDERING,
+        "in",
+        "nin",
+        "not in",
+        "contains",
+        "notcontains",
+        "startswith",
+        "endswith",
+        "between",
+        "is_null",
+        "is_not_null",
+    ],
     "qty": ["=", "!=", *ORDERING, "in", "nin", "between", "is_null", "is_not_null"],
     "price": ["=", "!=", *ORDERING, "in", "nin", "between", "is_null"],
     "amount": ["=", "!=", *ORDERING, "in", "nin", "between", "is_not_null"],
@@ -98,9 +114,19 @@ OPS: dict[str, list[str]] = {
     "created_at": ["<", ">", "is_not_null"],
 }
 OBJECT_OPS = {
-    "=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "in": "$in", "nin": "$nin",
-    "contains": "$contains", "notcontains": "$notcontains", "startswith": "$startswith",
-    "endswith": "$endswith", "between": "$between",
+    "=": "$eq",
+    "!=": "$ne",
+    ">": "$gt",
+    ">=": "$gte",
+    "<": "$lt",
+    "<=": "$lte",
+    "in": "$in",
+    "nin": "$nin",
+    "contains": "$contains",
+    "notcontains": "$notcontains",
+    "startswith": "$startswith",
+    "endswith": "$endswith",
+    "between": "$between",
 }
 
 records_strategy = st.lists(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypeAlias
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     EQ = "="
     NE = "!="
     GT = ">"
@@ -29,6 +31,16 @@ ORDERING_OPS = frozenset({Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN})
 PATTERN_OPS = frozenset({Op.CONTAINS, Op.NOTCONTAINS, Op.STARTSWITH, Op.ENDSWITH})
 LIST_OPS = frozenset({Op.IN, Op.NIN})
 NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
+# The comparison operators as Python operators: the SQL compiler applies them to columns, the
+# matcher to values, which keeps the two reading one table.
+COMPARISONS: dict[Op, Callable[[Any, Any], Any]] = {
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+}
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,14 @@ unknown, ``not`` of unknown is unknown, and a record matches only when the whole
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from objectql.engine.filters.ast import And, Const, Criterion, Node, Not, Op, Or
+from objectql.engine.filters.ast import COMPARISONS, And, Const, Criterion, Node, Not, Op, Or
 
 Record = Mapping[str, Any]
 Tri = bool | None
 Evaluator = Callable[[Record], Tri]
-
-_COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
-    Op.EQ: operator.eq,
-    Op.NE: operator.ne,
-    Op.GT: operator.gt,
-    Op.GTE: operator.ge,
-    Op.LT: operator.lt,
-    Op.LTE: operator.le,
-}
 
 
 def compile_matcher(node: Node) -> Callable[[Record], bool]:
@@ -84,11 +74,11 @@ def _criterion(c: Criterion) -> Evaluator:
     if op is Op.IS_NOT_NULL:
         return lambda r: r.get(field) is not None
     test: Callable[[Any], bool]
-    if op in _COMPARE:
-        compare = _COMPARE[op]
+    if op in COMPARISONS:
+        compare = COMPARISONS[op]
 
         def test(v: Any) -> bool:
-            return compare(v, value)
+            return bool(compare(v, value))
 
     elif op is Op.IN:
         members = set(value)

@@ -264,9 +264,7 @@ def typed_criterion(fdef: FieldDef, op: Op, value: Any, path: str) -> Node:
 def forbid_unreadable(readable: Callable[[str], bool]) -> FieldGuard:
     def guard(field: str, path: str) -> None:
         if not readable(field):
-            raise Forbidden(
-                f"field {field!r} is not readable", details={"field": field, "path": path}
-            )
+            raise Forbidden(f"field {field!r} is not readable", details={"field": field, "path": path})
 
     return guard
 

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, false, func, not_, or_, true
 
-from objectql.engine.filters.ast import And, Const, Criterion, Node, Not, Op, Or
+from objectql.engine.filters.ast import COMPARISONS, And, Const, Criterion, Node, Not, Op, Or
 from objectql.engine.tables import lower_column_name
 
 
@@ -45,28 +45,18 @@ class _Compiler:
         return true() if node.value else false()
 
     def criterion(self, c: Criterion) -> ColumnElement[bool]:
-        col = self.table.c[c.field]
         op, v = c.op, c.value
         if op is Op.IS_NULL:
-            return col.is_(None)
+            return self.table.c[c.field].is_(None)
         if op is Op.IS_NOT_NULL:
-            return col.is_not(None)
+            return self.table.c[c.field].is_not(None)
         if op in (Op.CONTAINS, Op.NOTCONTAINS, Op.STARTSWITH, Op.ENDSWITH):
             return self.pattern(c)
+        col: ColumnElement[Any] = self.table.c[c.field]
         if c.field in self.table.info.get("text_columns", ()):
             col = text_order_key(col, self.dialect)
-        if op is Op.EQ:
-            return col == v
-        if op is Op.NE:
-            return col != v
-        if op is Op.GT:
-            return col > v
-        if op is Op.GTE:
-            return col >= v
-        if op is Op.LT:
-            return col < v
-        if op is Op.LTE:
-            return col <= v
+        if op in COMPARISONS:
+            return cast(ColumnElement[bool], COMPARISONS[op](col, v))
         if op is Op.IN:
             return col.in_(list(v))
         if op is Op.NIN:
