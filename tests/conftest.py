@@ -1,7 +1,7 @@
 """Shared fixtures: every engine test runs against real SQLite and real PostgreSQL.
 
 PostgreSQL comes from ``OBJECTQL_TEST_POSTGRES_URL`` (default: the local server, database
-``objectql_test``, created when missing). When it does not answer, tests that need it fail in CI
+``objectql_test``, created when missing with an ICU ``en-US`` default collation). When it does not answer, tests that need it fail in CI
 (``CI`` set) and are skipped elsewhere.
 """
 
@@ -40,9 +40,15 @@ async def _prepare_postgres() -> str | None:
     except Exception as exc:  # any failure to connect means "not available"
         return f"PostgreSQL not answering at {base}: {type(exc).__name__}"
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", dbname)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{dbname}"')
+        provider = await conn.fetchval("SELECT datlocprovider FROM pg_database WHERE datname = $1", dbname)
+        if provider != "i":
+            # A linguistic (ICU) default collation, where "a" < "B": code-point semantics must not
+            # depend on the database's collation, and this makes the tests prove it.
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+            await conn.execute(
+                f'CREATE DATABASE "{dbname}" TEMPLATE template0 ENCODING \'UTF8\' '
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
     finally:
         await conn.close()
     return None

@@ -81,12 +81,18 @@ class Currency(TypeDecorator[Decimal]):
         return tidy_decimal(Decimal(int(value)).scaleb(-CURRENCY_PLACES))
 
 
+def _text_type() -> TypeEngine[Any]:
+    # Code-point order on PostgreSQL whatever the database collation, so that indexes serve the
+    # ``COLLATE "C"`` comparisons and ORDER BY the filter compiler emits.
+    return Text().with_variant(Text(collation="C"), "postgresql")
+
+
 def _json_type() -> TypeEngine[Any]:
     return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 _COLUMN_TYPES: dict[Kind, Any] = {
-    Kind.TEXT: Text,
+    Kind.TEXT: _text_type,
     Kind.INTEGER: BigInteger,
     Kind.FLOAT: lambda: Float(precision=53),
     Kind.DECIMAL: Currency,
@@ -105,11 +111,11 @@ def _columns(obj: ObjectDef) -> list[Column[Any]]:
     cols: list[Column[Any]] = []
     for fdef in obj.fields.values():
         if fdef.name == "id":
-            cols.append(Column("id", Text, primary_key=True))
+            cols.append(Column("id", _text_type(), primary_key=True))
         else:
             cols.append(Column(fdef.name, column_type(fdef), nullable=True, index=fdef.index))
         if fdef.is_text:
-            cols.append(Column(lower_column_name(fdef.name), Text, nullable=True))
+            cols.append(Column(lower_column_name(fdef.name), _text_type(), nullable=True))
     return cols
 
 
