@@ -1,8 +1,8 @@
 """Shared fixtures: every engine test runs against real SQLite and real PostgreSQL.
 
 PostgreSQL comes from ``OBJECTQL_TEST_POSTGRES_URL`` (default: the local server, database
-``objectql_test``, created when missing with an ICU ``en-US`` default collation). When it does not answer, tests that need it fail in CI
-(``CI`` set) and are skipped elsewhere.
+``objectql_test``, created when missing with an ICU ``en-US`` default collation). When it does not
+answer, tests that need it fail in CI (``CI`` set) and are skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def _prepare_postgres() -> str | None:
             # depend on the database's collation, and this makes the tests prove it.
             await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
             await conn.execute(
-                f'CREATE DATABASE "{dbname}" TEMPLATE template0 ENCODING \'UTF8\' '
+                f"CREATE DATABASE \"{dbname}\" TEMPLATE template0 ENCODING 'UTF8' "
                 "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
             )
     finally:
