@@ -1,4 +1,4 @@
-"""The ``objectql`` command: ``check``, ``init`` and ``serve``.
+"""The ``objectql`` command: ``check``, ``init``, ``serve`` and ``token``.
 
 Each subcommand is a ``cmd_<name>(args) -> int`` function registered in :func:`build_parser`; the
 ``serve`` flags are generated from the settings table, so a setting with a ``flag`` needs no code here.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,6 +115,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``15m``, ``1h``, ``7d`` or plain seconds, as seconds; must be positive."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]] if match else 0.0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive duration like 30s, 15m, 1h or 7d, not {text!r}"
+        )
+    return seconds
+
+
+def _parse_claim(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name.strip(), value
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print a development token signed with the configured secret (``OBJECTQL_JWT_SECRET``)."""
+    # Imported here: check and init should not pay for PyJWT and cryptography.
+    from objectql.server.auth import Authenticator
+
+    roles = [role.strip() for role in (args.roles or "").split(",") if role.strip()]
+    try:
+        settings = Settings.load({}, os.environ)
+        authenticator = Authenticator.from_settings(settings)
+        token = authenticator.mint(args.sub, roles, args.ttl, dict(args.claim or []))
+    except SettingError as exc:
+        print(f"objectql token: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"objectql token: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(token)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="objectql", description="YAML object definitions in, a data API out."
@@ -150,6 +193,30 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{setting.help} [{setting.env}; default: {default}]",
         )
     serve.set_defaults(handler=cmd_serve)
+
+    token = commands.add_parser(
+        "token",
+        help="print a development token signed with OBJECTQL_JWT_SECRET",
+        description="Mint a token for development and tests, signed with the configured secret "
+        "(OBJECTQL_JWT_SECRET; the jwt_* settings apply). Prints only the token.",
+    )
+    token.add_argument("--sub", required=True, metavar="ID", help="the user id (the token's sub claim)")
+    token.add_argument("--roles", default="", metavar="A,B", help="comma-separated roles (default: none)")
+    token.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default=3600.0,
+        metavar="DURATION",
+        help="how long the token is valid: 30s, 15m, 1h, 7d or seconds (default: 1h)",
+    )
+    token.add_argument(
+        "--claim",
+        type=_parse_claim,
+        action="append",
+        metavar="NAME=VALUE",
+        help="an extra claim for row rules ($user.NAME), as text; repeatable",
+    )
+    token.set_defaults(handler=cmd_token)
     return parser
 
 

@@ -142,7 +142,8 @@ SETTINGS: tuple[Setting, ...] = (
         "OBJECTQL_ALLOWED_ORIGINS",
         (),
         tuple,
-        "Comma-separated origins (scheme://host[:port]) allowed to open WebSockets and SSE streams.",
+        "Comma-separated origins (scheme://host[:port], or null) allowed to open WebSockets and SSE "
+        "streams besides the server's own.",
         flag="--allowed-origins",
         default_doc="same-origin only",
     ),
@@ -418,6 +419,9 @@ def _check(values: dict[str, Any]) -> None:
     if values["port"] > 65535:
         raise SettingError("port", f"must be at most 65535, not {values['port']}")
     for origin in values["allowed_origins"]:
+        if origin == "null":
+            # The literal origin of sandboxed frames and file:// pages; listing it is a deliberate choice.
+            continue
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
             raise SettingError("allowed_origins", f"expected scheme://host[:port] origins, not {origin!r}")
