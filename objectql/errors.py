@@ -11,6 +11,8 @@ Everything the engine raises on purpose is an :class:`ObjectQLError` with a stab
     ├── NotFound             NOT_FOUND           unknown object, missing or invisible record
     ├── Conflict             CONFLICT            a duplicate id
     ├── DefinitionError      DEFINITION_ERROR    a broken object definition
+    ├── TooManySubscriptions TOO_MANY_SUBSCRIPTIONS  a connection's subscription limit
+    ├── RateLimited          RATE_LIMITED        too many requests of one kind
     ├── Unavailable          UNAVAILABLE         the database cannot be reached
     └── InternalError        INTERNAL_ERROR      anything unexpected, with no internals exposed
 
@@ -99,6 +101,14 @@ class DefinitionError(ObjectQLError):
         self.expected = expected
 
 
+class TooManySubscriptions(ObjectQLError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class RateLimited(ObjectQLError):
+    code = "RATE_LIMITED"
+
+
 class Unavailable(ObjectQLError):
     code = "UNAVAILABLE"
 
@@ -116,6 +126,8 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "ObjectQLError",
+    "RateLimited",
+    "TooManySubscriptions",
     "Unauthenticated",
     "Unavailable",
     "ValidationError",

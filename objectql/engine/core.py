@@ -61,15 +61,11 @@ class ObjectQL:
         """Load and validate the definitions, then create what is missing in the database."""
         if self._engine is not None:
             return self
-        registry = (
-            self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
-        )
+        registry = self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
         policies = {obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous) for obj in registry}
         metadata = build_metadata(registry)
         engine = create_engine(self.database_url)
-        outbox = Outbox(
-            metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry}
-        )
+        outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})
         try:
             async with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":

@@ -116,9 +116,7 @@ class Outbox:
                 {"v": start},
             )
         else:
-            await conn.execute(
-                text("INSERT OR IGNORE INTO _objectql_seq (id, value) VALUES (1, :v)"), {"v": start}
-            )
+            await conn.execute(text("INSERT OR IGNORE INTO _objectql_seq (id, value) VALUES (1, :v)"), {"v": start})
 
     async def append(self, conn: AsyncConnection, pending: list[PendingEvent]) -> list[ChangeEvent]:
         """Give ``pending`` their seqs and write them; call last in the transaction, just before commit."""
@@ -196,7 +194,5 @@ class Outbox:
         newest = (await conn.execute(select(func.max(self.events.c.seq)))).scalar()
         if newest is None:
             return 0
-        result = await conn.execute(
-            delete(self.events).where(self.events.c.ts < cutoff, self.events.c.seq < newest)
-        )
+        result = await conn.execute(delete(self.events).where(self.events.c.ts < cutoff, self.events.c.seq < newest))
         return int(result.rowcount or 0)

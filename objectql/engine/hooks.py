@@ -58,9 +58,7 @@ class Hooks:
             target, obj = object_or_fn, None
         else:
             target, obj = fn, object_or_fn
-        self._hooks[event] = [
-            (o, f) for o, f in self._hooks[event] if not (f == target and (obj is None or o == obj))
-        ]
+        self._hooks[event] = [(o, f) for o, f in self._hooks[event] if not (f == target and (obj is None or o == obj))]
 
     def has(self, event: str, object_name: str) -> bool:
         return any(o in (object_name, "*") for o, _ in self._hooks[event])

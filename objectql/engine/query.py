@@ -24,9 +24,7 @@ class SortKey:
     descending: bool
 
 
-def parse_fields(
-    raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "fields"
-) -> tuple[str, ...] | None:
+def parse_fields(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "fields") -> tuple[str, ...] | None:
     """The requested projection (``id`` always included), or None for every readable field."""
     if raw is None:
         return None

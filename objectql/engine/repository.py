@@ -200,9 +200,7 @@ class ObjectRepository:
         await self._check_database_rules(unit, record, set(self.obj.declared), exclude_id=None)
         return record
 
-    async def _prepare_update(
-        self, unit: Unit, current: Record, data: Record
-    ) -> tuple[Record, tuple[str, ...]]:
+    async def _prepare_update(self, unit: Unit, current: Record, data: Record) -> tuple[Record, tuple[str, ...]]:
         errors: FieldErrors = {}
         patch = dict(data)
         if "id" in patch and patch["id"] == current["id"]:
@@ -235,9 +233,7 @@ class ObjectRepository:
         """Unique values and lookup targets: one query per unique set and per referenced object."""
         errors: FieldErrors = {}
         unique = [
-            f
-            for f in self.obj.declared.values()
-            if f.unique and f.name in touched and record[f.name] is not None
+            f for f in self.obj.declared.values() if f.unique and f.name in touched and record[f.name] is not None
         ]
         if unique:
             conds = [self.table.c[f.name] == record[f.name] for f in unique]

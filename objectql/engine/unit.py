@@ -38,9 +38,7 @@ class Unit:
 class UnitRunner:
     """Opens, commits and releases units for one ObjectQL instance."""
 
-    def __init__(
-        self, engine: AsyncEngine, outbox: Outbox, hooks: Hooks, listeners: list[EventListener]
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox, hooks: Hooks, listeners: list[EventListener]) -> None:
         self.engine = engine
         self.outbox = outbox
         self.hooks = hooks

@@ -71,9 +71,7 @@ def load_file(path: Path) -> ObjectDef:
     if name is None:
         raise DefinitionError(file, "", f"a definition file name ends with {SUFFIXES[0]}")
     if not NAME_RE.match(name):
-        raise DefinitionError(
-            file, "", f"the object name {name!r} (the file stem) to match {NAME_RE.pattern}"
-        )
+        raise DefinitionError(file, "", f"the object name {name!r} (the file stem) to match {NAME_RE.pattern}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

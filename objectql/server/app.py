@@ -8,10 +8,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from objectql.engine.core import ObjectQL
+from objectql.realtime.backends import backend_for_url
+from objectql.realtime.service import Limits, Realtime
+from objectql.realtime.sse import EventStream
+from objectql.realtime.websocket import realtime_websocket
+from objectql.server.auth import Authenticator
 from objectql.server.health import health
+from objectql.server.origins import OriginPolicy
 from objectql.server.pruner import OutboxPruner
 from objectql.server.seed import load_seed
 from objectql.server.settings import Settings, redact_url
@@ -47,8 +53,20 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
             pruner = OutboxPruner(engine)
             pruner.start()
             stack.push_async_callback(pruner.stop)
+            origins = OriginPolicy.from_settings(settings)
+            realtime = Realtime(
+                engine,
+                backend_for_url(settings.broker_url),
+                Authenticator.from_settings(settings),
+                limits=Limits(queue_size=settings.ws_queue, max_subscriptions=settings.ws_max_subscriptions),
+                prefix=settings.broker_prefix,
+                origin_allowed=lambda origin, scheme, host: origins.allows(origin, scheme=scheme, host_header=host),
+            )
+            await realtime.start()
+            stack.push_async_callback(realtime.stop)
             app.state.settings = settings
             app.state.objectql = engine
+            app.state.realtime = realtime
             if not settings.auth_enabled:
                 log.warning(OPEN_SERVER_WARNING)
             log.info(
@@ -63,7 +81,24 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
                 # From here on /health answers 503, so a load balancer stops routing here before the close.
                 app.state.objectql = None
 
-    return Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        WebSocketRoute("/api/realtime", realtime_websocket),
+        Route("/api/events/{object}", EventStream(), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
-__all__ = ["OPEN_SERVER_WARNING", "create_app"]
+__all__ = ["OPEN_SERVER_WARNING", "create_app", "uvicorn_options"]
+
+
+# SPEC §9: messages over 65,536 bytes close with 1009; the server pings every 20 s and drops a peer
+# silent for 40 s (20 s between pings + 20 s to answer).
+WS_MAX_SIZE = 65_536
+WS_PING_INTERVAL = 20.0
+WS_PING_TIMEOUT = 20.0
+
+
+def uvicorn_options() -> dict[str, float | int]:
+    """WebSocket options every server of this app runs with."""
+    return {"ws_max_size": WS_MAX_SIZE, "ws_ping_interval": WS_PING_INTERVAL, "ws_ping_timeout": WS_PING_TIMEOUT}

@@ -117,9 +117,7 @@ class Authenticator:
         if settings.jwt_secret is not None:
             return cls(algorithm=algorithm, key=_load_secret(settings.jwt_secret, algorithm), **common)
         if settings.jwt_public_key is not None:
-            return cls(
-                algorithm=algorithm, key=_load_public_key(settings.jwt_public_key, algorithm), **common
-            )
+            return cls(algorithm=algorithm, key=_load_public_key(settings.jwt_public_key, algorithm), **common)
         assert settings.jwt_jwks_file is not None
         return cls(algorithm=algorithm, jwks=_load_jwks(Path(settings.jwt_jwks_file), algorithm), **common)
 

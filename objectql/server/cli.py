@@ -124,9 +124,7 @@ def parse_duration(text: str) -> float:
     match = _DURATION.fullmatch(text.strip().lower())
     seconds = float(match[1]) * _UNIT_SECONDS[match[2]] if match else 0.0
     if seconds <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive duration like 30s, 15m, 1h or 7d, not {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"expected a positive duration like 30s, 15m, 1h or 7d, not {text!r}")
     return seconds
 
 
@@ -158,9 +156,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="objectql", description="YAML object definitions in, a data API out."
-    )
+    parser = argparse.ArgumentParser(prog="objectql", description="YAML object definitions in, a data API out.")
     parser.add_argument("--version", action="version", version=f"objectql {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -178,9 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve an app. Every setting can also come from its OBJECTQL_* environment variable; "
         "see docs/settings.md.",
     )
-    serve.add_argument(
-        "dir", type=Path, nargs="?", default=Path("."), metavar="DIR", help="the app directory"
-    )
+    serve.add_argument("dir", type=Path, nargs="?", default=Path("."), metavar="DIR", help="the app directory")
     for setting in SETTINGS:
         if setting.flag is None:
             continue

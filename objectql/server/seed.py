@@ -55,9 +55,7 @@ def read_seed(path: Path, registry: Registry) -> Seed:
     seed: Seed = {}
     for name, records in raw.items():
         if not isinstance(name, str) or name not in registry:
-            raise DefinitionError(
-                file, str(name), f"the name of a defined object ({', '.join(registry.names())})"
-            )
+            raise DefinitionError(file, str(name), f"the name of a defined object ({', '.join(registry.names())})")
         if records is None:
             records = []
         if not isinstance(records, list):
@@ -69,9 +67,7 @@ def read_seed(path: Path, registry: Registry) -> Seed:
             for key in record:
                 if key not in obj.fields or key in READ_ONLY:
                     where = f"{name}[{i}].{key}"
-                    raise DefinitionError(
-                        file, where, f"a field of {name} that can be set (id or a declared field)"
-                    )
+                    raise DefinitionError(file, where, f"a field of {name} that can be set (id or a declared field)")
         seed[name] = records
     return seed
 
@@ -94,9 +90,7 @@ async def load_seed(app: ObjectQL, app_dir: Path) -> dict[str, int]:
                 except ObjectQLError as exc:
                     # Surface the record's position in the file: the engine's own message only
                     # names fields, which is not enough to find a record among dozens.
-                    raise DefinitionError(
-                        str(path), f"{name}[{i}]", f"a valid record: {exc.message}"
-                    ) from None
+                    raise DefinitionError(str(path), f"{name}[{i}]", f"a valid record: {exc.message}") from None
             inserted[name] = len(records)
     if inserted:
         summary = ", ".join(f"{count} {name}" for name, count in inserted.items())

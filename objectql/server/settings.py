@@ -120,12 +120,8 @@ SETTINGS: tuple[Setting, ...] = (
         choices=HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS,
         default_doc="HS256 with a secret, RS256 with a public key or JWKS file",
     ),
-    Setting(
-        "jwt_audience", "OBJECTQL_JWT_AUDIENCE", None, str, "Required `aud` claim, checked exactly when set."
-    ),
-    Setting(
-        "jwt_issuer", "OBJECTQL_JWT_ISSUER", None, str, "Required `iss` claim, checked exactly when set."
-    ),
+    Setting("jwt_audience", "OBJECTQL_JWT_AUDIENCE", None, str, "Required `aud` claim, checked exactly when set."),
+    Setting("jwt_issuer", "OBJECTQL_JWT_ISSUER", None, str, "Required `iss` claim, checked exactly when set."),
     Setting(
         "jwt_leeway",
         "OBJECTQL_JWT_LEEWAY",
@@ -134,9 +130,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds of clock skew allowed when checking `exp`.",
         minimum=0,
     ),
-    Setting(
-        "jwt_roles_claim", "OBJECTQL_JWT_ROLES_CLAIM", "roles", str, "The token claim holding the roles."
-    ),
+    Setting("jwt_roles_claim", "OBJECTQL_JWT_ROLES_CLAIM", "roles", str, "The token claim holding the roles."),
     Setting(
         "allowed_origins",
         "OBJECTQL_ALLOWED_ORIGINS",
@@ -448,13 +442,9 @@ def _check_jwt(values: dict[str, Any]) -> None:
     if secret is None and public is None:
         raise SettingError("jwt_algorithm", f"{algorithm} is set but no JWT key is configured")
     if secret is not None and algorithm not in HMAC_ALGORITHMS:
-        raise SettingError(
-            "jwt_algorithm", f"{algorithm} needs a public key; a secret signs HS256/384/512 only"
-        )
+        raise SettingError("jwt_algorithm", f"{algorithm} needs a public key; a secret signs HS256/384/512 only")
     if public is not None and algorithm not in PUBLIC_KEY_ALGORITHMS:
-        raise SettingError(
-            "jwt_algorithm", f"{algorithm} needs a secret; a public key verifies RS/ES/PS only"
-        )
+        raise SettingError("jwt_algorithm", f"{algorithm} needs a secret; a public key verifies RS/ES/PS only")
 
 
 __all__ = [

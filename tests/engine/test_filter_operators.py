@@ -173,7 +173,5 @@ async def test_every_operator_gives_the_same_ids_in_sql_and_in_memory(items: Obj
         in_memory = {r["id"] for r in stored if matcher(r)}
         count = await repo.count(filters=flt)
         if not (from_sql == in_memory == expected and count == len(expected)):
-            failures.append(
-                f"{name}: sql={sorted(from_sql)} memory={sorted(in_memory)} expected={sorted(expected)}"
-            )
+            failures.append(f"{name}: sql={sorted(from_sql)} memory={sorted(in_memory)} expected={sorted(expected)}")
     assert not failures, "\n".join(failures)

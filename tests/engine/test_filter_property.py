@@ -58,9 +58,7 @@ decimal_values = st.one_of(
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 datetime_values = st.one_of(
     st.sampled_from([BASE, BASE + timedelta(microseconds=1), BASE - timedelta(microseconds=1)]),
-    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1)).map(
-        lambda d: d.replace(tzinfo=UTC)
-    ),
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1)).map(lambda d: d.replace(tzinfo=UTC)),
 )
 wire_datetimes = st.one_of(
     datetime_values,

@@ -53,12 +53,8 @@ NOBODY = User("nobody", ("guest",))
 async def app(make_engine: Any) -> ObjectQL:
     engine: ObjectQL = await make_engine({"deals": DEALS, "public": PUBLIC, "open": OPEN})
     deals = engine.object("deals")
-    await deals.create(
-        {"id": "d1", "title": "sam's", "owner": "sam", "region": "west", "cost": 1, "secret": "s1"}
-    )
-    await deals.create(
-        {"id": "d2", "title": "kim's", "owner": "kim", "region": "west", "cost": 2, "secret": "s2"}
-    )
+    await deals.create({"id": "d1", "title": "sam's", "owner": "sam", "region": "west", "cost": 1, "secret": "s1"})
+    await deals.create({"id": "d2", "title": "kim's", "owner": "kim", "region": "west", "cost": 2, "secret": "s2"})
     await deals.create({"id": "d3", "title": "north", "owner": "zed", "region": "north", "cost": 3})
     await deals.create({"id": "d4", "title": "south", "owner": "zed", "region": "south", "cost": 4})
     return engine
@@ -86,9 +82,7 @@ async def test_anonymous_where_roles_are_required_is_unauthenticated(app: Object
 
 async def test_write_roles_are_enforced(app: ObjectQL) -> None:
     with pytest.raises(Forbidden):
-        await (
-            app.context(User("a", ("auditor",), {"regions": ["west"]})).object("deals").create({"title": "x"})
-        )
+        await app.context(User("a", ("auditor",), {"regions": ["west"]})).object("deals").create({"title": "x"})
     with pytest.raises(Forbidden):
         await app.context(User("a", ("auditor",), {"regions": ["west"]})).object("deals").delete("d1")
     assert await app.object("deals").count() == 4
@@ -102,9 +96,7 @@ async def test_anonymous_and_star_role_lists(app: ObjectQL) -> None:
     assert (await app.context(NOBODY).object("public").create({"text": "x"}))["text"] == "x"
 
 
-async def test_no_permissions_block_admits_users_and_anonymous_only_when_open(
-    app: ObjectQL, make_engine: Any
-) -> None:
+async def test_no_permissions_block_admits_users_and_anonymous_only_when_open(app: ObjectQL, make_engine: Any) -> None:
     assert await app.context(ANONYMOUS).object("open").count() == 0
     assert (await app.context(NOBODY).object("open").create({"text": "x"}))["text"] == "x"
     closed: ObjectQL = await make_engine({"open": OPEN}, allow_anonymous=False)
@@ -187,9 +179,7 @@ async def test_hidden_fields_never_appear_in_results(app: ObjectQL) -> None:
         {"fields": ["title", "cost"]},
     ],
 )
-async def test_a_hidden_field_cannot_be_filtered_sorted_or_projected(
-    app: ObjectQL, kwargs: dict[str, Any]
-) -> None:
+async def test_a_hidden_field_cannot_be_filtered_sorted_or_projected(app: ObjectQL, kwargs: dict[str, Any]) -> None:
     with pytest.raises(Forbidden) as info:
         await app.context(SAM).object("deals").find(**kwargs)
     assert info.value.details["field"] in ("cost", "secret")
@@ -213,11 +203,7 @@ async def test_field_update_roles_govern_create_and_update(app: ObjectQL) -> Non
 
 
 async def test_system_user_bypasses_every_permission(app: ObjectQL) -> None:
-    rows = (
-        await app.context(None)
-        .object("deals")
-        .find(filters=[["secret", "is_not_null"]], sort=[["cost", "asc"]])
-    )
+    rows = await app.context(None).object("deals").find(filters=[["secret", "is_not_null"]], sort=[["cost", "asc"]])
     assert ids(rows) == ["d1", "d2"]
 
 

@@ -242,9 +242,7 @@ async def test_skip_and_limit_page_through_results(app: ObjectQL) -> None:
         ({"fields": ["name", "nope"]}, "fields[1]"),
     ],
 )
-async def test_bad_sort_fields_or_paging_is_invalid_request(
-    app: ObjectQL, kwargs: dict[str, Any], path: str
-) -> None:
+async def test_bad_sort_fields_or_paging_is_invalid_request(app: ObjectQL, kwargs: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         await app.object("customers").find(**kwargs)
     assert info.value.code == "INVALID_REQUEST" and info.value.path == path

@@ -53,9 +53,7 @@ async def test_second_init_is_harmless_and_keeps_data(database_url: str, tmp_pat
         assert await app.current_seq() == 1
 
 
-async def test_changed_definitions_add_columns_and_indexes_without_dropping(
-    database_url: str, tmp_path: Path
-) -> None:
+async def test_changed_definitions_add_columns_and_indexes_without_dropping(database_url: str, tmp_path: Path) -> None:
     app_dir = write_objects(tmp_path, {"people": V1})
     async with ObjectQL(app_dir, database_url) as app:
         await app.object("people").create({"id": "p1", "name": "Ann", "email": "a@x.io", "kept": "old"})

@@ -142,9 +142,7 @@ def test_roles_come_from_the_configured_claim() -> None:
 
 
 def test_a_single_string_role_is_one_role() -> None:
-    assert authenticator(jwt_secret=SECRET).authenticate(hs256(claims(roles="admin"))).user.roles == (
-        "admin",
-    )
+    assert authenticator(jwt_secret=SECRET).authenticate(hs256(claims(roles="admin"))).user.roles == ("admin",)
 
 
 def test_a_token_without_the_roles_claim_has_no_roles() -> None:
@@ -388,18 +386,13 @@ def test_jwks_picks_the_key_named_by_kid(
         jwt_jwks_file=write_jwks(tmp_path, jwk(rsa_key, kid="k1"), jwk(other_rsa_key, kid="k2", use="sig"))
     )
     assert auth.authenticate(jwt.encode(claims(), rsa_key, "RS256", headers={"kid": "k1"})).user.id == "ada"
-    assert (
-        auth.authenticate(jwt.encode(claims(), other_rsa_key, "RS256", headers={"kid": "k2"})).user.id
-        == "ada"
-    )
+    assert auth.authenticate(jwt.encode(claims(), other_rsa_key, "RS256", headers={"kid": "k2"})).user.id == "ada"
 
 
 def test_jwks_refuses_a_token_whose_kid_names_another_key(
     tmp_path: Path, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    auth = authenticator(
-        jwt_jwks_file=write_jwks(tmp_path, jwk(rsa_key, kid="k1"), jwk(other_rsa_key, kid="k2"))
-    )
+    auth = authenticator(jwt_jwks_file=write_jwks(tmp_path, jwk(rsa_key, kid="k1"), jwk(other_rsa_key, kid="k2")))
     refused(auth, jwt.encode(claims(), other_rsa_key, "RS256", headers={"kid": "k1"}))
 
 
@@ -414,13 +407,8 @@ def test_jwks_token_without_kid_uses_the_only_key_and_is_refused_when_there_are_
     token = jwt.encode(claims(), rsa_key, "RS256")
     single = tmp_path / "single"
     single.mkdir()
-    assert (
-        authenticator(jwt_jwks_file=write_jwks(single, jwk(rsa_key, kid="k1"))).authenticate(token).user.id
-        == "ada"
-    )
-    several = authenticator(
-        jwt_jwks_file=write_jwks(tmp_path, jwk(rsa_key, kid="k1"), jwk(other_rsa_key, kid="k2"))
-    )
+    assert authenticator(jwt_jwks_file=write_jwks(single, jwk(rsa_key, kid="k1"))).authenticate(token).user.id == "ada"
+    several = authenticator(jwt_jwks_file=write_jwks(tmp_path, jwk(rsa_key, kid="k1"), jwk(other_rsa_key, kid="k2")))
     refused(several, token)
 
 
@@ -559,9 +547,7 @@ def test_the_authenticator_repr_never_shows_the_secret() -> None:
         ({}, None),
     ],
 )
-def test_bearer_token_reads_the_authorization_bearer_header(
-    headers: dict[str, str], expected: str | None
-) -> None:
+def test_bearer_token_reads_the_authorization_bearer_header(headers: dict[str, str], expected: str | None) -> None:
     assert bearer_token(headers) == expected
 
 

@@ -61,9 +61,7 @@ def test_check_reports_a_broken_seed_file(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().err.startswith(f"{app_dir / 'seed.yml'}: notes[0].titel: ")
 
 
-def test_check_of_a_directory_without_objects_exits_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_of_a_directory_without_objects_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(tmp_path)]) == 1
     assert "object.yml" in capsys.readouterr().err
 
@@ -132,9 +130,7 @@ def test_serve_with_a_bad_port_names_the_setting(capsys: pytest.CaptureFixture[s
     assert "setting port" in err and "--port" in err
 
 
-def test_serve_refuses_a_broken_app_before_starting(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_serve_refuses_a_broken_app_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app_dir = write_objects(tmp_path, {"boxes": "fields:\n  size: {type: huge}\n"})
     assert main(["serve", str(app_dir)]) == 1
     assert "fields.size.type" in capsys.readouterr().err

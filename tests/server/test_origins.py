@@ -103,7 +103,5 @@ def test_an_allowed_origin_with_a_bad_port_is_a_setting_error() -> None:
         ("a.example", None),
     ],
 )
-def test_parse_origin_normalises_scheme_host_and_default_port(
-    text: str, parsed: tuple[str, str, int] | None
-) -> None:
+def test_parse_origin_normalises_scheme_host_and_default_port(text: str, parsed: tuple[str, str, int] | None) -> None:
     assert parse_origin(text) == parsed

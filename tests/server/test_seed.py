@@ -84,9 +84,7 @@ async def test_no_seed_file_means_nothing_to_do(tmp_path: Path, database_url: st
         assert await counts(app) == {"customers": 0, "orders": 0}
 
 
-async def test_invalid_seed_record_names_file_and_record_and_inserts_nothing(
-    tmp_path: Path, database_url: str
-) -> None:
+async def test_invalid_seed_record_names_file_and_record_and_inserts_nothing(tmp_path: Path, database_url: str) -> None:
     seed = SEED + "      - {customer: cus_missing, total: 1}\n"
     app_dir = make_app_dir(tmp_path, seed)
     async with ObjectQL(app_dir, database_url) as app:

@@ -59,9 +59,7 @@ def test_docs_settings_md_contains_the_generated_table_and_every_setting() -> No
     ],
     ids=["default", "env", "flag-beats-env", "unset-flag-falls-to-env", "empty-env-is-unset"],
 )
-def test_flag_beats_environment_beats_default(
-    cli: dict[str, Any], env: dict[str, str], expected: int
-) -> None:
+def test_flag_beats_environment_beats_default(cli: dict[str, Any], env: dict[str, str], expected: int) -> None:
     assert load(cli, env).port == expected
 
 

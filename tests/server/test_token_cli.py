@@ -43,9 +43,7 @@ def test_token_prints_only_a_token_that_the_server_accepts(capsys: pytest.Captur
     assert code == 0
     assert out.count("\n") == 1
     token = out.strip()
-    identity = Authenticator.from_settings(Settings.load({}, {"OBJECTQL_JWT_SECRET": SECRET})).authenticate(
-        token
-    )
+    identity = Authenticator.from_settings(Settings.load({}, {"OBJECTQL_JWT_SECRET": SECRET})).authenticate(token)
     assert identity.user.id == "ada"
     assert identity.user.roles == ("admin", "sales")
 

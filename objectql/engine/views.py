@@ -1,0 +1,127 @@
+"""Views: what one subscriber may see of one object — the engine's answer for every realtime transport.
+
+A :class:`View` fixes a subscription's filter, the user's row rules (bound to the user), the optional record
+id and the projected fields (requested ∩ readable, ``id`` always). Two subscribers with equal views see
+exactly the same events with exactly the same payloads, so the realtime hub evaluates and serialises
+once per view. The combined filter tree is kept so the hub can index equality criteria.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from objectql.engine.filters.ast import FALSE, And, Criterion, Node, Op, conjoin
+from objectql.engine.filters.matcher import compile_matcher
+from objectql.engine.filters.parse import forbid_unreadable, parse_filter
+from objectql.engine.filters.sql import compile_sql, text_order_key
+from objectql.engine.query import parse_fields
+from objectql.engine.user import User
+from objectql.errors import InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from objectql.engine.core import ObjectQL
+
+Record = Mapping[str, Any]
+SNAPSHOT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class View:
+    object: str
+    node: Node
+    fields: tuple[str, ...]
+    record_id: str | None = None
+    match: Callable[[Record], bool] = field(compare=False, hash=False, repr=False, default=lambda r: False)
+
+    @property
+    def key(self) -> tuple[str, Node, tuple[str, ...]]:
+        """Equal keys see equal events with equal payloads (the row rules are bound into ``node``)."""
+        return (self.object, self.node, self.fields)
+
+    def equality(self) -> tuple[str, tuple[Any, ...]] | None:
+        """A field and the values a record must have there to be visible, if the filter pins one."""
+        if isinstance(self.node, Criterion):
+            candidates: list[Node] = [self.node]
+        elif isinstance(self.node, And):
+            candidates = list(self.node.items)
+        else:
+            return None
+        best: tuple[str, tuple[Any, ...]] | None = None
+        for c in candidates:
+            if not isinstance(c, Criterion) or c.op not in (Op.EQ, Op.IN):
+                continue
+            pinned = (c.field, (c.value,) if c.op is Op.EQ else tuple(c.value))
+            if c.field == "id":
+                return pinned
+            if best is None or len(pinned[1]) < len(best[1]):
+                best = pinned
+        return best
+
+
+def build_view(
+    app: ObjectQL,
+    object_name: str,
+    user: User | None,
+    *,
+    filters: Any = None,
+    fields: Any = None,
+    record_id: str | None = None,
+) -> View:
+    """Check a subscription request as ``user`` and compile it; raises the engine's errors."""
+    obj = app.registry.get(object_name)
+    policy = app.policies[object_name]
+    policy.require("read", user)
+    guard = None
+    if user is not None and policy.hides_fields():
+        guard = forbid_unreadable(lambda f: policy.can_read_field(f, user))
+    node = parse_filter(filters, obj, guard=guard)
+    projection = parse_fields(fields, obj, guard)
+    readable = policy.readable_fields(user)
+    chosen = projection if projection is not None else readable
+    chosen = tuple(f for f in chosen if f in readable)
+    id_node = None
+    if record_id is not None:
+        if not isinstance(record_id, str) or not record_id:
+            raise InvalidRequest("record_id", "a non-empty string")
+        id_node = Criterion("id", Op.EQ, record_id)
+    combined = conjoin(id_node, node, policy.row_filter(user))
+    return View(object_name, combined, chosen, record_id, compile_matcher(combined))
+
+
+async def require_visible(app: ObjectQL, view: View) -> None:
+    """NotFound unless the view's record exists and is visible (record subscriptions)."""
+    if view.record_id is None:
+        return
+    table = app.tables[view.object]
+    where = conjoin(Criterion("id", Op.EQ, view.record_id), view.node)
+    found = None
+    if where != FALSE:
+        async with app.engine.connect() as conn:
+            stmt = select(table.c.id).where(compile_sql(where, table, app.dialect))
+            found = (await conn.execute(stmt)).scalar()
+    if found is None:
+        raise NotFound(f"{view.object} {view.record_id!r} not found", details={"id": view.record_id})
+
+
+async def snapshot(app: ObjectQL, view: View, limit: int = SNAPSHOT_LIMIT) -> tuple[int, list[dict[str, Any]]]:
+    """The view's records (id order, at most ``limit``) and the seq they are consistent with."""
+    table = app.tables[view.object]
+    async with app.engine.connect() as conn:
+        if app.dialect == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        # One read transaction: the counter and the rows come from the same database snapshot.
+        seq = await app.outbox.current_seq(conn)
+        if view.node == FALSE:
+            return seq, []
+        stmt = (
+            select(*(table.c[f] for f in view.fields))
+            .where(compile_sql(view.node, table, app.dialect))
+            .order_by(text_order_key(table.c.id, app.dialect))
+            .limit(limit)
+        )
+        rows = (await conn.execute(stmt)).mappings().all()
+    return seq, [dict(r) for r in rows]

@@ -1,0 +1,18 @@
+"""Fan-out backends, chosen by URL scheme (``memory://``, ``redis://``, ``postgresql://``)."""
+
+from __future__ import annotations
+
+from objectql.realtime.backends.base import Backend, BackendReconnected, Message
+
+
+def backend_for_url(url: str) -> Backend:
+    """The backend for ``url``; drivers are imported only when their scheme is used."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        from objectql.realtime.backends.memory import MemoryBackend
+
+        return MemoryBackend(url)
+    raise ValueError(f"unsupported broker URL scheme {scheme!r} (supported: memory://)")
+
+
+__all__ = ["Backend", "BackendReconnected", "Message", "backend_for_url"]

@@ -1,0 +1,163 @@
+"""A client connection as the hub sees it: a bounded outgoing queue drained by the connection's own writer.
+
+The hub only ever calls :meth:`Connection.push`, which never waits: fan-out is never slowed by a slow
+client. Overflow policy: when a push would exceed ``queue_size`` messages, the queue is dropped and the
+connection is closed with 1013 (try again later); if the close handshake cannot be written within a
+second, the socket is aborted. Either way the connection counts as closed at once, so its
+subscriptions and presence entries are released without waiting for the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import secrets
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("objectql.realtime")
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+CLOSE_RESTART = 1012
+CLOSE_TRY_AGAIN = 1013
+CLOSE_TIMEOUT = 1.0
+MAX_REASON_BYTES = 122
+
+_NODE = f"{os.getpid():x}{secrets.token_hex(3)}"
+_counter = itertools.count(1)
+
+
+def new_connection_id() -> str:
+    """Opaque and unique in the deployment: a per-process random node id and a counter."""
+    return f"c{_NODE}.{next(_counter)}"
+
+
+class Transport(Protocol):
+    """What a connection needs from its socket or stream."""
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def clip_reason(reason: str) -> str:
+    data = reason.encode("utf-8")[:MAX_REASON_BYTES]
+    return data.decode("utf-8", "ignore")
+
+
+class Connection:
+    def __init__(self, transport: Transport, *, queue_size: int, conn_id: str | None = None) -> None:
+        self.id = conn_id or new_connection_id()
+        self.transport = transport
+        self.queue_size = queue_size
+        self._queue: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self._graceful: tuple[int, str] | None = None
+        self.state: dict[str, Any] = {}
+        self._on_close: list[Callable[[Connection], None]] = []
+
+    # -- hub side ------------------------------------------------------------------------------
+
+    def push(self, message: str) -> None:
+        """Queue a message; never waits. Overflow closes the connection with 1013."""
+        if self.closed.is_set() or self._graceful is not None:
+            return
+        if len(self._queue) >= self.queue_size:
+            self.abort_with(CLOSE_TRY_AGAIN, "slow consumer")
+            return
+        self._queue.append(message)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def on_close(self, callback: Callable[[Connection], None]) -> None:
+        self._on_close.append(callback)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name=f"writer {self.id}")
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Send what is queued, then close with ``code``."""
+        if self.closed.is_set() or self._graceful is not None:
+            return
+        self._graceful = (code, clip_reason(reason))
+        self._wake.set()
+
+    def abort_with(self, code: int, reason: str) -> None:
+        """Drop what is queued and close now, within a second even if the socket is stuck."""
+        if self.closed.is_set():
+            return
+        self._queue.clear()
+        self._mark_closed(code)
+        if self._writer is not None:
+            self._writer.cancel()
+        self._closer = asyncio.get_running_loop().create_task(
+            self._close_transport(code, clip_reason(reason)), name=f"closer {self.id}"
+        )
+
+    def peer_gone(self) -> None:
+        """The peer disconnected: release everything, there is nothing left to send."""
+        if self.closed.is_set():
+            return
+        self._queue.clear()
+        self._mark_closed(CLOSE_GOING_AWAY)
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait until closed, then until the writer and closer tasks have finished."""
+        await self.closed.wait()
+        for task in (self._writer, self._closer):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _mark_closed(self, code: int) -> None:
+        self.close_code = code
+        self.closed.set()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("close callback failed for %s", self.id)
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    await self.transport.send(self._queue.popleft())
+                if self._graceful is not None:
+                    code, reason = self._graceful
+                    self._mark_closed(code)
+                    await self._close_transport(code, reason)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The socket went away under us: the peer is gone.
+            self.peer_gone()
+
+    async def _close_transport(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT)
+        except (TimeoutError, Exception):
+            self.transport.abort()

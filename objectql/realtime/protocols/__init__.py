@@ -1,0 +1,1 @@
+"""Wire protocols over the subscription core: each a folder of constants, typed messages and handlers."""

@@ -1,0 +1,356 @@
+"""The plain WebSocket protocol's session: one ``handle_<type>`` per client message.
+
+The session talks to its socket only through the :class:`Connection` (push / close), so it is the same
+whatever server runs it. Errors caused by a message keep the socket open and repeat the message's id;
+protocol violations close it with the codes in ``protocols.plain``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from objectql.engine.user import ANONYMOUS, User
+from objectql.engine.views import build_view, require_visible
+from objectql.errors import (
+    InvalidRequest,
+    NotFound,
+    ObjectQLError,
+    RateLimited,
+    TooManySubscriptions,
+    Unauthenticated,
+)
+from objectql.realtime.connection import CLOSE_TOO_BIG, Connection
+from objectql.realtime.hub import Subscription
+from objectql.realtime.presence import PresenceError, check_channel, check_meta
+from objectql.realtime.protocols.plain import (
+    CLOSE_AUTH_TIMEOUT,
+    CLOSE_BAD_FRAME,
+    CLOSE_DUPLICATE_ID,
+    CLOSE_FLOOD,
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL,
+    CLOSE_UNAUTHORIZED,
+)
+from objectql.realtime.protocols.plain.types import (
+    Auth,
+    BadFrame,
+    Join,
+    Leave,
+    Subscribe,
+    Unsubscribe,
+    decode_frame,
+    error_message,
+)
+from objectql.realtime.service import Realtime
+from objectql.realtime.subscribe import open_subscription
+from objectql.realtime.wire import dumps
+
+log = logging.getLogger("objectql.realtime")
+
+RESET_REASON = "resume point outside the retention window; refetch"
+EXPIRY_GRACE = 0.25  # seconds after exp + leeway: never early, well within the 2 s allowed
+
+
+class RateWindow:
+    """Counts events per one-second window; remembers the previous window's count."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.count = 0
+        self.previous = 0
+
+    def hit(self) -> tuple[int, int]:
+        now = time.monotonic()
+        elapsed = now - self.start
+        if elapsed >= 1.0:
+            self.previous = self.count if elapsed < 2.0 else 0
+            self.start = now
+            self.count = 0
+        self.count += 1
+        return self.previous, self.count
+
+
+class PlainSession:
+    def __init__(self, rt: Realtime, conn: Connection) -> None:
+        self.rt = rt
+        self.conn = conn
+        self.hub = rt.require_hub()
+        self.user: User | None = None if rt.authenticator.enabled else ANONYMOUS
+        # Set once an auth message succeeded on a server with a key: the user is then fixed.
+        self.token_user = False
+        self.subscriptions: dict[str, Subscription] = {}
+        self.channels: set[str] = set()
+        self.pending: set[asyncio.Task[None]] = set()
+        self._messages = RateWindow()
+        self._presence = RateWindow()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user is not None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.rt.authenticator.enabled:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(self.rt.limits.auth_timeout, self._auth_timeout)
+        self.conn.on_close(lambda _c: self.release())
+
+    def release(self) -> None:
+        """Drop every subscription, presence entry, timer and pending task of this connection."""
+        for sub in self.subscriptions.values():
+            self.hub.remove(sub)
+        self.subscriptions.clear()
+        self.rt.presence.drop(self.conn)
+        self.channels.clear()
+        for handle in (self._expiry, self._deadline):
+            if handle is not None:
+                handle.cancel()
+        for task in self.pending:
+            task.cancel()
+
+    def _auth_timeout(self) -> None:
+        if not self.authenticated:
+            self.conn.close(CLOSE_AUTH_TIMEOUT, "authentication timeout")
+
+    def _expire(self) -> None:
+        self.conn.push(dumps(error_message("TOKEN_EXPIRED", "the token expired")))
+        self.conn.close(CLOSE_FORBIDDEN, "token expired")
+
+    # -- frames --------------------------------------------------------------------------------
+
+    def receive_bytes(self) -> None:
+        self.conn.close(CLOSE_BAD_FRAME, "binary frames are not accepted")
+
+    def receive_text(self, text: str) -> None:
+        """Handle one text frame; slow handlers run as tasks owned by this session."""
+        if self.conn.closed.is_set():
+            return
+        limit_bytes = self.rt.limits.max_message_bytes
+        # Four UTF-8 bytes per character at most: only long frames need encoding to be measured.
+        if len(text) * 4 > limit_bytes and len(text.encode("utf-8")) > limit_bytes:
+            self.conn.close(CLOSE_TOO_BIG, "message too big")
+            return
+        previous, current = self._messages.hit()
+        limit = self.rt.limits.messages_per_second
+        if previous > limit and current > limit:
+            self.conn.close(CLOSE_FLOOD, "too many messages")
+            return
+        try:
+            msg = decode_frame(text)
+        except BadFrame as exc:
+            self.conn.close(CLOSE_BAD_FRAME, str(exc))
+            return
+        kind = msg["type"]
+        if not self.authenticated and kind not in ("auth", "ping"):
+            self.conn.close(CLOSE_UNAUTHORIZED, "authenticate first")
+            return
+        handler = getattr(self, f"handle_{kind}")
+        if kind == "subscribe":
+            task = asyncio.get_running_loop().create_task(self._guard(handler, msg))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+        else:
+            self._run_sync(handler, msg)
+
+    def _run_sync(self, handler: Any, msg: dict[str, Any]) -> None:
+        try:
+            handler(msg)
+        except ObjectQLError as exc:
+            self.send_error(exc, msg)
+        except Exception:
+            log.exception("plain websocket handler failed")
+            self.conn.close(CLOSE_INTERNAL, "internal error")
+
+    async def _guard(self, handler: Any, msg: dict[str, Any]) -> None:
+        try:
+            await handler(msg)
+        except asyncio.CancelledError:
+            raise
+        except ObjectQLError as exc:
+            self.send_error(exc, msg)
+        except Exception:
+            log.exception("plain websocket handler failed")
+            self.conn.close(CLOSE_INTERNAL, "internal error")
+
+    def send_error(self, exc: ObjectQLError, msg: dict[str, Any] | None = None) -> None:
+        mid = msg.get("id") if msg is not None else None
+        data = exc.to_dict()
+        self.conn.push(
+            dumps(
+                error_message(
+                    data["code"],
+                    data["message"],
+                    id=mid if isinstance(mid, str) else None,
+                    path=data.get("path"),
+                    details=data.get("details"),
+                )
+            )
+        )
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def handle_ping(self, msg: dict[str, Any]) -> None:
+        self.conn.push('{"type":"pong"}')
+
+    def handle_auth(self, msg: dict[str, Any]) -> None:
+        auth = Auth.parse(msg)
+        try:
+            identity = self.rt.authenticator.authenticate(auth.token)
+        except Unauthenticated as exc:
+            if self.authenticated and exc.details.get("reason") == "expired":
+                self._expire()
+                return
+            self.conn.close(CLOSE_FORBIDDEN, "invalid token")
+            return
+        user: User = identity.user
+        if self.token_user and user.id != self.user.id:  # type: ignore[union-attr]
+            self.conn.close(CLOSE_FORBIDDEN, "a connection cannot change its user")
+            return
+        previous, self.user = self.user, user
+        self.token_user = self.rt.authenticator.enabled
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._schedule_expiry(identity.ends_at)
+        if previous is not None and previous.roles != user.roles:
+            self._reauthorise()
+        self.conn.push(
+            dumps(
+                {
+                    "type": "auth_ok",
+                    "user": {"id": user.id, "roles": list(user.roles)},
+                    "expires_at": identity.expires_at,
+                }
+            )
+        )
+
+    def _schedule_expiry(self, ends_at: float | None) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if ends_at is None:
+            return
+        delay = ends_at - time.time() + EXPIRY_GRACE
+        self._expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expire)
+
+    def _reauthorise(self) -> None:
+        """New roles: rebuild every subscription's view; one that lost read ends with FORBIDDEN."""
+        for cid, sub in list(self.subscriptions.items()):
+            try:
+                view = build_view(
+                    self.rt.app,
+                    sub.view.object,
+                    self.user,
+                    filters=sub.extra.get("filters"),
+                    fields=sub.extra.get("fields"),
+                    record_id=sub.view.record_id,
+                )
+            except ObjectQLError as exc:
+                self.hub.remove(sub)
+                del self.subscriptions[cid]
+                self.send_error(exc, {"id": cid})
+                continue
+            if view.key != sub.view.key:
+                self.hub.remove(sub)
+                sub.view = view
+                self.hub.add(sub)
+
+    async def handle_subscribe(self, msg: dict[str, Any]) -> None:
+        req = Subscribe.parse(msg)
+        if req.id in self.subscriptions:
+            self.conn.close(CLOSE_DUPLICATE_ID, "subscription id already active")
+            return
+        if len(self.subscriptions) >= self.rt.limits.max_subscriptions:
+            raise TooManySubscriptions(
+                f"at most {self.rt.limits.max_subscriptions} active subscriptions per connection"
+            )
+        view = build_view(
+            self.rt.app,
+            req.object,
+            self.user,
+            filters=req.filters,
+            fields=req.fields,
+            record_id=req.record_id,
+        )
+        prefix = '{"type":"change","id":' + dumps(req.id) + ","
+        extra = {"filters": req.filters, "fields": req.fields}
+        sub = Subscription(self.conn, req.id, view, prefix=prefix, extra=extra)
+        # Reserve the id while the subscription opens, so a duplicate in flight is caught too.
+        self.subscriptions[req.id] = sub
+        try:
+            await require_visible(self.rt.app, view)
+            opening = await open_subscription(
+                self.rt.app, self.hub, sub, snapshot=req.snapshot, resume_from=req.resume_from
+            )
+        except BaseException:
+            self.subscriptions.pop(req.id, None)
+            raise
+        if self.conn.closed.is_set() or self.subscriptions.get(req.id) is not sub:
+            self.hub.remove(sub)
+            return
+        # From here to go_live nothing awaits: the ack, snapshot and replay precede every live message.
+        self.conn.push(dumps({"type": "subscribed", "id": req.id, "seq": opening.seq}))
+        if opening.snapshot is not None:
+            snapshot = {"type": "snapshot", "id": req.id, "records": opening.snapshot, "seq": opening.seq}
+            self.conn.push(dumps(snapshot))
+        if opening.reset:
+            reset = {"type": "reset", "id": req.id, "reason": RESET_REASON, "seq": opening.seq}
+            self.conn.push(dumps(reset))
+        for message in opening.replay:
+            self.conn.push(message)
+        sub.go_live(opening.seq)
+
+    def handle_unsubscribe(self, msg: dict[str, Any]) -> None:
+        req = Unsubscribe.parse(msg)
+        sub = self.subscriptions.pop(req.id, None)
+        if sub is None:
+            raise NotFound(f"no active subscription {req.id!r}", details={"id": req.id})
+        self.hub.remove(sub)
+        self.conn.push(dumps({"type": "unsubscribed", "id": req.id}))
+
+    def _presence_allowed(self) -> bool:
+        _, current = self._presence.hit()
+        return current <= self.rt.limits.presence_per_second
+
+    def _member_key(self) -> str:
+        assert self.user is not None
+        return self.user.id if self.user.id is not None else f"anonymous:{self.conn.id}"
+
+    def handle_join(self, msg: dict[str, Any]) -> None:
+        req = Join.parse(msg)
+        if not self._presence_allowed():
+            raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
+        try:
+            channel, meta = check_channel(req.channel), check_meta(req.meta)
+        except PresenceError as exc:
+            raise InvalidRequest("channel" if "channel" in str(exc) else "meta", str(exc)) from None
+        self.channels.add(channel)
+        self.rt.presence.join(self.conn, self._member_key(), channel, meta)
+
+    def handle_update(self, msg: dict[str, Any]) -> None:
+        req = Join.parse(msg)
+        if not self._presence_allowed():
+            raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
+        try:
+            channel, meta = check_channel(req.channel), check_meta(req.meta)
+        except PresenceError as exc:
+            raise InvalidRequest("channel" if "channel" in str(exc) else "meta", str(exc)) from None
+        if not self.rt.presence.update(self.conn, channel, meta):
+            raise InvalidRequest("channel", "join the channel before updating")
+
+    def handle_leave(self, msg: dict[str, Any]) -> None:
+        req = Leave.parse(msg)
+        if not self._presence_allowed():
+            raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
+        try:
+            channel = check_channel(req.channel)
+        except PresenceError as exc:
+            raise InvalidRequest("channel", str(exc)) from None
+        self.channels.discard(channel)
+        self.rt.presence.leave(self.conn, channel)

@@ -1,0 +1,156 @@
+"""Messages of the plain WebSocket protocol: frame decoding and one typed message per client message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from objectql.errors import InvalidRequest
+from objectql.realtime.protocols.plain import MAX_DEPTH, MAX_ID_LENGTH, MAX_NUMBER_DIGITS
+
+MESSAGE_TYPES = ("auth", "subscribe", "unsubscribe", "join", "update", "leave", "ping")
+
+
+class BadFrame(ValueError):
+    """A frame that is not a JSON object of a known type (closes the socket with 4400)."""
+
+
+def _number(text: str) -> int | float:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise BadFrame("number too long")
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return True
+
+
+def decode_frame(text: str) -> dict[str, Any]:
+    """The frame as a message dict; BadFrame for anything else."""
+    try:
+        value = json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_reject_constant)
+    except BadFrame:
+        raise
+    except (ValueError, RecursionError):
+        raise BadFrame("not JSON") from None
+    if not isinstance(value, dict):
+        raise BadFrame("not a JSON object")
+    if (text.count("[") + text.count("{")) > MAX_DEPTH and not _depth_ok(value):
+        raise BadFrame(f"nested deeper than {MAX_DEPTH}")
+    if value.get("type") not in MESSAGE_TYPES:
+        raise BadFrame("unknown message type")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadFrame(f"{name} is not JSON")
+
+
+def _string(msg: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = msg.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(key, "a non-empty string")
+    return value
+
+
+def client_id(msg: dict[str, Any]) -> str:
+    value = msg.get("id")
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise InvalidRequest("id", f"a non-empty string of at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class Auth:
+    token: str | None
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> Auth:
+        token = msg.get("token")
+        if token is not None and not isinstance(token, str):
+            raise InvalidRequest("token", "a string or null")
+        return cls(token or None)
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    id: str
+    object: str
+    filters: Any
+    fields: Any
+    record_id: str | None
+    snapshot: bool
+    resume_from: int | None
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> Subscribe:
+        sid = client_id(msg)
+        obj = _string(msg, "object")
+        fields = msg.get("fields")
+        if fields is not None and not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
+            raise InvalidRequest("fields", "a list of field names")
+        snapshot = msg.get("snapshot", False)
+        if not isinstance(snapshot, bool):
+            raise InvalidRequest("snapshot", "true or false")
+        resume = msg.get("resume_from")
+        if resume is not None and (isinstance(resume, bool) or not isinstance(resume, int) or resume < 0):
+            raise InvalidRequest("resume_from", "a seq (a whole number >= 0)")
+        filters = msg.get("filters")
+        if filters is not None and not isinstance(filters, list | dict):
+            raise InvalidRequest("filters", "a filter (list or object)")
+        return cls(sid, obj or "", filters, fields, _string(msg, "record_id", required=False), snapshot, resume)
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    id: str
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> Unsubscribe:
+        return cls(client_id(msg))
+
+
+@dataclass(frozen=True)
+class Join:
+    channel: Any
+    meta: Any
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> Join:
+        return cls(msg.get("channel"), msg.get("meta"))
+
+
+@dataclass(frozen=True)
+class Leave:
+    channel: Any
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> Leave:
+        return cls(msg.get("channel"))
+
+
+def error_message(
+    code: str, message: str, *, id: str | None = None, path: Any = None, details: Any = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error"}
+    if id is not None:
+        out["id"] = id
+    out["code"] = code
+    out["message"] = message
+    if path is not None:
+        out["path"] = path
+    if details:
+        out["details"] = details
+    return out

@@ -1,0 +1,172 @@
+"""The realtime service: the hub, presence and the fan-out backend of one server process.
+
+It listens to the engine's committed events (the fast path for this process's own writes), announces
+each commit's seq on the backend so other processes catch up from the outbox, and owns every task and
+connection it starts: :meth:`stop` closes connections with 1012 and awaits everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from objectql.engine.core import ObjectQL
+from objectql.engine.events import ChangeEvent
+from objectql.engine.user import User
+from objectql.realtime.backends import Backend, BackendReconnected
+from objectql.realtime.connection import CLOSE_RESTART, Connection
+from objectql.realtime.feed import EventFeed
+from objectql.realtime.hub import Hub
+from objectql.realtime.presence import Presence
+
+log = logging.getLogger("objectql.realtime")
+
+EVENTS_CHANNEL = "events"
+
+
+class Identity(Protocol):
+    """An authenticated (or anonymous) client."""
+
+    @property
+    def user(self) -> User: ...
+
+    @property
+    def expires_at(self) -> float | None: ...
+
+    @property
+    def ends_at(self) -> float | None:
+        """When a live connection of this identity must end (``exp`` + leeway)."""
+
+
+class Authenticator(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
+    def authenticate(self, token: str | None) -> Identity: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    queue_size: int = 1000
+    max_subscriptions: int = 100
+    auth_timeout: float = 10.0
+    max_message_bytes: int = 65_536
+    messages_per_second: int = 100
+    presence_per_second: int = 10
+    sse_ping_interval: float = 15.0
+
+
+class Realtime:
+    def __init__(
+        self,
+        app: ObjectQL,
+        backend: Backend,
+        authenticator: Authenticator,
+        *,
+        limits: Limits | None = None,
+        prefix: str = "objectql",
+        origin_allowed: Callable[[str | None, str, str | None], bool] | None = None,
+    ) -> None:
+        self.app = app
+        self.backend = backend
+        self.authenticator = authenticator
+        self.limits = limits or Limits()
+        self.prefix = prefix
+        # (Origin header, request scheme, Host header) -> allowed; every origin when not given.
+        self.origin_allowed = origin_allowed or (lambda origin, scheme, host: True)
+        self.presence = Presence()
+        self.connections: set[Connection] = set()
+        self.hub: Hub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._signal = 0
+        self._signal_ready = asyncio.Event()
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}:{EVENTS_CHANNEL}"
+
+    async def start(self) -> None:
+        start = await self.app.current_seq()
+        feed = EventFeed(
+            lambda after, limit: self.app.events(after=after, limit=limit), self.app.current_seq, start=start
+        )
+        self.hub = Hub(feed)
+        self.app.add_listener(self._on_commit)
+        await self.backend.connect()
+        await self.backend.subscribe(self.channel)
+        self.hub.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._listen(), name="objectql backend listener"),
+            loop.create_task(self._announce(), name="objectql backend publisher"),
+        ]
+
+    async def stop(self) -> None:
+        """Close every connection with 1012 (server restart) and await every task."""
+        with contextlib.suppress(ValueError):
+            self.app.remove_listener(self._on_commit)
+        connections = list(self.connections)
+        for conn in connections:
+            conn.abort_with(CLOSE_RESTART, "server restart")
+        await asyncio.gather(*(c.wait_closed() for c in connections), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.hub is not None:
+            await self.hub.stop()
+        await self.backend.disconnect()
+
+    def require_hub(self) -> Hub:
+        if self.hub is None:
+            raise RuntimeError("the realtime service is not started")
+        return self.hub
+
+    def track(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        conn.on_close(self.connections.discard)
+
+    # -- the event path ------------------------------------------------------------------------
+
+    def _on_commit(self, events: list[ChangeEvent]) -> None:
+        if self.hub is None:
+            return
+        self.hub.feed.notify(events)
+        # Announce the newest seq; signals are cumulative, so coalescing them loses nothing.
+        self._signal = max(self._signal, events[-1].seq)
+        self._signal_ready.set()
+
+    async def _announce(self) -> None:
+        while True:
+            await self._signal_ready.wait()
+            self._signal_ready.clear()
+            try:
+                await self.backend.publish(self.channel, str(self._signal))
+            except Exception:
+                log.warning("could not announce seq %s on the broker; other processes catch up later", self._signal)
+                await asyncio.sleep(0.5)
+                self._signal_ready.set()
+
+    async def _listen(self) -> None:
+        hub = self.require_hub()
+        while True:
+            try:
+                message = await self.backend.next_message()
+            except BackendReconnected:
+                hub.feed.signal(await self.app.current_seq())
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("broker listener failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if message.channel == self.channel:
+                with contextlib.suppress(ValueError):
+                    hub.feed.signal(int(message.data))

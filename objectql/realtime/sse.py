@@ -1,0 +1,185 @@
+"""``GET /api/events/{object}``: Server-Sent Events over the same subscription core.
+
+The stream starts with ``retry: 3000``; each change is ``id: <seq>`` / ``event: change`` / ``data: <the
+change object without type and id>``; a ``: ping`` comment keeps proxies from timing the stream out.
+``Last-Event-ID`` resumes (§7): missed events are replayed, a point outside retention gets
+``event: reset``. A slow reader overflows its bounded queue and the stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from objectql.engine.views import build_view, require_visible
+from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, ObjectQLError, Unauthenticated
+from objectql.realtime.connection import Connection
+from objectql.realtime.hub import Subscription
+from objectql.realtime.service import Realtime
+from objectql.realtime.subscribe import open_subscription
+from objectql.realtime.transports import StreamTransport
+from objectql.realtime.wire import dumps
+
+RETRY_MS = 3000
+EXPIRY_GRACE = 0.25  # seconds after exp + leeway: never early
+STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, InvalidFilter: 400, InvalidRequest: 400}
+
+
+def error_response(exc: ObjectQLError) -> JSONResponse:
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 500)
+    return JSONResponse({"error": exc.to_dict()}, status_code=status)
+
+
+def request_token(request: Request) -> str | None:
+    """The bearer token of the request; the Authorization header wins over ``access_token``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.query_params.get("access_token") or None
+
+
+def parse_query(request: Request) -> tuple[Any, list[str] | None, str | None]:
+    raw_filters = request.query_params.get("filters")
+    filters: Any = None
+    if raw_filters:
+        try:
+            filters = json.loads(raw_filters)
+        except ValueError:
+            raise InvalidFilter("", "filters must be URL-encoded JSON") from None
+    fields: list[str] | None = None
+    raw_fields = request.query_params.get("fields")
+    if raw_fields is not None:
+        fields = [f.strip() for f in raw_fields.split(",")]
+        if not all(fields):
+            raise InvalidRequest("fields", "a comma-separated list of field names")
+    return filters, fields, request.query_params.get("record_id") or None
+
+
+def last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id")
+    if raw is None or not raw.strip().isdigit():
+        return None  # not an integer: ignored
+    return int(raw.strip())
+
+
+class EventStream:
+    """The SSE endpoint as an ASGI app: it writes the stream itself so it controls every chunk."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        rt: Realtime = request.app.state.realtime
+        if not rt.origin_allowed(request.headers.get("origin"), request.url.scheme, request.headers.get("host")):
+            await JSONResponse({"error": {"code": "FORBIDDEN", "message": "origin not allowed"}}, 403)(
+                scope, receive, send
+            )
+            return
+        try:
+            token = request_token(request)
+            if rt.authenticator.enabled and token is None:
+                raise Unauthenticated("a bearer token is required")
+            identity = rt.authenticator.authenticate(token)
+            filters, fields, record_id = parse_query(request)
+            view = build_view(
+                rt.app,
+                request.path_params["object"],
+                identity.user,
+                filters=filters,
+                fields=fields,
+                record_id=record_id,
+            )
+            await require_visible(rt.app, view)
+        except ObjectQLError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        transport = StreamTransport(send)
+        conn = Connection(transport, queue_size=rt.limits.queue_size)
+        rt.track(conn)
+        conn.start()
+        conn.push(f"retry: {RETRY_MS}\n\n")
+        hub = rt.require_hub()
+        sub = Subscription(conn, conn.id, view, sse=True)
+        loop = asyncio.get_running_loop()
+        timers: list[_Once | _Repeating] = []
+        watcher = loop.create_task(_watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
+        try:
+            opening = await open_subscription(rt.app, hub, sub, resume_from=last_event_id(request))
+            if opening.reset:
+                reset = {"reason": "resume point outside the retention window; refetch", "seq": opening.seq}
+                conn.push(f"event: reset\ndata: {dumps(reset)}\n\n")
+            for message in opening.replay:
+                conn.push(message)
+            sub.go_live(opening.seq)
+            timers.append(_Repeating(loop, rt.limits.sse_ping_interval, lambda: conn.push(": ping\n\n")))
+            if identity.ends_at is not None:
+                delay = identity.ends_at - time.time() + EXPIRY_GRACE
+                timers.append(_Once(loop.call_later(max(delay, 0.0), _expire, conn)))
+            await conn.closed.wait()
+        finally:
+            hub.remove(sub)
+            for timer in timers:
+                timer.cancel()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if not conn.closed.is_set():
+                conn.peer_gone()
+            await conn.wait_closed()
+            if not transport.finished:
+                with contextlib.suppress(Exception):
+                    await transport.close(1000, "")
+
+
+def _expire(conn: Connection) -> None:
+    conn.push('event: error\ndata: {"code":"TOKEN_EXPIRED"}\n\n')
+    conn.close(1000, "token expired")
+
+
+class _Once:
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self.handle = handle
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+class _Repeating:
+    """A timer that re-arms itself: the heartbeat."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, fn: Callable[[], None]) -> None:
+        self.loop, self.interval, self.fn = loop, interval, fn
+        self.handle = loop.call_later(interval, self._tick)
+
+    def _tick(self) -> None:
+        self.fn()
+        self.handle = self.loop.call_later(self.interval, self._tick)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+async def _watch_disconnect(receive: Receive, conn: Connection) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            conn.peer_gone()
+            return

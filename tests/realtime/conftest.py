@@ -1,0 +1,156 @@
+"""A real server per test: uvicorn on a free localhost port, driven over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+
+from objectql import ObjectQL
+from objectql.realtime.service import Realtime
+from objectql.server.app import create_app, uvicorn_options
+from objectql.server.settings import Settings
+from tests.conftest import write_objects
+
+SECRET = "realtime-test-secret-0123456789abcdef"
+
+ORDERS = """
+fields:
+  status: {type: select, options: [pending, paid, shipped, cancelled], default: pending}
+  total:  {type: number}
+  owner:  {type: text}
+  note:   {type: text}
+  cost:   {type: number}
+permissions:
+  fields:
+    cost: {read: [admin]}
+  rows:
+    - roles: [sales]
+      filters: [["owner", "=", "$user.id"]]
+"""
+NOTES = """
+fields:
+  text: {type: text}
+"""
+
+
+@dataclass
+class LiveServer:
+    app: Starlette
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/realtime"
+
+    @property
+    def engine(self) -> ObjectQL:
+        engine: ObjectQL = self.app.state.objectql
+        return engine
+
+    @property
+    def realtime(self) -> Realtime:
+        realtime: Realtime = self.app.state.realtime
+        return realtime
+
+    def token(self, sub: str, roles: list[str], ttl: float = 3600, **claims: Any) -> str:
+        return str(self.app.state.realtime.authenticator.mint(sub, roles, ttl, claims or None))
+
+
+ServerFactory = Callable[..., Awaitable[LiveServer]]
+
+
+@pytest.fixture
+async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerFactory]:
+    """``await live_server(objects=..., **env)``: a started server; stopped after the test."""
+    started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def factory(objects: dict[str, str] | None = None, **env: str) -> LiveServer:
+        app_dir = write_objects(tmp_path / f"app{len(started)}", objects or {"orders": ORDERS, "notes": NOTES})
+        environ = {"OBJECTQL_DATABASE_URL": database_url, **env}
+        settings = Settings.load({}, environ, app_dir=app_dir)
+        app = create_app(app_dir, settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **uvicorn_options())
+        server = uvicorn.Server(config)
+        task = asyncio.get_running_loop().create_task(server.serve())
+        started.append((server, task))
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+        assert server.started, "server did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return LiveServer(app, port)
+
+    yield factory
+    for server, task in started:
+        server.should_exit = True
+    for _, task in started:
+        await asyncio.wait_for(task, 15)
+
+
+class Client:
+    """A plain-WebSocket client that reads JSON messages with a bounded wait."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        await self.ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        data = await asyncio.wait_for(self.ws.recv(), timeout)
+        message: dict[str, Any] = json.loads(data)
+        return message
+
+    async def expect(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        message = await self.recv(timeout)
+        assert message["type"] == kind, message
+        return message
+
+    async def nothing(self, server: LiveServer) -> None:
+        """Assert nothing is pending: once the hub has dispatched every commit, a ping's pong comes next."""
+        await settle(server)
+        await self.send({"type": "ping"})
+        message = await self.recv()
+        assert message == {"type": "pong"}, f"unexpected message {message}"
+
+    async def closed_with(self, timeout: float = 5.0) -> int:
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), timeout)
+        except websockets.ConnectionClosed as exc:
+            return int(exc.rcvd.code) if exc.rcvd is not None else 1006
+
+    async def subscribe(self, sid: str, obj: str = "orders", **extra: Any) -> dict[str, Any]:
+        await self.send({"type": "subscribe", "id": sid, "object": obj, **extra})
+        return await self.expect("subscribed")
+
+
+async def settle(server: LiveServer) -> None:
+    """Wait until the hub has dispatched everything committed so far."""
+    hub = server.realtime.require_hub()
+    assert await hub.caught_up(await server.engine.current_seq())
+
+
+async def connect(server: LiveServer, token: str | None = None, *, auth: bool = True, **kwargs: Any) -> Client:
+    ws = await websockets.connect(server.ws, max_size=None, **kwargs)
+    client = Client(ws)
+    if auth:
+        await client.send({"type": "auth", "token": token})
+        await client.expect("auth_ok")
+    return client
