@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Imported here: check and init should not pay for the web stack.
     import uvicorn
 
-    from objectql.server.app import create_app
+    from objectql.server.app import create_app, uvicorn_options
     from objectql.server.logs import configure_logging
 
     configure_logging(settings.log_level)
@@ -111,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,
         lifespan="on",
+        **uvicorn_options(),  # type: ignore[arg-type]
     )
     return EXIT_OK
 
