@@ -97,7 +97,7 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[Server
         return LiveServer(app, port)
 
     yield factory
-    for server, task in started:
+    for server, _ in started:
         server.should_exit = True
     for _, task in started:
         await asyncio.wait_for(task, 15)
