@@ -1,0 +1,177 @@
+"""The hub without sockets: groups share evaluation, the equality index limits work, order is kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from objectql import ObjectQL, User
+from objectql.engine.events import ChangeEvent
+from objectql.engine.views import build_view
+from objectql.realtime import hub as hub_module
+from objectql.realtime.connection import Connection
+from objectql.realtime.feed import EventFeed
+from objectql.realtime.hub import Hub, Subscription
+
+ORDERS = """
+fields:
+  status:   {type: select, options: [pending, paid]}
+  customer: {type: text}
+  owner:    {type: text}
+permissions:
+  rows:
+    - roles: [sales]
+      filters: [["owner", "=", "$user.id"]]
+"""
+
+
+class Recorder:
+    """A transport that records what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        return None
+
+    def abort(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def engine(make_engine: Any) -> ObjectQL:
+    app: ObjectQL = await make_engine({"orders": ORDERS})
+    return app
+
+
+def event(seq: int, record: dict[str, Any] | None, previous: dict[str, Any] | None = None) -> ChangeEvent:
+    action = "create" if previous is None else ("delete" if record is None else "update")
+    rid = (record or previous or {})["id"]
+    return ChangeEvent(seq, "orders", action, rid, record, previous, None, None, datetime.now(UTC))
+
+
+def make_hub() -> Hub:
+    async def read(after: int, limit: int) -> list[ChangeEvent]:
+        return []
+
+    async def current() -> int:
+        return 0
+
+    return Hub(EventFeed(read, current))
+
+
+def subscribe(hub: Hub, engine: ObjectQL, sid: str, user: User | None = None, **kw: Any) -> Connection:
+    conn = Connection(Recorder(), queue_size=100)
+    view = build_view(engine, "orders", user, **kw)
+    hub.add(Subscription(conn, sid, view, prefix=f'{{"id":"{sid}",'))
+    return conn
+
+
+async def test_subscribers_with_equal_views_share_one_group_and_one_evaluation(
+    engine: ObjectQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = make_hub()
+    conns = [subscribe(hub, engine, f"s{i}", filters=[["status", "=", "paid"]]) for i in range(50)]
+    assert hub.group_count == 1 and hub.subscription_count == 50
+    calls = []
+    original = hub_module.render
+    monkeypatch.setattr(hub_module, "render", lambda v, e: calls.append(e.seq) or original(v, e))
+    hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "c", "owner": None}))
+    assert calls == [1]
+    assert all(c.pending == 1 for c in conns)
+
+
+async def test_an_event_only_touches_the_groups_its_values_can_match(
+    engine: ObjectQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = make_hub()
+    for i in range(2000):
+        subscribe(hub, engine, "s", filters=[["customer", "=", f"c{i}"]])
+    unpinned = subscribe(hub, engine, "all", filters=[["status", "!=", "pending"]])
+    assert hub.group_count == 2001
+    evaluated: list[Any] = []
+    original = hub_module.render
+    monkeypatch.setattr(hub_module, "render", lambda v, e: evaluated.append(v.node) or original(v, e))
+    hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "c7", "owner": None}))
+    assert len(evaluated) == 2  # the c7 group and the one unpinned group
+    evaluated.clear()
+    # An update moving a record between customers touches the groups of both values.
+    hub.dispatch(
+        event(
+            2,
+            {"id": "o1", "status": "paid", "customer": "c9", "owner": None},
+            {"id": "o1", "status": "paid", "customer": "c7", "owner": None},
+        )
+    )
+    assert len(evaluated) == 3
+    assert unpinned.pending == 2
+
+
+async def test_row_rules_split_groups_by_the_bound_user(engine: ObjectQL) -> None:
+    hub = make_hub()
+    sam = subscribe(hub, engine, "s", User("sam", ("sales",)))
+    kim = subscribe(hub, engine, "s", User("kim", ("sales",)))
+    subscribe(hub, engine, "s", User("sam", ("sales",)))
+    assert hub.group_count == 2
+    hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "c", "owner": "kim"}))
+    assert sam.pending == 0 and kim.pending == 1
+
+
+async def test_removing_the_last_member_drops_the_group_and_its_index_entries(engine: ObjectQL) -> None:
+    hub = make_hub()
+    conn = Connection(Recorder(), queue_size=10)
+    view = build_view(engine, "orders", None, filters=[["customer", "in", ["a", "b"]]])
+    sub = Subscription(conn, "s", view)
+    hub.add(sub)
+    hub.remove(sub)
+    hub.remove(sub)  # idempotent
+    assert hub.group_count == 0 and hub.subscription_count == 0
+    hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "a", "owner": None}))
+    assert conn.pending == 0
+
+
+async def test_held_messages_are_released_after_what_the_snapshot_covered(engine: ObjectQL) -> None:
+    hub = make_hub()
+    conn = Connection(Recorder(), queue_size=10)
+    sub = Subscription(conn, "s", build_view(engine, "orders", None), prefix='{"id":"s",')
+    hub.add(sub, hold=True)
+    for seq in (1, 2, 3):
+        hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))
+    assert conn.pending == 0
+    sub.go_live(2)
+    assert conn.pending == 1
+    hub.dispatch(event(4, {"id": "o4", "status": "paid", "customer": "c", "owner": None}))
+    assert conn.pending == 2
+
+
+async def test_queue_overflow_closes_the_connection_with_1013(engine: ObjectQL) -> None:
+    hub = make_hub()
+    conn = subscribe(hub, engine, "s")
+    conn.queue_size = 3
+    for seq in range(1, 6):
+        hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))
+    assert conn.closed.is_set() and conn.close_code == 1013 and conn.pending == 0
+    await conn.wait_closed()
+
+
+async def test_the_feed_fills_gaps_from_the_outbox_and_skips_duplicates() -> None:
+    stored = [event(i, {"id": f"o{i}", "status": "paid", "customer": "c", "owner": None}) for i in range(1, 8)]
+
+    async def read(after: int, limit: int) -> list[ChangeEvent]:
+        return [e for e in stored if e.seq > after][:limit]
+
+    async def current() -> int:
+        return 7
+
+    feed = EventFeed(read, current)
+    feed.notify([stored[3]])  # seq 4 arrives first: 1-3 are read from the outbox
+    assert [e.seq for e in await feed.next_batch()] == [1, 2, 3, 4]
+    feed.notify([stored[1], stored[4]])  # 2 again (dropped) and 5
+    assert [e.seq for e in await feed.next_batch()] == [5]
+    feed.signal(7)  # another process committed up to 7
+    assert [e.seq for e in await feed.next_batch()] == [6, 7]
