@@ -39,6 +39,11 @@ class EventFeed:
         """Some process committed up to ``seq``."""
         self._offer(seq)
 
+    def mark_behind(self) -> None:
+        """Catch up from the outbox on the next pass (after a failed read, or a broker gap)."""
+        self._behind = True
+        self._offer(self.last_seq)
+
     def _offer(self, item: list[ChangeEvent] | int) -> None:
         try:
             self._inbox.put_nowait(item)
@@ -46,39 +51,42 @@ class EventFeed:
             self._behind = True
 
     async def next_batch(self) -> list[ChangeEvent]:
-        """The next events after ``last_seq``, contiguous and in order (waits until there are some)."""
+        """The next events after ``last_seq``, contiguous and in order (waits until there are some).
+
+        ``last_seq`` only moves when events are returned: a failed read loses nothing.
+        """
         while True:
             item = await self._inbox.get()
             if self._behind:
-                self._behind = False
                 item = await self._current_seq()
+                self._behind = False
             events = await self._continue_to(item)
             if events:
+                self.last_seq = events[-1].seq
                 return events
 
     async def _continue_to(self, item: list[ChangeEvent] | int) -> list[ChangeEvent]:
         out: list[ChangeEvent] = []
+        cursor = self.last_seq
         if isinstance(item, int):
-            await self._fill(item, out)
+            await self._fill(cursor, item, out)
             return out
         for event in sorted(item, key=lambda e: e.seq):
-            if event.seq <= self.last_seq:
+            cursor = out[-1].seq if out else cursor
+            if event.seq <= cursor:
                 continue
-            if event.seq > self.last_seq + 1:
-                await self._fill(event.seq - 1, out)
+            if event.seq > cursor + 1:
+                await self._fill(cursor, event.seq - 1, out)
             out.append(event)
-            self.last_seq = event.seq
         return out
 
-    async def _fill(self, upto: int, out: list[ChangeEvent]) -> None:
-        """Read ``(last_seq, upto]`` from the outbox into ``out``."""
-        while self.last_seq < upto:
-            events = await self._read(self.last_seq, READ_BATCH)
-            events = [e for e in events if e.seq <= upto]
+    async def _fill(self, after: int, upto: int, out: list[ChangeEvent]) -> None:
+        """Read ``(after, upto]`` from the outbox into ``out``."""
+        while after < upto:
+            events = [e for e in await self._read(after, READ_BATCH) if e.seq <= upto]
             if not events:
                 # Seqs are taken at commit, so everything up to a seen seq is committed; an empty
-                # read means those rows were pruned: skip to ``upto`` rather than spin.
-                self.last_seq = upto
+                # read means those rows were pruned: nothing to deliver below ``upto``.
                 return
             out.extend(events)
-            self.last_seq = events[-1].seq
+            after = events[-1].seq

@@ -224,7 +224,7 @@ class Hub:
                 # the feed only advances past events it has returned.
                 log.exception("reading change events failed; retrying")
                 await asyncio.sleep(1.0)
-                self.feed.signal(0)
+                self.feed.mark_behind()
                 continue
             for event in events:
                 self.dispatch(event)

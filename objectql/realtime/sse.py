@@ -65,10 +65,14 @@ def parse_query(request: Request) -> tuple[Any, list[str] | None, str | None]:
 
 
 def last_event_id(request: Request) -> int | None:
-    raw = request.headers.get("last-event-id")
-    if raw is None or not raw.strip().isdigit():
+    raw = (request.headers.get("last-event-id") or "").strip()
+    # isascii: str.isdigit() also accepts "²" (a Latin-1 header byte), which int() refuses.
+    if not (raw.isascii() and raw.isdigit()):
         return None  # not an integer: ignored
-    return int(raw.strip())
+    try:
+        return int(raw)
+    except ValueError:  # more digits than int() parses: no seq looks like that
+        return None
 
 
 class EventStream:
@@ -100,29 +104,36 @@ class EventStream:
         except ObjectQLError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-cache"),
-                    (b"x-accel-buffering", b"no"),
-                ],
-            }
-        )
         transport = StreamTransport(send)
         conn = Connection(transport, queue_size=rt.limits.queue_size)
-        rt.track(conn)
-        conn.start()
-        conn.push(f"retry: {RETRY_MS}\n\n")
         hub = rt.require_hub()
         sub = Subscription(conn, conn.id, view, sse=True)
-        loop = asyncio.get_running_loop()
-        timers: list[_Once | _Repeating] = []
-        watcher = loop.create_task(_watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
+        # Registered before the response starts: a client that has seen the stream open gets every change
+        # committed after that (live messages are held until the replay has been queued).
         try:
             opening = await open_subscription(rt.app, hub, sub, resume_from=last_event_id(request))
+        except ObjectQLError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        timers: list[_Once | _Repeating] = []
+        watcher: asyncio.Task[None] | None = None
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-accel-buffering", b"no"),
+                    ],
+                }
+            )
+            rt.track(conn)
+            conn.start()
+            watcher = loop.create_task(_watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
+            conn.push(f"retry: {RETRY_MS}\n\n")
             if opening.reset:
                 reset = {"reason": "resume point outside the retention window; refetch", "seq": opening.seq}
                 conn.push(f"event: reset\ndata: {dumps(reset)}\n\n")
@@ -138,9 +149,10 @@ class EventStream:
             hub.remove(sub)
             for timer in timers:
                 timer.cancel()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if not conn.closed.is_set():
                 conn.peer_gone()
             await conn.wait_closed()

@@ -175,3 +175,25 @@ async def test_the_feed_fills_gaps_from_the_outbox_and_skips_duplicates() -> Non
     assert [e.seq for e in await feed.next_batch()] == [5]
     feed.signal(7)  # another process committed up to 7
     assert [e.seq for e in await feed.next_batch()] == [6, 7]
+
+
+async def test_a_failed_outbox_read_loses_nothing() -> None:
+    stored = [event(i, {"id": f"o{i}", "status": "paid", "customer": "c", "owner": None}) for i in range(1, 6)]
+    failures = [True]
+
+    async def read(after: int, limit: int) -> list[ChangeEvent]:
+        if failures and after >= 2:
+            failures.pop()
+            raise ConnectionError("database away")
+        return [e for e in stored if e.seq > after][:2]
+
+    async def current() -> int:
+        return 5
+
+    feed = EventFeed(read, current)
+    feed.signal(5)
+    with pytest.raises(ConnectionError):
+        await feed.next_batch()
+    assert feed.last_seq == 0
+    feed.mark_behind()
+    assert [e.seq for e in await feed.next_batch()] == [1, 2, 3, 4, 5]
