@@ -16,6 +16,7 @@ from objectql.realtime.service import Limits, Realtime
 from objectql.realtime.sse import EventStream
 from objectql.realtime.websocket import realtime_websocket
 from objectql.server.auth import Authenticator
+from objectql.server.dashboard import dashboard_routes
 from objectql.server.health import health
 from objectql.server.origins import OriginPolicy
 from objectql.server.pruner import OutboxPruner
@@ -85,6 +86,7 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         WebSocketRoute("/api/realtime", realtime_websocket),
         Route("/api/events/{object}", EventStream(), methods=["GET"]),
+        *dashboard_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

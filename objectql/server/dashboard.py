@@ -1,0 +1,124 @@
+"""The live dashboard at ``/``: one object's records, kept current over SSE by the browser's ``EventSource``.
+
+The page is one self-contained HTML file (``templates/dashboard.html``, inline CSS and JS, no external
+assets) that reads its first list from ``GET /api/dashboard/{object}`` and then applies the change events
+of ``/api/events/{object}``. The read endpoint answers ``{"object", "seq", "fields", "records"}``: ``seq``
+is read *before* the records, so applying every change with a greater seq on top of them converges on
+the current state (each change carries the whole record, so applying one twice is harmless).
+
+Both endpoints act for the same user as the stream would: the ``Authorization: Bearer`` token, and on a
+server with a key a token is required. The page is served with a per-response CSP nonce, so only its own
+inline script and style run, and it talks to its own origin only.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from functools import cache
+from importlib.resources import files
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from objectql.engine.core import ObjectQL
+from objectql.errors import ObjectQLError, Unauthenticated
+from objectql.realtime.service import Realtime
+from objectql.realtime.sse import error_response
+from objectql.realtime.wire import dumps
+from objectql.server.auth import bearer_token
+
+DEFAULT_OBJECT = "orders"
+LIST_LIMIT = 100
+LIST_SORT = [["created_at", "desc"]]
+
+
+@cache
+def _template() -> str:
+    return files("objectql.server").joinpath("templates/dashboard.html").read_text(encoding="utf-8")
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside ``<script>``: no ``</script>``, no ``<!--``, no HTML-significant characters."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _label(label: str | None, name: str) -> str:
+    return label or name.replace("_", " ").capitalize()
+
+
+def choose_object(names: list[str], requested: str | None) -> str | None:
+    """The object the page shows: the requested one, else ``orders``, else the first; None if unknown."""
+    if requested:
+        return requested if requested in names else None
+    if DEFAULT_OBJECT in names:
+        return DEFAULT_OBJECT
+    return names[0] if names else None
+
+
+async def dashboard(request: Request) -> Response:
+    """``GET /``: the dashboard page; ``?object=<name>`` picks the object (``orders`` by default)."""
+    engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
+    if engine is None:
+        return PlainTextResponse("starting", status_code=503)
+    names = engine.registry.names()
+    name = choose_object(names, request.query_params.get("object"))
+    if name is None and names:
+        return PlainTextResponse("unknown object", status_code=404)
+    config = {
+        "object": name,
+        "label": engine.registry.get(name).label if name else None,
+        "objects": names,
+        "events": f"/api/events/{name}" if name else None,
+        "read": f"/api/dashboard/{name}" if name else None,
+        "limit": LIST_LIMIT,
+    }
+    nonce = secrets.token_urlsafe(16)
+    page = _template().replace("{{nonce}}", nonce).replace("{{config}}", _script_json(config))
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+        "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    headers = {
+        "content-security-policy": policy,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "cache-control": "no-store",
+    }
+    return HTMLResponse(page, headers=headers)
+
+
+async def dashboard_records(request: Request) -> Response:
+    """``GET /api/dashboard/{object}``: the newest records the caller may read, and the seq before them."""
+    engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
+    realtime: Realtime | None = getattr(request.app.state, "realtime", None)
+    if engine is None or realtime is None:
+        return PlainTextResponse("starting", status_code=503)
+    try:
+        token = bearer_token(request.headers)
+        if realtime.authenticator.enabled and token is None:
+            raise Unauthenticated("a bearer token is required")
+        user = realtime.authenticator.authenticate(token).user
+        name = request.path_params["object"]
+        repository = engine.context(user).object(name)
+        seq = await engine.current_seq()
+        records = await repository.find(limit=LIST_LIMIT, sort=LIST_SORT)
+    except ObjectQLError as exc:
+        return error_response(exc)
+    obj = engine.registry.get(name)
+    fields = [{"name": f, "label": _label(obj.fields[f].label, f)} for f in engine.policies[name].readable_fields(user)]
+    body = {"object": name, "seq": seq, "fields": fields, "records": records}
+    return Response(dumps(body), media_type="application/json", headers={"cache-control": "no-store"})
+
+
+def dashboard_routes() -> list[Route]:
+    """The page and its read endpoint, for the app factory."""
+    return [
+        Route("/", dashboard, methods=["GET"]),
+        Route("/api/dashboard/{object}", dashboard_records, methods=["GET"]),
+    ]
+
+
+__all__ = ["dashboard", "dashboard_records", "dashboard_routes"]
