@@ -360,3 +360,27 @@ async def test_disconnect_releases_subscriptions(live_server: ServerFactory) -> 
         await asyncio.sleep(0.02)
     assert hub.subscription_count == 0 and hub.group_count == 0
     await settle(server)
+
+
+async def test_an_internal_error_closes_4500_without_a_traceback(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from objectql.realtime.protocols.plain.handlers import PlainSession
+
+    def broken(self: PlainSession, msg: dict[str, object]) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(PlainSession, "handle_ping", broken)
+    server = await live_server()
+    bystander = await connect(server)
+    await bystander.subscribe("s")
+    client = await connect(server)
+    await client.send({"type": "ping"})
+    try:
+        while True:
+            await asyncio.wait_for(client.ws.recv(), 5)
+    except websockets.ConnectionClosed as exc:
+        assert exc.rcvd is not None and exc.rcvd.code == 4500
+        assert "secret" not in exc.rcvd.reason and "Traceback" not in exc.rcvd.reason
+    await server.engine.object("orders").create({"total": 1})
+    assert (await bystander.expect("change"))["id"] == "s"
