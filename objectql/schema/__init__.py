@@ -1,1 +1,5 @@
-"""GraphQL schema built at runtime from the registry."""
+"""The GraphQL schema, built at runtime from the registry."""
+
+from objectql.schema.builder import build_schema
+
+__all__ = ["build_schema"]

@@ -20,6 +20,7 @@ from objectql.engine.filters.ast import (
     PATTERN_OPS,
     TRUE,
     And,
+    Const,
     Criterion,
     Node,
     Not,
@@ -77,6 +78,18 @@ FieldGuard = Callable[[str, str], None]
 """Called with (field, path) for every field a filter names; raises Forbidden to refuse it."""
 
 
+class AllOf:
+    """Several filters that must all hold, each checked on its own (GraphQL's ``where`` and ``filters``).
+
+    A part may also be an already checked AST node (built by the caller, e.g. a keyset cursor). Errors in a
+    part named with a label carry it as a path prefix (``where.total.$gt``).
+    """
+
+    def __init__(self, *parts: Any, labels: tuple[str | None, ...] = ()) -> None:
+        self.parts = parts
+        self.labels = labels or (None,) * len(parts)
+
+
 def parse_filter(
     raw: Any,
     obj: ObjectDef,
@@ -85,6 +98,10 @@ def parse_filter(
     allow_tokens: bool = False,
 ) -> Node:
     """Compile a filter in either form to the AST; ``None`` and ``[]`` / ``{}`` match everything."""
+    if isinstance(raw, AllOf):
+        return conjoin(*(_labelled(part, label, obj, guard) for part, label in zip(raw.parts, raw.labels, strict=True)))
+    if isinstance(raw, Criterion | And | Or | Not | Const):
+        return raw
     parser = _Parser(obj, guard, allow_tokens)
     if raw is None:
         return TRUE
@@ -96,6 +113,16 @@ def parse_filter(
             return parser.criterion(list(raw), "")
         return parser.group(list(raw), "", 1)
     raise InvalidFilter("", "a filter is a list of criteria or an object")
+
+
+def _labelled(part: Any, label: str | None, obj: ObjectDef, guard: FieldGuard | None) -> Node:
+    try:
+        return parse_filter(part, obj, guard=guard)
+    except InvalidFilter as exc:
+        if label is None:
+            raise
+        path = f"{label}.{exc.path}" if exc.path and not exc.path.startswith("[") else f"{label}{exc.path}"
+        raise InvalidFilter(path, exc.reason, details=exc.details) from None
 
 
 class _Parser:

@@ -1,0 +1,178 @@
+"""Running GraphQL documents for every transport: parse, validate, limit, execute.
+
+Limits (SPEC §6), refused before execution with ``QUERY_TOO_COMPLEX``: at most 2000 tokens, depth 10
+(the root field is depth 1, fragments inlined, introspection included) and 30 aliases (an alias in a
+fragment counts once per spread). Introspection and "did you mean" suggestions can be switched off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.error import GraphQLSyntaxError
+from graphql.pyutils import is_awaitable
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from objectql.engine.core import ObjectQL
+from objectql.engine.user import User
+from objectql.resolvers.context import GraphQLContext
+from objectql.resolvers.errors import QUERY_TOO_COMPLEX, format_error, request_error
+
+MAX_TOKENS = 2000
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+
+
+class RequestError(Exception):
+    """A document refused before execution; ``errors`` are wire-ready."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "bad request")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Prepared:
+    query: str
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    operation_name: str | None
+    variables: dict[str, Any]
+    fragments: Mapping[str, FragmentDefinitionNode]
+
+    @property
+    def kind(self) -> str:
+        return self.operation.operation.value
+
+    @property
+    def cache_key(self) -> tuple[str, str | None, str]:
+        """Equal keys are the same operation with the same variables."""
+        return (self.query, self.operation_name, json.dumps(self.variables, sort_keys=True, default=str))
+
+
+class GraphQLExecutor:
+    def __init__(
+        self, app: ObjectQL, schema: strawberry.Schema, *, introspection: bool = True, suggestions: bool = True
+    ):
+        self.app = app
+        self.schema = schema
+        self.graphql_schema = schema._schema
+        self.rules = list(specified_rules) + ([] if introspection else [NoSchemaIntrospectionCustomRule])
+        self.hide_suggestions = not suggestions
+
+    def context(self, user: User | None) -> GraphQLContext:
+        return GraphQLContext(self.app, user)
+
+    def prepare(self, query: Any, variables: Any = None, operation_name: Any = None) -> Prepared:
+        """Parse, validate and limit-check a request; raises RequestError."""
+        if not isinstance(query, str) or not query.strip():
+            raise RequestError([request_error("BAD_REQUEST", "a GraphQL request needs a query string")])
+        if variables is not None and not isinstance(variables, dict):
+            raise RequestError([request_error("BAD_REQUEST", "variables must be an object")])
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise RequestError([request_error("BAD_REQUEST", "operationName must be a string")])
+        try:
+            document = parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLSyntaxError as exc:
+            if "tokens" in exc.message and "more than" in exc.message:
+                raise RequestError(
+                    [request_error(QUERY_TOO_COMPLEX, f"the document has more than {MAX_TOKENS} tokens")]
+                ) from None
+            raise RequestError([format_error(exc)]) from None
+        errors = validate(self.graphql_schema, document, self.rules, hide_suggestions=self.hide_suggestions)
+        if errors:
+            raise RequestError([format_error(e) for e in errors])
+        operation = _select_operation(document, operation_name)
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        depth, aliases = _measure(operation.selection_set, fragments)
+        if depth > MAX_DEPTH:
+            raise RequestError(
+                [request_error(QUERY_TOO_COMPLEX, f"the query is nested {depth} deep (max {MAX_DEPTH})")]
+            )
+        if aliases > MAX_ALIASES:
+            raise RequestError(
+                [request_error(QUERY_TOO_COMPLEX, f"the query has {aliases} aliases (max {MAX_ALIASES})")]
+            )
+        return Prepared(query, document, operation, operation_name, dict(variables or {}), fragments)
+
+    async def execute(self, prepared: Prepared, user: User | None, root: Any = None) -> dict[str, Any]:
+        """Execute a query or mutation (or one subscription event with ``root``) as ``user``."""
+        return await self.run(prepared, self.context(user), root)
+
+    async def run(self, prepared: Prepared, context: GraphQLContext, root: Any = None) -> dict[str, Any]:
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            root_value=root,
+            context_value=context,
+            variable_values=prepared.variables,
+            operation_name=prepared.operation_name,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if is_awaitable(result):
+            result = await result
+        out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
+        if result.errors:  # type: ignore[union-attr]
+            out["errors"] = [format_error(e) for e in result.errors]  # type: ignore[union-attr]
+        return out
+
+
+def _select_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        if len(operations) != 1:
+            raise RequestError([request_error("BAD_REQUEST", "name the operation to run (operationName)")])
+        return operations[0]
+    for op in operations:
+        if op.name is not None and op.name.value == name:
+            return op
+    raise RequestError([request_error("BAD_REQUEST", f"no operation named {name!r}")])
+
+
+def _measure(selection: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[int, int]:
+    """(depth, aliases) of a selection with fragments inlined; validation has ruled out cycles."""
+    depth = 0
+    aliases = 0
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            aliases += node.alias is not None
+            inner_depth, inner_aliases = (0, 0)
+            if node.selection_set is not None:
+                inner_depth, inner_aliases = _measure(node.selection_set, fragments)
+            depth = max(depth, 1 + inner_depth)
+            aliases += inner_aliases
+        elif isinstance(node, InlineFragmentNode):
+            inner_depth, inner_aliases = _measure(node.selection_set, fragments)
+            depth, aliases = max(depth, inner_depth), aliases + inner_aliases
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = fragments.get(node.name.value)
+            if fragment is not None:
+                inner_depth, inner_aliases = _measure(fragment.selection_set, fragments)
+                depth, aliases = max(depth, inner_depth), aliases + inner_aliases
+    return depth, aliases
+
+
+def is_subscription(prepared: Prepared) -> bool:
+    return prepared.operation.operation is OperationType.SUBSCRIPTION
+
+
+__all__ = ["GraphQLError", "GraphQLExecutor", "Prepared", "RequestError", "is_subscription"]

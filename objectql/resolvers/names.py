@@ -1,0 +1,12 @@
+"""GraphQL names of objects (ObjectQL's GraphQL plugin): ``order_items`` → ``orderItems`` / ``OrderItems``."""
+
+from __future__ import annotations
+
+
+def camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))

@@ -1,0 +1,158 @@
+"""Query resolvers: ``<x>``, ``<x>List``, ``<x>Count``, ``<x>Connection`` — all through the engine.
+
+They run under the request's user, so hooks, permissions and validation apply exactly as in Python.
+Argument errors name the GraphQL argument (``orderBy[0]``, ``limit``, ``first``), not the engine's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from strawberry.types.unset import UnsetType
+
+from objectql.engine.filters.parse import AllOf
+from objectql.engine.query import MAX_LIMIT
+from objectql.errors import Forbidden, InvalidRequest
+from objectql.resolvers import cursors
+from objectql.resolvers.context import GraphQLContext, Row
+from objectql.resolvers.where import where_to_filter
+
+DEFAULT_FIRST = 100
+_RENAMES = {"sort": "orderBy", "skip": "offset"}
+
+
+def given(value: Any) -> Any:
+    return None if isinstance(value, UnsetType) else value
+
+
+def context_of(info: strawberry.Info) -> GraphQLContext:
+    ctx: GraphQLContext = info.context
+    return ctx
+
+
+def filter_args(where: Any, filters: Any) -> AllOf:
+    return AllOf(where_to_filter(given(where)), given(filters), labels=("where", None))
+
+
+def sort_of(order_by: Any) -> list[list[str]] | None:
+    order_by = given(order_by)
+    if order_by is None:
+        return None
+    out = []
+    for item in order_by:
+        direction = given(item.direction)
+        out.append([item.field, direction.value if direction is not None else "asc"])
+    return out
+
+
+def renamed(exc: InvalidRequest, limit_name: str = "limit") -> InvalidRequest:
+    path = exc.path or ""
+    for engine_name, gql_name in {**_RENAMES, "limit": limit_name}.items():
+        if path == engine_name or path.startswith(f"{engine_name}["):
+            return InvalidRequest(gql_name + path[len(engine_name) :], exc.reason, details=exc.details)
+    return exc
+
+
+def field_resolver(name: str, annotation: Any) -> Callable[..., Any]:
+    """A field the user may not be allowed to read: selecting it then is FORBIDDEN on that field."""
+
+    def resolve(root: Row) -> Any:
+        if name not in root:
+            raise Forbidden(f"field {name!r} is not readable", details={"field": name})
+        return root[name]
+
+    resolve.__annotations__ = {"root": strawberry.Parent[Row], "return": annotation}
+    return resolve
+
+
+def get_one(object_name: str) -> Callable[..., Any]:
+    async def resolve(info: strawberry.Info, id: str) -> Row | None:
+        record = await context_of(info).repo(object_name).find_one(id)
+        return Row(record) if record is not None else None
+
+    return resolve
+
+
+def find_list(object_name: str) -> Callable[..., Any]:
+    async def resolve(
+        info: strawberry.Info,
+        *,
+        where: Any = None,
+        filters: Any = None,
+        orderBy: Any = None,
+        limit: Any = None,
+        offset: Any = None,
+    ) -> list[Row]:
+        try:
+            rows = (
+                await context_of(info)
+                .repo(object_name)
+                .find(
+                    filters=filter_args(where, filters),
+                    sort=sort_of(orderBy),
+                    skip=given(offset) or 0,
+                    limit=given(limit),
+                )
+            )
+        except InvalidRequest as exc:
+            raise renamed(exc) from None
+        return [Row(r) for r in rows]
+
+    return resolve
+
+
+def count(object_name: str) -> Callable[..., Any]:
+    async def resolve(info: strawberry.Info, *, where: Any = None, filters: Any = None) -> int:
+        return await context_of(info).repo(object_name).count(filters=filter_args(where, filters))
+
+    return resolve
+
+
+def connection(object_name: str, edge: type, connection_type: type, page_info: type) -> Callable[..., Any]:
+    async def resolve(
+        info: strawberry.Info,
+        *,
+        where: Any = None,
+        filters: Any = None,
+        orderBy: Any = None,
+        first: Any = None,
+        after: Any = None,
+    ) -> Any:
+        ctx = context_of(info)
+        repo = ctx.repo(object_name)
+        size = given(first)
+        size = DEFAULT_FIRST if size is None else size
+        if isinstance(size, bool) or not 1 <= size <= MAX_LIMIT:
+            raise InvalidRequest("first", f"a whole number from 1 to {MAX_LIMIT}")
+        sort = sort_of(orderBy) or []
+        keys = [(field, direction == "desc") for field, direction in sort]
+        base = filter_args(where, filters)
+        position = given(after)
+        page_filter: AllOf = base
+        if position is not None:
+            keyset = cursors.after(repo.obj, keys, cursors.decode(position, keys))
+            page_filter = AllOf(*base.parts, keyset, labels=(*base.labels, None))
+        try:
+            rows = await repo.find(filters=page_filter, sort=sort or None, limit=min(size + 1, MAX_LIMIT))
+            has_next = len(rows) > size
+            if len(rows) == size == MAX_LIMIT:
+                # A full page of the largest size: one more probe tells whether another page follows.
+                beyond = cursors.after(repo.obj, keys, cursors.decode(cursors.encode(rows[-1], keys), keys))
+                more = await repo.find(filters=AllOf(*base.parts, beyond, labels=(*base.labels, None)), limit=1)
+                has_next = bool(more)
+            total = await repo.count(filters=base)
+        except InvalidRequest as exc:
+            raise renamed(exc, "first") from None
+        rows = rows[:size]
+        edges = [edge(node=Row(r), cursor=cursors.encode(r, keys)) for r in rows]
+        page = page_info(
+            hasNextPage=has_next,
+            hasPreviousPage=position is not None,
+            startCursor=edges[0].cursor if edges else None,
+            endCursor=edges[-1].cursor if edges else None,
+        )
+        return connection_type(edges=edges, pageInfo=page, totalCount=total)
+
+    return resolve

@@ -1,0 +1,346 @@
+"""The GraphQL schema, built at runtime from the registry (SPEC §6 names and types).
+
+Per object ``orders``: ``Orders`` (object type), ``OrdersInput`` / ``OrdersUpdateInput``, ``OrdersFilter``,
+``OrdersOrderBy``, ``OrdersConnection`` / ``OrdersEdge``, ``OrdersChange``; queries ``orders``,
+``ordersList``, ``ordersCount``, ``ordersConnection``; mutations ``createOrders``, ``updateOrders``,
+``deleteOrders``; subscriptions ``ordersCreated``, ``ordersUpdated``, ``ordersDeleted``, ``ordersChanged``.
+Strawberry types are made with ``type()`` because their fields come from YAML, not from code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+from collections.abc import AsyncGenerator, Callable
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
+
+from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
+from objectql.metadata.registry import Registry
+from objectql.resolvers import mutations, queries, refs, subscriptions
+from objectql.resolvers.names import camel, pascal
+from objectql.schema.scalars import SCALAR_OVERRIDES
+
+UNSET: Any = strawberry.UNSET
+
+
+@strawberry.enum(name="OrderDirection")
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.enum(name="ChangeAction")
+class ChangeAction(Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@strawberry.enum(name="ChangeEffect")
+class ChangeEffect(Enum):
+    ADDED = "added"
+    MODIFIED = "modified"
+    REMOVED = "removed"
+
+
+@strawberry.type(name="PageInfo")
+class PageInfo:
+    hasNextPage: bool
+    hasPreviousPage: bool
+    startCursor: str | None
+    endCursor: str | None
+
+
+def python_name(name: str) -> str:
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+def make_input(name: str, fields: dict[str, Any], description: str | None = None) -> type:
+    """A strawberry input type whose fields default to UNSET (so "absent" and "null" differ)."""
+    namespace: dict[str, Any] = {"__annotations__": {}}
+    for gql_name, annotation in fields.items():
+        attr = python_name(gql_name)
+        namespace["__annotations__"][attr] = annotation
+        namespace[attr] = strawberry.field(name=gql_name, default=UNSET)
+    return strawberry.input(type(name, (), namespace), name=name, description=description)
+
+
+def make_resolver(fn: Callable[..., Any], params: list[tuple[str, Any, Any]], returns: Any) -> Callable[..., Any]:
+    """Give ``fn`` the signature strawberry reads its arguments from: ``(info, *, name: type = default)``."""
+    parameters = [inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info)]
+    for name, annotation, default in params:
+        parameters.append(
+            inspect.Parameter(python_name(name), inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        )
+    fn.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": returns}
+    return fn
+
+
+class _Filters:
+    """The shared typed filter inputs."""
+
+    def __init__(self) -> None:
+        self.string = make_input(
+            "StringFilter",
+            {
+                **{op: str | None for op in ("eq", "ne", "contains", "notcontains", "startsWith", "endsWith")},
+                "in": list[str] | None,
+                "nin": list[str] | None,
+                "isNull": bool | None,
+            },
+        )
+        self.by_scalar: dict[str, type] = {}
+        for name, scalar in (("IntFilter", int), ("FloatFilter", float), ("DateTimeFilter", datetime)):
+            fields: dict[str, Any] = {op: scalar | None for op in ("eq", "ne", "gt", "gte", "lt", "lte")}
+            fields.update({op: list[scalar] | None for op in ("in", "nin", "between")})
+            fields["isNull"] = bool | None
+            self.by_scalar[name] = make_input(name, fields)
+        self.boolean = make_input(
+            "BooleanFilter",
+            {"eq": bool | None, "ne": bool | None, "isNull": bool | None},
+        )
+
+    def for_field(self, fdef: FieldDef) -> type | None:
+        kind = fdef.kind
+        if kind is Kind.TEXT:
+            return self.string
+        if kind is Kind.INTEGER:
+            return self.by_scalar["IntFilter"]
+        if kind in (Kind.FLOAT, Kind.DECIMAL):
+            return self.by_scalar["FloatFilter"]
+        if kind in (Kind.DATE, Kind.DATETIME):
+            return self.by_scalar["DateTimeFilter"]
+        if kind is Kind.BOOLEAN:
+            return self.boolean
+        return None
+
+
+def scalar_of(fdef: FieldDef) -> Any:
+    if fdef.type is FieldType.ID or fdef.type in (FieldType.LOOKUP, FieldType.MASTER_DETAIL):
+        return strawberry.ID
+    if fdef.type is FieldType.SELECT and fdef.multiple:
+        return list[str]
+    return {
+        Kind.TEXT: str,
+        Kind.INTEGER: int,
+        Kind.FLOAT: float,
+        Kind.DECIMAL: float,
+        Kind.BOOLEAN: bool,
+        Kind.DATE: date,
+        Kind.DATETIME: datetime,
+        Kind.JSON: JSON,
+    }[fdef.kind]
+
+
+class SchemaBuilder:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.filters = _Filters()
+        self.object_types: dict[str, type] = {}
+        self.filter_types: dict[str, type] = {}
+        self.order_types: dict[str, type] = {}
+
+    def build(self) -> strawberry.Schema:
+        objects = list(self.registry)
+        for obj in objects:
+            self.object_types[obj.name] = self._object_type(obj)
+        for obj in objects:
+            self._finish_object_type(obj)
+            self.filter_types[obj.name] = self._filter_type(obj)
+            self.order_types[obj.name] = make_input(
+                f"{pascal(obj.name)}OrderBy",
+                {"field": str, "direction": OrderDirection | None},
+            )
+        query: dict[str, Any] = {}
+        mutation: dict[str, Any] = {}
+        subscription: dict[str, Any] = {}
+        for obj in objects:
+            self._query_fields(obj, query)
+            self._mutation_fields(obj, mutation)
+            self._subscription_fields(obj, subscription)
+        if not objects:
+            query["_empty"] = strawberry.field(resolver=lambda: None, name="_empty", graphql_type=bool | None)
+        Query = strawberry.type(type("Query", (), query), name="Query")
+        Mutation = strawberry.type(type("Mutation", (), mutation), name="Mutation") if mutation else None
+        Subscription = (
+            strawberry.type(type("Subscription", (), subscription), name="Subscription") if subscription else None
+        )
+        return strawberry.Schema(
+            query=Query,
+            mutation=Mutation,
+            subscription=Subscription,
+            config=StrawberryConfig(auto_camel_case=False),
+            scalar_overrides=SCALAR_OVERRIDES,
+        )
+
+    # -- types ---------------------------------------------------------------------------------
+
+    def _object_type(self, obj: ObjectDef) -> type:
+        # Created empty first so lookups can reference any object type, then filled in.
+        return type(pascal(obj.name), (), {"__annotations__": {}})
+
+    def _finish_object_type(self, obj: ObjectDef) -> None:
+        cls = self.object_types[obj.name]
+        policy_hidden = {n for n, fp in (obj.permissions.fields if obj.permissions else {}).items() if fp.read}
+        for name, fdef in obj.fields.items():
+            annotation = strawberry.ID if name == "id" else scalar_of(fdef) | None
+            attr = python_name(name)
+            cls.__annotations__[attr] = annotation
+            if name in policy_hidden or attr != name:
+                setattr(cls, attr, strawberry.field(name=name, resolver=queries.field_resolver(name, annotation)))
+            else:
+                setattr(cls, attr, strawberry.field(name=name))
+            if fdef.reference_to:
+                target = self.object_types[fdef.reference_to]
+                ref = f"{name}_ref"
+                cls.__annotations__.pop(ref, None)
+                setattr(
+                    cls, ref, strawberry.field(name=ref, resolver=refs.ref_resolver(name, fdef.reference_to, target))
+                )
+        description = obj.description or obj.label
+        self.object_types[obj.name] = strawberry.type(cls, name=pascal(obj.name), description=description)
+
+    def _filter_type(self, obj: ObjectDef) -> type:
+        name = f"{pascal(obj.name)}Filter"
+        namespace: dict[str, Any] = {"__annotations__": {}}
+        cls = type(name, (), namespace)
+        fields: dict[str, Any] = {
+            "AND": list[cls] | None,
+            "OR": list[cls] | None,
+            "NOT": cls | None,
+        }
+        for fname, fdef in obj.fields.items():
+            ftype = self.filters.for_field(fdef)
+            if ftype is not None:
+                fields[fname] = ftype | None
+        for gql_name, annotation in fields.items():
+            attr = python_name(gql_name)
+            cls.__annotations__[attr] = annotation
+            setattr(cls, attr, strawberry.field(name=gql_name, default=UNSET))
+        return strawberry.input(cls, name=name)
+
+    def _input_types(self, obj: ObjectDef) -> tuple[type, type]:
+        create: dict[str, Any] = {"id": strawberry.ID | None}
+        update: dict[str, Any] = {}
+        for name, fdef in obj.declared.items():
+            scalar = scalar_of(fdef)
+            create[name] = scalar if fdef.required else scalar | None
+            update[name] = scalar | None
+        base = pascal(obj.name)
+        return make_input(f"{base}Input", create), make_input(f"{base}UpdateInput", update)
+
+    # -- root fields ---------------------------------------------------------------------------
+
+    def _common_args(self, obj: ObjectDef) -> list[tuple[str, Any, Any]]:
+        return [
+            ("where", self.filter_types[obj.name] | None, UNSET),
+            ("filters", JSON | None, UNSET),
+        ]
+
+    def _query_fields(self, obj: ObjectDef, out: dict[str, Any]) -> None:
+        node = self.object_types[obj.name]
+        order = self.order_types[obj.name]
+        base, plural = pascal(obj.name), camel(obj.name)
+        common = self._common_args(obj)
+        order_arg = ("orderBy", list[order] | None, UNSET)
+        edge = strawberry.type(
+            type(f"{base}Edge", (), {"__annotations__": {"node": node, "cursor": str}}), name=f"{base}Edge"
+        )
+        connection = strawberry.type(
+            type(
+                f"{base}Connection",
+                (),
+                {"__annotations__": {"edges": list[edge], "pageInfo": PageInfo, "totalCount": int}},
+            ),
+            name=f"{base}Connection",
+        )
+        out[plural] = strawberry.field(
+            name=plural,
+            resolver=make_resolver(
+                queries.get_one(obj.name), [("id", strawberry.ID, inspect.Parameter.empty)], node | None
+            ),
+        )
+        out[f"{plural}List"] = strawberry.field(
+            name=f"{plural}List",
+            resolver=make_resolver(
+                queries.find_list(obj.name),
+                [*common, order_arg, ("limit", int | None, UNSET), ("offset", int | None, UNSET)],
+                list[node],
+            ),
+        )
+        out[f"{plural}Count"] = strawberry.field(
+            name=f"{plural}Count", resolver=make_resolver(queries.count(obj.name), common, int)
+        )
+        out[f"{plural}Connection"] = strawberry.field(
+            name=f"{plural}Connection",
+            resolver=make_resolver(
+                queries.connection(obj.name, edge, connection, PageInfo),
+                [*common, order_arg, ("first", int | None, UNSET), ("after", str | None, UNSET)],
+                connection,
+            ),
+        )
+
+    def _mutation_fields(self, obj: ObjectDef, out: dict[str, Any]) -> None:
+        node = self.object_types[obj.name]
+        create_input, update_input = self._input_types(obj)
+        base = pascal(obj.name)
+        required = inspect.Parameter.empty
+        out[f"create{base}"] = strawberry.field(
+            name=f"create{base}",
+            resolver=make_resolver(mutations.create(obj.name), [("input", create_input, required)], node),
+        )
+        out[f"update{base}"] = strawberry.field(
+            name=f"update{base}",
+            resolver=make_resolver(
+                mutations.update(obj.name), [("id", strawberry.ID, required), ("input", update_input, required)], node
+            ),
+        )
+        out[f"delete{base}"] = strawberry.field(
+            name=f"delete{base}",
+            resolver=make_resolver(mutations.delete(obj.name), [("id", strawberry.ID, required)], bool),
+        )
+
+    def _subscription_fields(self, obj: ObjectDef, out: dict[str, Any]) -> None:
+        node = self.object_types[obj.name]
+        base, plural = pascal(obj.name), camel(obj.name)
+        change = strawberry.type(
+            type(
+                f"{base}Change",
+                (),
+                {
+                    "__annotations__": {
+                        "seq": str,
+                        "action": ChangeAction,
+                        "effect": ChangeEffect,
+                        "record": node | None,
+                        "previous": node | None,
+                        "changedFields": list[str] | None,
+                    }
+                },
+            ),
+            name=f"{base}Change",
+        )
+        common = self._common_args(obj)
+        kinds: list[tuple[str, Any, list[tuple[str, Any, Any]]]] = [
+            ("Created", node, common),
+            ("Updated", node, common),
+            ("Deleted", strawberry.ID, common),
+            ("Changed", change, [*common, ("id", strawberry.ID | None, UNSET), ("after", str | None, UNSET)]),
+        ]
+        for suffix, returns, args in kinds:
+            name = f"{plural}{suffix}"
+            resolver = make_resolver(
+                subscriptions.source(obj.name, suffix.lower()), args, AsyncGenerator[returns, None]
+            )
+            out[name] = strawberry.subscription(resolver=resolver, name=name)
+
+
+def build_schema(registry: Registry) -> strawberry.Schema:
+    return SchemaBuilder(registry).build()
