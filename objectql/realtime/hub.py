@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import View
@@ -74,6 +75,31 @@ def body_fragment(body: dict[str, Any]) -> str:
     return dumps(body)[1:]
 
 
+class Renderer(Protocol):
+    """Turns an event into the text shared by one group (None: the group sees nothing).
+
+    ``key`` joins the group key: subscriptions share a group only when they render alike.
+    """
+
+    @property
+    def key(self) -> Hashable: ...
+
+    def __call__(self, view: View, event: ChangeEvent) -> str | Awaitable[str | None] | None: ...
+
+
+class ChangeRenderer:
+    """The §9 change object (plain WebSocket and SSE share it)."""
+
+    key = "change"
+
+    def __call__(self, view: View, event: ChangeEvent) -> str | None:
+        rendered = render(view, event)
+        return body_fragment(rendered[1]) if rendered is not None else None
+
+
+CHANGE = ChangeRenderer()
+
+
 @dataclass(eq=False)
 class Subscription:
     """One client subscription: a view delivered to one connection under the client's id."""
@@ -82,6 +108,8 @@ class Subscription:
     client_id: str
     view: View
     prefix: str = ""
+    suffix: str = ""
+    renderer: Renderer = CHANGE
     # SSE frames carry the seq as the event id: they are composed per event, not from a fixed prefix.
     sse: bool = False
     # While a snapshot or replay is read: held (seq, message) pairs; None once live.
@@ -94,7 +122,7 @@ class Subscription:
     def compose(self, seq: int, fragment: str) -> str:
         if self.sse:
             return f"id: {seq}\nevent: change\ndata: {{{fragment}\n\n"
-        return self.prefix + fragment
+        return self.prefix + fragment + self.suffix
 
     def deliver(self, seq: int, message: str) -> None:
         if self.held is not None:
@@ -115,21 +143,40 @@ class Subscription:
 
 
 class Group:
-    """Subscriptions sharing one view: one evaluation and one payload per event."""
+    """Subscriptions sharing one view and renderer: one evaluation and one payload per event."""
 
-    __slots__ = ("key", "members", "pinned", "view")
+    __slots__ = ("key", "members", "pinned", "renderer", "view")
 
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, renderer: Renderer) -> None:
         self.view = view
-        self.key = view.key
+        self.renderer = renderer
+        self.key = (view.key, renderer.key)
         self.members: dict[Subscription, None] = {}
         self.pinned = view.equality()
 
-    def dispatch(self, event: ChangeEvent) -> None:
-        rendered = render(self.view, event)
-        if rendered is None:
+    def dispatch(self, event: ChangeEvent) -> Awaitable[None] | None:
+        """Deliver ``event``; returns an awaitable when rendering needs I/O (GraphQL lookups)."""
+        try:
+            fragment = self.renderer(self.view, event)
+        except Exception:
+            log.exception("rendering seq %s failed", event.seq)
+            return None
+        if inspect.isawaitable(fragment):
+            return self._finish(event, fragment)
+        self._deliver(event, fragment)
+        return None
+
+    async def _finish(self, event: ChangeEvent, pending: Awaitable[str | None]) -> None:
+        try:
+            fragment = await pending
+        except Exception:
+            log.exception("rendering seq %s failed", event.seq)
             return
-        fragment = body_fragment(rendered[1])
+        self._deliver(event, fragment)
+
+    def _deliver(self, event: ChangeEvent, fragment: str | None) -> None:
+        if fragment is None:
+            return
         for sub in list(self.members):
             sub.deliver(event.seq, sub.compose(event.seq, fragment))
 
@@ -196,6 +243,8 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self.delivered_seq = feed.last_seq
         self._progress = asyncio.Event()
+        # Held while an event is dispatched: subscriptions are only added between events.
+        self.lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -226,8 +275,11 @@ class Hub:
                 await asyncio.sleep(1.0)
                 self.feed.mark_behind()
                 continue
-            for event in events:
-                self.dispatch(event)
+            async with self.lock:
+                for event in events:
+                    pending = self.dispatch(event)
+                    if pending:
+                        await asyncio.gather(*pending)
             self._progress.set()
             self._progress = asyncio.Event()
 
@@ -251,10 +303,11 @@ class Hub:
         """Register ``sub``: it receives every event after the one being dispatched now."""
         if hold:
             sub.held = []
-        group = self._groups.get(sub.view.key)
+        key = (sub.view.key, sub.renderer.key)
+        group = self._groups.get(key)
         if group is None:
-            group = Group(sub.view)
-            self._groups[sub.view.key] = group
+            group = Group(sub.view, sub.renderer)
+            self._groups[key] = group
             self._indexes.setdefault(sub.view.object, _ObjectIndex()).add(group)
         group.members[sub] = None
         sub.group = group
@@ -273,25 +326,30 @@ class Hub:
                 if not len(index):
                     del self._indexes[group.view.object]
 
-    def dispatch(self, event: ChangeEvent) -> None:
+    def dispatch(self, event: ChangeEvent) -> list[Awaitable[None]]:
+        """Fan ``event`` out; returns the renderings still in flight (await them before the next event)."""
+        pending: list[Awaitable[None]] = []
         index = self._indexes.get(event.object)
         if index is not None:
             for group in index.candidates(event):
-                group.dispatch(event)
+                waiting = group.dispatch(event)
+                if waiting is not None:
+                    pending.append(waiting)
         self.delivered_seq = event.seq
+        return pending
 
-    def replay_messages(self, sub: Subscription, events: Iterable[ChangeEvent]) -> tuple[list[str], int]:
+    async def replay_messages(self, sub: Subscription, events: Iterable[ChangeEvent]) -> list[str]:
         """Messages for ``sub`` from past events, computed as they would have been live."""
         messages: list[str] = []
-        last = 0
         for event in events:
-            last = event.seq
             if event.object != sub.view.object:
                 continue
-            rendered = render(sub.view, event)
-            if rendered is not None:
-                messages.append(sub.compose(event.seq, body_fragment(rendered[1])))
-        return messages, last
+            fragment = sub.renderer(sub.view, event)
+            if inspect.isawaitable(fragment):
+                fragment = await fragment
+            if fragment is not None:
+                messages.append(sub.compose(event.seq, fragment))
+        return messages
 
     # -- introspection (tests, metrics) --------------------------------------------------------
 

@@ -40,7 +40,8 @@ async def open_subscription(
     """Register ``sub`` and read its snapshot or replay; call ``sub.go_live(opening.seq)`` after sending."""
     current = await app.current_seq()
     await hub.caught_up(current)
-    hub.add(sub, hold=True)
+    async with hub.lock:
+        hub.add(sub, hold=True)
     try:
         if snapshot:
             seq, records = await read_snapshot(app, sub.view)
@@ -56,8 +57,7 @@ async def open_subscription(
         while cursor < current:
             events = [e for e in await app.events(after=cursor, object=sub.view.object, limit=REPLAY_BATCH)]
             in_range = [e for e in events if e.seq <= current]
-            messages, _ = hub.replay_messages(sub, in_range)
-            replay.extend(messages)
+            replay.extend(await hub.replay_messages(sub, in_range))
             if len(events) < REPLAY_BATCH or not in_range or in_range[-1].seq >= current:
                 break
             cursor = in_range[-1].seq
