@@ -177,6 +177,14 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "playground_dir",
+        "OBJECTQL_PLAYGROUND_DIR",
+        None,
+        str,
+        "Directory of the built GraphiQL playground bundle served at GET /graphql (see docs/playground.md).",
+        default_doc="`playground/dist` in the source tree (built by `make playground`)",
+    ),
+    Setting(
         "log_level",
         "OBJECTQL_LOG_LEVEL",
         "info",
@@ -212,6 +220,7 @@ class Settings:
     host: str
     port: int
     workers: int
+    playground_dir: str | None
     log_level: str
 
     @classmethod
