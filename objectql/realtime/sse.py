@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from objectql.engine.views import build_view, require_visible
 from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, ObjectQLError, Unauthenticated
 from objectql.realtime.connection import Connection
+from objectql.realtime.credentials import sse_token
 from objectql.realtime.hub import Subscription
 from objectql.realtime.service import Realtime
 from objectql.realtime.subscribe import open_subscription
@@ -36,15 +37,6 @@ STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, InvalidFilter: 40
 def error_response(exc: ObjectQLError) -> JSONResponse:
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 500)
     return JSONResponse({"error": exc.to_dict()}, status_code=status)
-
-
-def request_token(request: Request) -> str | None:
-    """The bearer token of the request; the Authorization header wins over ``access_token``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.query_params.get("access_token") or None
 
 
 def parse_query(request: Request) -> tuple[Any, list[str] | None, str | None]:
@@ -87,7 +79,7 @@ class EventStream:
             )
             return
         try:
-            token = request_token(request)
+            token = sse_token(request.headers, request.query_params)
             if rt.authenticator.enabled and token is None:
                 raise Unauthenticated("a bearer token is required")
             identity = rt.authenticator.authenticate(token)
@@ -132,7 +124,7 @@ class EventStream:
             )
             rt.track(conn)
             conn.start()
-            watcher = loop.create_task(_watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
+            watcher = loop.create_task(watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
             conn.push(f"retry: {RETRY_MS}\n\n")
             if opening.reset:
                 reset = {"reason": "resume point outside the retention window; refetch", "seq": opening.seq}
@@ -189,7 +181,7 @@ class _Repeating:
         self.handle.cancel()
 
 
-async def _watch_disconnect(receive: Receive, conn: Connection) -> None:
+async def watch_disconnect(receive: Receive, conn: Connection) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

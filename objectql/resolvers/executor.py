@@ -34,6 +34,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
+from objectql.realtime.protocols.graphql_session import OperationError
 from objectql.resolvers.context import GraphQLContext
 from objectql.resolvers.errors import QUERY_TOO_COMPLEX, format_error, request_error
 
@@ -42,12 +43,8 @@ MAX_DEPTH = 10
 MAX_ALIASES = 30
 
 
-class RequestError(Exception):
+class RequestError(OperationError):
     """A document refused before execution; ``errors`` are wire-ready."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(errors[0]["message"] if errors else "bad request")
-        self.errors = errors
 
 
 @dataclass(frozen=True)

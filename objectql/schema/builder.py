@@ -13,7 +13,6 @@ import inspect
 import keyword
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -23,30 +22,11 @@ from strawberry.schema.config import StrawberryConfig
 from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
 from objectql.metadata.registry import Registry
 from objectql.resolvers import mutations, queries, refs, subscriptions
+from objectql.resolvers.enums import ChangeAction, ChangeEffect, OrderDirection
 from objectql.resolvers.names import camel, pascal
 from objectql.schema.scalars import SCALAR_OVERRIDES
 
 UNSET: Any = strawberry.UNSET
-
-
-@strawberry.enum(name="OrderDirection")
-class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
-
-
-@strawberry.enum(name="ChangeAction")
-class ChangeAction(Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-
-
-@strawberry.enum(name="ChangeEffect")
-class ChangeEffect(Enum):
-    ADDED = "added"
-    MODIFIED = "modified"
-    REMOVED = "removed"
 
 
 @strawberry.type(name="PageInfo")

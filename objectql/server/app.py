@@ -12,13 +12,18 @@ from starlette.routing import Route, WebSocketRoute
 
 from objectql.engine.core import ObjectQL
 from objectql.realtime.backends import backend_for_url
+from objectql.realtime.graphql_websocket import graphql_websocket
 from objectql.realtime.service import Limits, Realtime
 from objectql.realtime.sse import EventStream
 from objectql.realtime.websocket import realtime_websocket
+from objectql.resolvers.service import GraphQLService
+from objectql.schema import build_schema
 from objectql.server.auth import Authenticator
 from objectql.server.dashboard import dashboard_routes
+from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import health
 from objectql.server.origins import OriginPolicy
+from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
 from objectql.server.seed import load_seed
 from objectql.server.settings import Settings, redact_url
@@ -68,6 +73,12 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
             app.state.settings = settings
             app.state.objectql = engine
             app.state.realtime = realtime
+            app.state.graphql = GraphQLService(
+                engine,
+                build_schema(engine.registry),
+                introspection=settings.graphql_introspection,
+                suggestions=settings.graphql_suggestions,
+            )
             if not settings.auth_enabled:
                 log.warning(OPEN_SERVER_WARNING)
             log.info(
@@ -87,6 +98,10 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
         WebSocketRoute("/api/realtime", realtime_websocket),
         Route("/api/events/{object}", EventStream(), methods=["GET"]),
         *dashboard_routes(),
+        # The playground answers browser page requests for GET /graphql; everything else is GraphQL.
+        *playground_routes(settings.playground_dir),
+        Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_websocket),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -34,6 +34,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import Unauthenticated
+from objectql.realtime.credentials import bearer_token, connection_init_token, sse_token
 from objectql.server.settings import HMAC_ALGORITHMS, SettingError, Settings
 
 logger = logging.getLogger(__name__)
@@ -310,58 +311,6 @@ def _load_jwks(path: Path, algorithm: str) -> _JwksKeys:
 
 
 # -- finding credentials -----------------------------------------------------------------------------
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _strip_bearer(value: str, *, required: bool) -> str | None:
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() == "bearer":
-        return rest.strip() or None
-    if required:
-        return None
-    return value.strip() or None
-
-
-def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme matched case-insensitively)."""
-    value = _header(headers, "authorization")
-    if value is None:
-        return None
-    return _strip_bearer(value, required=True)
-
-
-def connection_init_token(payload: Any) -> str | None:
-    """The token in a GraphQL ``connection_init`` payload, or ``None`` for an anonymous connection.
-
-    Looks for ``authorization`` (any case; the ``Bearer`` prefix optional), then ``token`` (the raw JWT).
-    """
-    if not isinstance(payload, Mapping):
-        return None
-    for key, value in payload.items():
-        if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
-            return _strip_bearer(value, required=False)
-    token = payload.get("token")
-    if isinstance(token, str):
-        return token.strip() or None
-    return None
-
-
-def sse_token(headers: Mapping[str, str], query_params: Mapping[str, str]) -> str | None:
-    """The token of an SSE request: the ``Authorization: Bearer`` header, else ``?access_token=``.
-
-    ``EventSource`` cannot set headers, hence the query parameter; the header wins when both are sent.
-    """
-    token = bearer_token(headers)
-    if token is not None:
-        return token
-    value = query_params.get("access_token")
-    return value.strip() or None if isinstance(value, str) else None
 
 
 __all__ = [

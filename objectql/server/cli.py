@@ -61,6 +61,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the GraphQL SDL; needs no database and no key."""
+    try:
+        registry = Registry.from_directory(args.dir)
+    except DefinitionError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_BROKEN_APP
+    from objectql.schema import build_schema
+
+    print(build_schema(registry).as_str())
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Scaffold a sample app into a new or empty directory."""
     target: Path = args.dir
@@ -164,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate an app's object definitions and seed data")
     check.add_argument("dir", type=Path, metavar="DIR", help="the app directory (holding objects/)")
     check.set_defaults(handler=cmd_check)
+
+    schema = commands.add_parser("schema", help="print the GraphQL schema (SDL) of an app")
+    schema.add_argument("dir", type=Path, metavar="DIR", help="the app directory (with objects/)")
+    schema.set_defaults(handler=cmd_schema)
 
     init = commands.add_parser("init", help="scaffold a sample app into a new directory")
     init.add_argument("dir", type=Path, metavar="DIR", help="a new or empty directory")

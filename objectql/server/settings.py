@@ -165,6 +165,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Active subscriptions allowed per connection.",
         minimum=1,
     ),
+    Setting(
+        "graphql_introspection",
+        "OBJECTQL_GRAPHQL_INTROSPECTION",
+        True,
+        bool,
+        "Answer GraphQL introspection queries (the playground needs them).",
+    ),
+    Setting(
+        "graphql_suggestions",
+        "OBJECTQL_GRAPHQL_SUGGESTIONS",
+        True,
+        bool,
+        'Add "Did you mean ...?" field suggestions to GraphQL validation errors.',
+    ),
     Setting("host", "OBJECTQL_HOST", "127.0.0.1", str, "Interface to listen on.", flag="--host"),
     Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1),
     Setting(
@@ -217,6 +231,8 @@ class Settings:
     outbox_retention: int
     ws_queue: int
     ws_max_subscriptions: int
+    graphql_introspection: bool
+    graphql_suggestions: bool
     host: str
     port: int
     workers: int
@@ -369,7 +385,23 @@ def _parse_list(raw: Any) -> tuple[str, ...]:
     return tuple(item for item in items if item)
 
 
-_PARSERS: dict[type, Callable[[Any], Any]] = {str: _parse_str, int: _parse_int, tuple: _parse_list}
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, not {text!r}")
+
+
+_PARSERS: dict[type, Callable[[Any], Any]] = {
+    str: _parse_str,
+    int: _parse_int,
+    tuple: _parse_list,
+    bool: _parse_bool,
+}
 
 
 # -- derived defaults and cross-checks -------------------------------------------------------------

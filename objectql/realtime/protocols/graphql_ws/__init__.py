@@ -1,0 +1,3 @@
+"""The legacy ``graphql-ws`` subprotocol (subscriptions-transport-ws, as Apollo's older clients speak it)."""
+
+SUBPROTOCOL = "graphql-ws"

@@ -1,0 +1,188 @@
+"""GraphQL subscriptions on the realtime hub: a plan per subscription, one execution per event per group.
+
+A subscription document becomes a hub view (filter, row rules, the fields its selection needs) and a
+:class:`GraphQLRenderer` keyed by the document, its variables and the user's permission scope. The hub
+groups equal (view, renderer) pairs, so identical subscriptions execute once per event and every
+subscriber receives the same serialised result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+
+from objectql.engine.events import ChangeEvent
+from objectql.engine.filters.parse import AllOf
+from objectql.engine.user import User
+from objectql.engine.views import View, build_view
+from objectql.errors import InvalidRequest
+from objectql.realtime.hub import ADDED, REMOVED, effect_of
+from objectql.realtime.wire import dumps
+from objectql.resolvers.context import GraphQLContext, Row
+from objectql.resolvers.enums import ChangeAction, ChangeEffect
+from objectql.resolvers.executor import GraphQLExecutor, Prepared
+from objectql.resolvers.names import camel
+from objectql.resolvers.where import where_to_filter
+
+KINDS = ("created", "updated", "deleted", "changed")
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    object: str
+    kind: str
+    view: View
+    renderer: GraphQLRenderer
+    after: int | None
+
+
+def root_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
+    """``ordersChanged`` → ("orders", "changed") for every object."""
+    out: dict[str, tuple[str, str]] = {}
+    for obj in executor.app.registry:
+        for kind in KINDS:
+            out[f"{camel(obj.name)}{kind.capitalize()}"] = (obj.name, kind)
+    return out
+
+
+def permission_scope(executor: GraphQLExecutor, user: User | None) -> Hashable:
+    """What decides a user's view of every object (lookups may reach any of them)."""
+    if user is None:
+        return ("system",)
+    claims = sorted({c for p in executor.app.policies.values() for c in p.rule_claims})
+    return (user.is_anonymous, tuple(sorted(user.roles)), tuple(repr(user.claim(c)) for c in claims))
+
+
+def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> LivePlan:
+    """Check a subscription and compile it to a hub view and renderer; raises ObjectQL errors."""
+    field = _root_field(prepared.operation.selection_set, prepared.fragments)
+    name = field.name.value
+    object_name, kind = root_fields(executor)[name]
+    field_def = executor.graphql_schema.subscription_type.fields[name]  # type: ignore[union-attr]
+    coerced = get_variable_values(
+        executor.graphql_schema, prepared.operation.variable_definitions or (), prepared.variables
+    )
+    if not isinstance(coerced, VariableValues):
+        raise InvalidRequest("variables", "; ".join(e.message for e in coerced))
+    args = get_argument_values(field_def, field, coerced)
+    selection = field.selection_set
+    if kind == "changed":
+        selected = set()
+        if selection is not None:
+            for sub in _fields(selection, prepared.fragments):
+                if sub.name.value in ("record", "previous") and sub.selection_set is not None:
+                    selected |= _names(sub.selection_set, prepared.fragments)
+    elif kind == "deleted":
+        selected = set()
+    else:
+        selected = _names(selection, prepared.fragments) if selection is not None else set()
+    obj = executor.app.registry.get(object_name)
+    projection = sorted({n for n in selected if n in obj.fields} | {"id"})
+    filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
+    record_id = args.get("id") if kind == "changed" else None
+    view = build_view(executor.app, object_name, user, filters=filters, fields=projection, record_id=record_id)
+    after = _seq(args.get("after")) if kind == "changed" else None
+    renderer = GraphQLRenderer(executor, prepared, kind, selected, user, permission_scope(executor, user))
+    return LivePlan(object_name, kind, view, renderer, after)
+
+
+class GraphQLRenderer:
+    """Executes the subscription document once for an event; the result JSON is shared by the group."""
+
+    def __init__(
+        self,
+        executor: GraphQLExecutor,
+        prepared: Prepared,
+        kind: str,
+        selected: set[str],
+        user: User | None,
+        scope: Hashable,
+    ) -> None:
+        self.executor = executor
+        self.prepared = prepared
+        self.kind = kind
+        self.selected = selected
+        self.user = user
+        self.key = ("graphql", prepared.cache_key, scope)
+
+    def root(self, view: View, event: ChangeEvent) -> Any:
+        """The value the root field resolves to for ``event``, or None when this subscription skips it."""
+        effect, before = effect_of(view, event)
+        if self.kind == "changed":
+            if effect is None:
+                return None
+            record = Row({"id": event.id}) if effect == REMOVED else _project(event.record, view)
+            change = Row(
+                seq=str(event.seq),
+                action=ChangeAction(event.action),
+                effect=ChangeEffect(effect),
+                record=record,
+                previous=_project(event.previous, view) if before else None,
+                changedFields=[f for f in event.changed or () if f in self.selected]
+                if event.action == "update"
+                else None,
+            )
+            return change
+        if self.kind == "created":
+            return _project(event.record, view) if event.action == "create" and effect == ADDED else None
+        if self.kind == "updated":
+            visible = effect is not None and effect != REMOVED
+            return _project(event.record, view) if event.action == "update" and visible else None
+        return event.id if event.action == "delete" and before else None
+
+    def __call__(self, view: View, event: ChangeEvent) -> Any:
+        value = self.root(view, event)
+        if value is None:
+            return None
+        return self._execute(value)
+
+    async def _execute(self, value: Any) -> str:
+        # A subscription root field resolves to the root value itself: the event's payload.
+        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), value)
+        return dumps(result)
+
+
+def _project(record: Mapping[str, Any] | None, view: View) -> Row | None:
+    if record is None:
+        return None
+    return Row({f: record.get(f) for f in view.fields})
+
+
+def _seq(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isdigit():
+        raise InvalidRequest("after", "a seq as a decimal string")
+    return int(value)
+
+
+def _root_field(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> FieldNode:
+    fields = [f for f in _fields(selection, fragments) if f.name.value != "__typename"]
+    if len(fields) != 1:
+        raise InvalidRequest(None, "a subscription selects exactly one root field")
+    return fields[0]
+
+
+def _fields(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> list[FieldNode]:
+    out: list[FieldNode] = []
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            out.append(node)
+        elif isinstance(node, InlineFragmentNode):
+            out.extend(_fields(node.selection_set, fragments))
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in fragments:
+            out.extend(_fields(fragments[node.name.value].selection_set, fragments))
+    return out
+
+
+def _names(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> set[str]:
+    """Definition field names a selection needs (``customer_ref`` needs ``customer``)."""
+    names = set()
+    for f in _fields(selection, fragments):
+        name = f.name.value
+        names.add(name[: -len("_ref")] if name.endswith("_ref") else name)
+    return names

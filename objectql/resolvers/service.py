@@ -1,0 +1,31 @@
+"""The GraphQL service the transports run documents through: the executor plus live subscription plans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from objectql.engine.core import ObjectQL
+from objectql.engine.user import User
+from objectql.resolvers import live
+from objectql.resolvers.executor import GraphQLExecutor, Prepared, is_subscription
+
+
+class GraphQLService:
+    def __init__(
+        self, app: ObjectQL, schema: strawberry.Schema, *, introspection: bool = True, suggestions: bool = True
+    ) -> None:
+        self.executor = GraphQLExecutor(app, schema, introspection=introspection, suggestions=suggestions)
+
+    def prepare(self, query: Any, variables: Any = None, operation_name: Any = None) -> Prepared:
+        return self.executor.prepare(query, variables, operation_name)
+
+    def is_subscription(self, prepared: Prepared) -> bool:
+        return is_subscription(prepared)
+
+    async def execute(self, prepared: Prepared, user: User | None) -> dict[str, Any]:
+        return await self.executor.execute(prepared, user)
+
+    def plan(self, prepared: Prepared, user: User | None) -> live.LivePlan:
+        return live.plan(self.executor, prepared, user)

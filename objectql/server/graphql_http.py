@@ -1,0 +1,77 @@
+"""``/graphql`` over HTTP: POST (JSON) and GET, and graphql-sse when the client accepts an event stream.
+
+Credentials: ``Authorization: Bearer``. An invalid or expired token is 401 with a GraphQL error body
+(``UNAUTHENTICATED``); no token is an anonymous request, and permissions decide from there.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from objectql.errors import Unauthenticated
+from objectql.realtime.credentials import bearer_token
+from objectql.realtime.graphql_sse import stream_operation
+from objectql.realtime.protocols.graphql_session import OperationError
+from objectql.realtime.service import Realtime
+from objectql.resolvers.errors import request_error
+from objectql.resolvers.service import GraphQLService
+
+
+def errors_response(errors: list[dict[str, Any]], status: int = 200) -> JSONResponse:
+    return JSONResponse({"errors": errors}, status_code=status)
+
+
+async def _request_body(request: Request) -> dict[str, Any] | None:
+    if request.method == "GET":
+        params = request.query_params
+        variables = params.get("variables")
+        try:
+            parsed = json.loads(variables) if variables else None
+        except ValueError:
+            return None
+        return {"query": params.get("query"), "variables": parsed, "operationName": params.get("operationName")}
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class GraphQLEndpoint:
+    """The HTTP side of ``/graphql`` as an ASGI app (it streams for graphql-sse)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.respond(request, receive, send)
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def respond(self, request: Request, receive: Receive, send: Send) -> Response | None:
+        rt: Realtime = request.app.state.realtime
+        service: GraphQLService = request.app.state.graphql
+        body = await _request_body(request)
+        if body is None:
+            return errors_response([request_error("BAD_REQUEST", "the body must be a JSON object")], 400)
+        try:
+            identity = rt.authenticator.authenticate(bearer_token(request.headers))
+        except Unauthenticated as exc:
+            return errors_response([request_error("UNAUTHENTICATED", exc.message)], 401)
+        try:
+            prepared = service.prepare(body.get("query"), body.get("variables"), body.get("operationName"))
+        except OperationError as exc:
+            return errors_response(exc.errors)
+        streaming = "text/event-stream" in request.headers.get("accept", "") and request.method == "POST"
+        if streaming:
+            await stream_operation(receive, send, rt, service, prepared, identity.user, identity.ends_at)
+            return None
+        if service.is_subscription(prepared):
+            message = "subscriptions run over the /graphql WebSocket or graphql-sse (Accept: text/event-stream)"
+            return errors_response([request_error("BAD_REQUEST", message)], 400)
+        if request.method == "GET" and prepared.kind != "query":
+            return errors_response([request_error("BAD_REQUEST", "mutations need POST")], 405)
+        return JSONResponse(await service.execute(prepared, identity.user))
