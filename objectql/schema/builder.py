@@ -24,7 +24,7 @@ from objectql.metadata.registry import Registry
 from objectql.resolvers import mutations, queries, refs, subscriptions
 from objectql.resolvers.enums import ChangeAction, ChangeEffect, OrderDirection
 from objectql.resolvers.names import camel, pascal
-from objectql.schema.scalars import SCALAR_OVERRIDES
+from objectql.schema.scalars import SCALAR_MAP
 
 UNSET: Any = strawberry.UNSET
 
@@ -156,8 +156,7 @@ class SchemaBuilder:
             query=Query,
             mutation=Mutation,
             subscription=Subscription,
-            config=StrawberryConfig(auto_camel_case=False),
-            scalar_overrides=SCALAR_OVERRIDES,
+            config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALAR_MAP),
         )
 
     # -- types ---------------------------------------------------------------------------------

@@ -27,20 +27,18 @@ def _parse_temporal(value: Any) -> str:
 
 
 DateTime = strawberry.scalar(
-    datetime,
     name="DateTime",
     description="An instant as ISO 8601, in UTC with Z on output (naive input means UTC).",
     serialize=_serialize_datetime,
     parse_value=_parse_temporal,
 )
 Date = strawberry.scalar(
-    date,
     name="Date",
     description="A calendar date, YYYY-MM-DD.",
     serialize=lambda d: d.isoformat(),
     parse_value=_parse_temporal,
 )
 
-SCALAR_OVERRIDES: dict[object, Any] = {datetime: DateTime, date: Date}
+SCALAR_MAP: dict[object, Any] = {datetime: DateTime, date: Date}
 
-__all__ = ["JSON", "SCALAR_OVERRIDES", "UTC", "Date", "DateTime"]
+__all__ = ["JSON", "SCALAR_MAP", "UTC", "Date", "DateTime"]
