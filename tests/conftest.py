@@ -11,6 +11,7 @@ import asyncio
 import os
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -64,13 +65,47 @@ async def reset_postgres() -> None:
         await conn.close()
 
 
+def _run_apart(factory: Callable[[], Awaitable[str | None]]) -> str | None:
+    """Run a probe on its own loop in a thread: callers may already be inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()  # type: ignore[arg-type]
+
+
 def require_postgres() -> None:
     if "reason" not in _pg_state:
-        _pg_state["reason"] = asyncio.run(_prepare_postgres())
+        _pg_state["reason"] = _run_apart(_prepare_postgres)
     reason = _pg_state["reason"]
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+
+
+REDIS_URL = os.environ.get("OBJECTQL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_redis_state: dict[str, str | None] = {}
+
+
+async def _probe_redis() -> str | None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:  # any failure means "not available"
+        return f"Redis not answering at {REDIS_URL}: {type(exc).__name__}"
+    finally:
+        await client.aclose()  # type: ignore[no-untyped-call]
+    return None
+
+
+def require_redis() -> None:
+    """Fail in CI, skip elsewhere, when Redis does not answer."""
+    if "reason" not in _redis_state:
+        _redis_state["reason"] = _run_apart(_probe_redis)
+    reason = _redis_state["reason"]
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI: {reason}")
         pytest.skip(reason)
 
 

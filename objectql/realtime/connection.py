@@ -33,6 +33,11 @@ _NODE = f"{os.getpid():x}{secrets.token_hex(3)}"
 _counter = itertools.count(1)
 
 
+def node_id() -> str:
+    """This process's id in the deployment (random per start)."""
+    return _NODE
+
+
 def new_connection_id() -> str:
     """Opaque and unique in the deployment: a per-process random node id and a counter."""
     return f"c{_NODE}.{next(_counter)}"

@@ -10,22 +10,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from objectql.engine.core import ObjectQL
 from objectql.engine.events import ChangeEvent
 from objectql.engine.user import User
 from objectql.realtime.backends import Backend, BackendReconnected
-from objectql.realtime.connection import CLOSE_RESTART, Connection
+from objectql.realtime.connection import CLOSE_RESTART, Connection, node_id
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Hub
 from objectql.realtime.presence import Presence
+from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
 
 EVENTS_CHANNEL = "events"
+PRESENCE_CHANNEL = "presence"
+# Overflow policy of the presence announcement queue: when full, queued announcements are dropped and
+# this process re-announces all its members once the queue drains (announcements are idempotent).
+PRESENCE_QUEUE = 10_000
+SYNC_GRACE = 3.0
 
 
 class Identity(Protocol):
@@ -58,6 +65,8 @@ class Limits:
     messages_per_second: int = 100
     presence_per_second: int = 10
     sse_ping_interval: float = 15.0
+    presence_heartbeat: float = 10.0
+    presence_timeout: float = 30.0
 
 
 class Realtime:
@@ -78,7 +87,10 @@ class Realtime:
         self.prefix = prefix
         # (Origin header, request scheme, Host header) -> allowed; every origin when not given.
         self.origin_allowed = origin_allowed or (lambda origin, scheme, host: True)
-        self.presence = Presence()
+        self.presence = Presence(node_id(), self._queue_announcement)
+        self._announcements: deque[dict[str, Any]] = deque()
+        self._announcements_ready = asyncio.Event()
+        self._announcements_overflowed = False
         self.connections: set[Connection] = set()
         self.hub: Hub | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -89,6 +101,10 @@ class Realtime:
     def channel(self) -> str:
         return f"{self.prefix}:{EVENTS_CHANNEL}"
 
+    @property
+    def presence_channel(self) -> str:
+        return f"{self.prefix}:{PRESENCE_CHANNEL}"
+
     async def start(self) -> None:
         start = await self.app.current_seq()
         feed = EventFeed(
@@ -98,12 +114,17 @@ class Realtime:
         self.app.add_listener(self._on_commit)
         await self.backend.connect()
         await self.backend.subscribe(self.channel)
+        await self.backend.subscribe(self.presence_channel)
         self.hub.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(), name="objectql backend listener"),
             loop.create_task(self._announce(), name="objectql backend publisher"),
+            loop.create_task(self._publish_presence(), name="objectql presence publisher"),
+            loop.create_task(self._heartbeat(), name="objectql presence heartbeat"),
         ]
+        # Learn who is already present on the other processes.
+        self.presence.request_sync()
 
     async def stop(self) -> None:
         """Close every connection with 1012 (server restart) and await every task."""
@@ -113,6 +134,11 @@ class Realtime:
         for conn in connections:
             conn.abort_with(CLOSE_RESTART, "server restart")
         await asyncio.gather(*(c.wait_closed() for c in connections), return_exceptions=True)
+        # Let the leaves of the closed connections reach the other processes.
+        for _ in range(40):
+            if not self._announcements:
+                break
+            await asyncio.sleep(0.025)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -159,7 +185,9 @@ class Realtime:
             try:
                 message = await self.backend.next_message()
             except BackendReconnected:
-                hub.feed.signal(await self.app.current_seq())
+                # Messages published while away are lost: catch up from the outbox, resync presence.
+                hub.feed.mark_behind()
+                self.presence.request_sync()
                 continue
             except asyncio.CancelledError:
                 raise
@@ -170,3 +198,37 @@ class Realtime:
             if message.channel == self.channel:
                 with contextlib.suppress(ValueError):
                     hub.feed.signal(int(message.data))
+            elif message.channel == self.presence_channel:
+                self.presence.receive(message.data)
+
+    # -- presence across processes -------------------------------------------------------------
+
+    def _queue_announcement(self, message: dict[str, Any]) -> None:
+        if len(self._announcements) >= PRESENCE_QUEUE:
+            self._announcements.clear()
+            self._announcements_overflowed = True
+        self._announcements.append(message)
+        self._announcements_ready.set()
+
+    async def _publish_presence(self) -> None:
+        while True:
+            await self._announcements_ready.wait()
+            self._announcements_ready.clear()
+            while self._announcements:
+                message = self._announcements.popleft()
+                try:
+                    await self.backend.publish(self.presence_channel, dumps(message))
+                except Exception:
+                    log.warning("could not announce presence on the broker; will re-announce")
+                    self._announcements_overflowed = True
+                    await asyncio.sleep(0.5)
+            if self._announcements_overflowed:
+                self._announcements_overflowed = False
+                self.presence.announce_all()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.backend.publish(self.presence_channel, dumps(self.presence.heartbeat()))
+            self.presence.expire(self.limits.presence_timeout, SYNC_GRACE)
+            await asyncio.sleep(self.limits.presence_heartbeat)

@@ -64,7 +64,12 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
                 engine,
                 backend_for_url(settings.broker_url),
                 Authenticator.from_settings(settings),
-                limits=Limits(queue_size=settings.ws_queue, max_subscriptions=settings.ws_max_subscriptions),
+                limits=Limits(
+                    queue_size=settings.ws_queue,
+                    max_subscriptions=settings.ws_max_subscriptions,
+                    presence_heartbeat=settings.presence_heartbeat,
+                    presence_timeout=settings.presence_timeout,
+                ),
                 prefix=settings.broker_prefix,
                 origin_allowed=lambda origin, scheme, host: origins.allows(origin, scheme=scheme, host_header=host),
             )

@@ -166,6 +166,22 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "presence_heartbeat",
+        "OBJECTQL_PRESENCE_HEARTBEAT",
+        10,
+        int,
+        "Seconds between a process's presence heartbeats on the broker.",
+        minimum=1,
+    ),
+    Setting(
+        "presence_timeout",
+        "OBJECTQL_PRESENCE_TIMEOUT",
+        30,
+        int,
+        "Seconds of silence after which another process's presence members leave (a crashed process).",
+        minimum=2,
+    ),
+    Setting(
         "graphql_introspection",
         "OBJECTQL_GRAPHQL_INTROSPECTION",
         True,
@@ -231,6 +247,8 @@ class Settings:
     outbox_retention: int
     ws_queue: int
     ws_max_subscriptions: int
+    presence_heartbeat: int
+    presence_timeout: int
     graphql_introspection: bool
     graphql_suggestions: bool
     host: str

@@ -12,7 +12,15 @@ def backend_for_url(url: str) -> Backend:
         from objectql.realtime.backends.memory import MemoryBackend
 
         return MemoryBackend(url)
-    raise ValueError(f"unsupported broker URL scheme {scheme!r} (supported: memory://)")
+    if scheme in ("redis", "rediss"):
+        from objectql.realtime.backends.redis import RedisBackend
+
+        return RedisBackend(url)
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        from objectql.realtime.backends.postgres import PostgresBackend
+
+        return PostgresBackend(url)
+    raise ValueError(f"unsupported broker URL scheme {scheme!r} (supported: memory://, redis://, postgresql://)")
 
 
 __all__ = ["Backend", "BackendReconnected", "Message", "backend_for_url"]
