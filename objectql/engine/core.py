@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from objectql.engine.database import create_engine, normalise_url, translate
+from objectql.engine.database import WRITE_OPTION, create_engine, normalise_url, translate
 from objectql.engine.events import ChangeEvent, Outbox
 from objectql.engine.hooks import Hook, Hooks
 from objectql.engine.permissions import ObjectPolicy
@@ -67,12 +67,15 @@ class ObjectQL:
         engine = create_engine(self.database_url)
         outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})
         try:
-            async with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Several workers may start at once: one syncs the schema at a time.
-                    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
-                done = await conn.run_sync(sync_schema, metadata)
-                await outbox.ensure_counter(conn)
+            async with engine.connect() as conn:
+                # Several workers may start at once: one syncs the schema at a time (SQLite: BEGIN
+                # IMMEDIATE; PostgreSQL: an advisory lock).
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
+                    done = await conn.run_sync(sync_schema, metadata)
+                    await outbox.ensure_counter(conn)
         except Exception as exc:
             await engine.dispose()
             raise translate(exc) from None
@@ -133,11 +136,17 @@ class ObjectQL:
         return self.context(None).object(name)
 
     @asynccontextmanager
-    async def transaction(self, user: User | None = None) -> AsyncIterator[Context]:
-        """An atomic block; hooks' after-parts and events are released on commit only."""
+    async def transaction(self, user: User | None = None, *, exclusive: str | None = None) -> AsyncIterator[Context]:
+        """An atomic block; hooks' after-parts and events are released on commit only.
+
+        ``exclusive`` names a lock held for the whole block across every process of the deployment
+        (write transactions on SQLite are exclusive anyway).
+        """
         runner = self.runner
         unit = await runner.open(write=True)
         try:
+            if exclusive is not None and self.dialect == "postgresql":
+                await unit.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": exclusive})
             yield Context(self, user, SharedScope(unit))
         except BaseException:
             await runner.discard(unit)

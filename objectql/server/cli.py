@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from objectql import __version__
 from objectql.engine.permissions import ObjectPolicy
@@ -97,13 +98,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SettingError as exc:
         print(f"objectql serve: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    if settings.workers > 1:
-        print(
-            "objectql serve: several workers are not supported yet; run one process per port "
-            "behind a load balancer, or use --workers 1",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     try:
         load_app(app_dir)
     except DefinitionError as exc:
@@ -117,15 +111,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from objectql.server.logs import configure_logging
 
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(app_dir, settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,
-        lifespan="on",
-        **uvicorn_options(),  # type: ignore[arg-type]
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": None,
+        "lifespan": "on",
+        **uvicorn_options(),
+    }
+    if settings.workers > 1:
+        # Workers are separate processes: they rebuild the app from the environment.
+        from objectql.server.asgi import APP_DIR_ENV
+
+        os.environ[APP_DIR_ENV] = str(app_dir.resolve())
+        for setting in SETTINGS:
+            if setting.flag and cli_values.get(setting.name) is not None:
+                os.environ[setting.env] = str(cli_values[setting.name])
+        os.environ.setdefault("OBJECTQL_DATABASE_URL", settings.database_url)
+        uvicorn.run("objectql.server.asgi:app_from_environment", factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(app_dir, settings), **options)
     return EXIT_OK
 
 

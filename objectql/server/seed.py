@@ -79,7 +79,8 @@ async def load_seed(app: ObjectQL, app_dir: Path) -> dict[str, int]:
         return {}
     seed = read_seed(path, app.registry)
     inserted: dict[str, int] = {}
-    async with app.transaction() as tx:
+    # Exclusive: several workers starting at once must not all see empty tables and seed them.
+    async with app.transaction(exclusive="objectql-seed") as tx:
         for name, records in seed.items():
             repo = tx.object(name)
             if not records or await repo.count() > 0:

@@ -24,7 +24,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
 DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
-BROKER_SCHEMES = ("memory", "redis", "rediss", "postgresql", "postgres")
+BROKER_SCHEMES = ("memory", "redis", "rediss", "postgresql", "postgres", "postgresql+asyncpg")
 
 
 class SettingError(ObjectQLError):

@@ -117,13 +117,6 @@ def test_serve_refuses_several_workers_from_the_environment_too(
     assert "shared broker" in capsys.readouterr().err
 
 
-def test_serve_says_several_workers_are_not_supported_yet_with_a_shared_broker(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main(["serve", str(SHOP), "--workers", "2", "--broker", "redis://127.0.0.1:6379/0"]) == 2
-    assert "not supported yet" in capsys.readouterr().err
-
-
 def test_serve_with_a_bad_port_names_the_setting(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", str(SHOP), "--port", "abc"]) == 2
     err = capsys.readouterr().err
