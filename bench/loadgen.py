@@ -1,0 +1,252 @@
+"""A load-generator worker process: opens its share of the subscribers and timestamps what they receive.
+
+The orchestrator (``bench.fanout``) starts a few of these with a :class:`Plan` and talks to each over a
+pipe: the worker reports progress while it connects, then ``ready``; it answers ``status`` with the number
+of change messages received; on ``finish`` it sends every ``(write index, received at)`` pair and its
+checks, closes its sockets and exits. It exits too when the pipe closes (the orchestrator is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
+
+from bench.common import HOST, raise_nofile
+from bench.wsclient import WSClient
+
+ALL_MATCHING = "all"
+DISTINCT = "distinct"
+# The server closes a connection sending over 100 messages/s for 2 s (SPEC §9, 4429): subscribe in chunks
+# of 50, each after the previous chunk's acks and at least a second after the previous chunk was sent,
+# so no one-second window of the server ever counts more than 100 of this connection's messages.
+CHUNK = 50
+CHUNK_INTERVAL = 1.0
+CONNECT_ATTEMPTS = 3
+STEP_TIMEOUT = 120.0
+PROGRESS_INTERVAL = 1.0
+
+_TOTAL = re.compile(rb'"total":(-?[0-9.eE+]+)')
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One worker's share: connections as ``[start, stop)`` ranges of global subscription numbers."""
+
+    port: int
+    path: str
+    scenario: str
+    connections: list[tuple[int, int]]
+    concurrency: int = 100
+
+
+def subscribe_message(scenario: str, j: int) -> str:
+    if scenario == ALL_MATCHING:
+        return '{"type":"subscribe","id":"s1","object":"orders","filters":[["status","=","paid"]]}'
+    return f'{{"type":"subscribe","id":"s{j}","object":"orders","filters":[["customer","=","c{j}"]]}}'
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One socket and the acks it waits for."""
+
+    start: int
+    stop: int
+    ws: WSClient | None = None
+    authed: asyncio.Event = field(default_factory=asyncio.Event)
+    acks: int = 0
+    wanted: int = 0
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+    validated: int = 0
+
+
+class Worker:
+    def __init__(self, plan: Plan, pipe: Pipe) -> None:
+        self.plan = plan
+        self.pipe = pipe
+        self.subscribers: dict[WSClient, Subscriber] = {}
+        self.indexes = array("i")
+        self.times = array("d")
+        self.connected = 0
+        self.subscribed = 0
+        self.failures: list[str] = []
+        self.bad_messages: list[str] = []
+        self.closes: Counter[int] = Counter()
+        self.live = False
+        self.done = asyncio.Event()
+
+    # -- messages from the servers -------------------------------------------------------------
+
+    def on_text(self, ws: WSClient, payload: bytes, now: float) -> None:
+        if payload.startswith(b'{"type":"change"'):
+            found = _TOTAL.search(payload)
+            if found is None:
+                self._bad(payload)
+                return
+            self.indexes.append(int(float(found[1])))
+            self.times.append(now)
+            sub = self.subscribers[ws]
+            # Every message of the distinct scenario is checked; of the other, each socket's first.
+            if self.plan.scenario == DISTINCT or sub.validated == 0:
+                sub.validated += 1
+                self._check_change(payload)
+            return
+        msg = json.loads(payload)
+        sub = self.subscribers[ws]
+        kind = msg.get("type")
+        if kind == "auth_ok":
+            sub.authed.set()
+        elif kind in ("subscribed", "error"):
+            if kind == "error":
+                self.failures.append(payload.decode()[:200])
+            sub.acks += 1
+            if sub.acks >= sub.wanted:
+                sub.acked.set()
+        else:
+            self._bad(payload)
+
+    def _check_change(self, payload: bytes) -> None:
+        msg: dict[str, Any] = json.loads(payload)
+        ok = msg.get("action") == "create" and msg.get("effect") == "added" and msg.get("object") == "orders"
+        record = msg.get("record") or {}
+        if self.plan.scenario == ALL_MATCHING:
+            ok = ok and msg.get("id") == "s1" and record.get("status") == "paid"
+        else:
+            ok = ok and isinstance(msg.get("id"), str) and record.get("customer") == "c" + msg["id"][1:]
+        if not ok:
+            self._bad(payload)
+
+    def _bad(self, payload: bytes) -> None:
+        if len(self.bad_messages) < 20:
+            self.bad_messages.append(payload.decode(errors="replace")[:300])
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    async def open(self, sem: asyncio.Semaphore, sub: Subscriber) -> None:
+        loop = asyncio.get_running_loop()
+        async with sem:
+            for attempt in range(CONNECT_ATTEMPTS):
+                try:
+                    _, ws = await asyncio.wait_for(
+                        loop.create_connection(
+                            lambda: WSClient(HOST, self.plan.port, self.plan.path, self.on_text), HOST, self.plan.port
+                        ),
+                        STEP_TIMEOUT,
+                    )
+                    self.subscribers[ws] = sub
+                    sub.ws = ws
+                    await asyncio.wait_for(ws.opened, STEP_TIMEOUT)
+                    break
+                except (OSError, TimeoutError) as exc:
+                    if attempt == CONNECT_ATTEMPTS - 1:
+                        self.failures.append(f"connect: {exc!r}"[:200])
+                        return
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            assert sub.ws is not None
+            ws = sub.ws
+            ws.closed.add_done_callback(lambda f: self.closes.update([f.result()]))
+            self.connected += 1
+            ws.send_text('{"type":"auth","token":null}')
+            await asyncio.wait_for(sub.authed.wait(), STEP_TIMEOUT)
+            ids = range(sub.start, sub.stop)
+            for first in range(0, len(ids), CHUNK):
+                sent_at = loop.time()
+                chunk = ids[first : first + CHUNK]
+                sub.acked.clear()
+                sub.wanted += len(chunk)
+                for j in chunk:
+                    ws.send_text(subscribe_message(self.plan.scenario, j))
+                await asyncio.wait_for(sub.acked.wait(), STEP_TIMEOUT)
+                self.subscribed += len(chunk)
+                if first + CHUNK < len(ids):
+                    await asyncio.sleep(max(0.0, sent_at + CHUNK_INTERVAL - loop.time()))
+
+    async def setup(self) -> None:
+        sem = asyncio.Semaphore(self.plan.concurrency)
+        subs = [Subscriber(start, stop) for start, stop in self.plan.connections]
+        tasks = [asyncio.create_task(self.open(sem, sub)) for sub in subs]
+        reporter = asyncio.create_task(self._report_progress())
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+        for result in results:
+            if isinstance(result, BaseException):
+                self.failures.append(f"setup: {result!r}"[:200])
+        self.send("ready", self.counts())
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            self.send("progress", self.counts())
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "subscribed": self.subscribed,
+            "failures": len(self.failures),
+            "first_failures": self.failures[:5],
+        }
+
+    # -- the pipe ------------------------------------------------------------------------------
+
+    def send(self, kind: str, data: Any) -> None:
+        self.pipe.send((kind, data))
+
+    def on_pipe(self) -> None:
+        try:
+            kind = self.pipe.recv()
+        except (EOFError, OSError):
+            self.done.set()
+            return
+        if kind == "status":
+            self.send("status", {"received": len(self.indexes), "closes": dict(self.closes)})
+        elif kind == "finish":
+            result = {
+                "indexes": self.indexes.tobytes(),
+                "times": self.times.tobytes(),
+                "bad_messages": self.bad_messages,
+                "closes": dict(self.closes),
+                "failures": self.failures[:20],
+            }
+            self.send("result", result)
+            self.done.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.pipe.fileno(), self.on_pipe)
+        # uvloop makes a watched fd non-blocking; the result sent on ``finish`` is larger than a pipe's
+        # buffer, and the orchestrator is reading it then, so a blocking write is what we want.
+        os.set_blocking(self.pipe.fileno(), True)
+        setup = asyncio.create_task(self.setup())
+        await self.done.wait()
+        setup.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await setup
+        loop.remove_reader(self.pipe.fileno())
+        for ws in list(self.subscribers):
+            ws.close()
+        # Let the close frames go out; the servers see the sockets end either way.
+        closing = [ws.closed for ws in self.subscribers]
+        if closing:
+            await asyncio.wait(closing, timeout=5.0)
+
+
+def worker_main(plan: Plan, pipe: Pipe) -> None:
+    """Entry point of a worker process."""
+    raise_nofile()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it
+        asyncio.run(Worker(plan, pipe).run())
+    else:
+        uvloop.run(Worker(plan, pipe).run())

@@ -1,0 +1,65 @@
+"""The server under test: ``objectql.server.app.create_app`` plus a bench-only write route.
+
+There is no HTTP write API yet, and the realtime core only hears commits made in its own process, so
+the benchmark writes through ``POST /bench/write`` (a JSON record, created as the system user). This
+route exists only here, never in the ``objectql`` package.
+
+    python -m bench.server_app APP_DIR --db URL --port P
+
+Diagnostics only (never in a reported run): ``BENCH_GC_THRESHOLD=N`` sets the cyclic garbage collector's
+first-generation threshold to N before serving, to see how much of the fan-out cost is collection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+from pathlib import Path
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bench.common import HOST, raise_nofile
+from objectql.server.app import create_app, uvicorn_options
+from objectql.server.logs import configure_logging
+from objectql.server.settings import Settings
+
+
+async def bench_write(request: Request) -> JSONResponse:
+    record = await request.json()
+    created = await request.app.state.objectql.object("orders").create(record)
+    return JSONResponse({"id": created["id"]}, status_code=201)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.server_app")
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    raise_nofile()
+    threshold = os.environ.get("BENCH_GC_THRESHOLD")
+    if threshold:
+        gc.set_threshold(int(threshold), *gc.get_threshold()[1:])
+    settings = Settings.load({"database_url": args.db, "port": args.port, "host": HOST}, os.environ, app_dir=args.dir)
+    app = create_app(args.dir, settings)
+    app.router.routes.insert(0, Route("/bench/write", bench_write, methods=["POST"]))
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        lifespan="on",
+        # One access-log line per write would be measured as fan-out cost; the baseline logs nothing.
+        access_log=False,
+        **uvicorn_options(),  # type: ignore[arg-type]
+    )
+
+
+if __name__ == "__main__":
+    main()

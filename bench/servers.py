@@ -1,0 +1,120 @@
+"""Starting and stopping the servers under test as subprocesses, each in its own temporary app dir.
+
+The servers run from a snapshot (:func:`snapshot`): the ``objectql`` package as committed at a git revision
+plus this ``bench`` package, so work in progress in the working tree is neither measured nor able to break
+a run half-way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import HOST, write_app
+
+OBJECTQL = "objectql"
+BASELINE = "baseline"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+REPO = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the benchmark dies (even by SIGKILL), so does the server.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def snapshot(dest: Path, rev: str = "HEAD") -> str:
+    """Export ``objectql`` at ``rev`` and copy ``bench`` into ``dest``; returns the commit id."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, "objectql"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    shutil.copytree(REPO / "bench", dest / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    return commit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """One server subprocess; :meth:`stop` ends it (SIGTERM, then SIGKILL) and is safe to call twice."""
+
+    def __init__(self, kind: str, workdir: Path, max_subscriptions: int, source: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.workdir = workdir
+        self.log_path = workdir / f"{kind}.log"
+        env = dict(os.environ)
+        if kind == OBJECTQL:
+            app_dir = write_app(workdir / "app")
+            cmd = [sys.executable, "-m", "bench.server_app", str(app_dir)]
+            cmd += ["--db", f"sqlite:///{app_dir / 'bench.db'}", "--port", str(self.port)]
+            env.update(
+                OBJECTQL_LOG_LEVEL="warning",
+                OBJECTQL_WS_MAX_SUBSCRIPTIONS=str(max(100, max_subscriptions)),
+            )
+            self.path = "/api/realtime"
+        else:
+            cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(self.port)]
+            self.path = "/"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            cmd, cwd=source, env=env, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        url = f"http://{HOST}:{self.port}/health"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.kind} server not ready after {READY_TIMEOUT:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
