@@ -5,6 +5,11 @@ client. Overflow policy: when a push would exceed ``queue_size`` messages, the q
 connection is closed with 1013 (try again later); if the close handshake cannot be written within a
 second, the socket is aborted. Either way the connection counts as closed at once, so its
 subscriptions and presence entries are released without waiting for the peer.
+
+Eager sending: when nothing is queued or in flight, ``push`` starts the send itself. A send into a
+socket that is not backed up completes without ever suspending (the ASGI server writes to the transport
+at once), so the common case costs no task switch; a send that does suspend is handed to the writer,
+which finishes it before anything queued after it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import os
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 log = logging.getLogger("objectql.realtime")
@@ -46,7 +51,7 @@ def new_connection_id() -> str:
 class Transport(Protocol):
     """What a connection needs from its socket or stream."""
 
-    async def send(self, message: str) -> None: ...
+    def send(self, message: str) -> Coroutine[Any, Any, None]: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -72,6 +77,9 @@ class Connection:
         self._graceful: tuple[int, str] | None = None
         self.state: dict[str, Any] = {}
         self._on_close: list[Callable[[Connection], None]] = []
+        # True while the writer owns the socket (a send in flight or the queue draining).
+        self._busy = False
+        self._inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
 
     # -- hub side ------------------------------------------------------------------------------
 
@@ -79,10 +87,26 @@ class Connection:
         """Queue a message; never waits. Overflow closes the connection with 1013."""
         if self.closed.is_set() or self._graceful is not None:
             return
+        if not self._busy and self._writer is not None:
+            self._send_now(message)
+            return
         if len(self._queue) >= self.queue_size:
             self.abort_with(CLOSE_TRY_AGAIN, "slow consumer")
             return
         self._queue.append(message)
+        self._wake.set()
+
+    def _send_now(self, message: str) -> None:
+        coro = self.transport.send(message)
+        try:
+            suspended_on = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            self.peer_gone()
+            return
+        self._busy = True
+        self._inflight = (coro, suspended_on)
         self._wake.set()
 
     @property
@@ -148,8 +172,14 @@ class Connection:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                self._busy = True
+                if self._inflight is not None:
+                    coro, suspended_on = self._inflight
+                    self._inflight = None
+                    await _finish(coro, suspended_on)
                 while self._queue:
                     await self.transport.send(self._queue.popleft())
+                self._busy = False
                 if self._graceful is not None:
                     code, reason = self._graceful
                     self._mark_closed(code)
@@ -166,3 +196,27 @@ class Connection:
             await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT)
         except (TimeoutError, Exception):
             self.transport.abort()
+
+
+async def _finish(coro: Coroutine[Any, Any, None], suspended_on: Any) -> None:
+    """Drive a send coroutine that suspended when started eagerly, as its task would have."""
+    try:
+        while True:
+            try:
+                if suspended_on is None:
+                    await asyncio.sleep(0)
+                else:
+                    # As a task does on receiving a yielded future: it is ours to wait on now.
+                    suspended_on._asyncio_future_blocking = False
+                    await suspended_on
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                pass  # resumed below, the coroutine sees the awaited future's exception itself
+            try:
+                suspended_on = coro.send(None)
+            except StopIteration:
+                return
+    except asyncio.CancelledError:
+        coro.close()
+        raise

@@ -1,0 +1,73 @@
+"""Connections: eager sends keep order, a send that blocks is finished by the writer, overflow closes 1013."""
+
+from __future__ import annotations
+
+import asyncio
+
+from objectql.realtime.connection import Connection
+
+
+class GatedTransport:
+    """Sends complete at once while the gate is open and wait while it is closed (a backed-up socket)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
+        self.aborted = False
+
+    async def send(self, message: str) -> None:
+        await self.gate.wait()
+        self.sent.append(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.gate.wait()
+        self.closed = (code, reason)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_push_to_an_idle_connection_is_sent_without_a_task_switch() -> None:
+    transport = GatedTransport()
+    conn = Connection(transport, queue_size=10)
+    conn.start()
+    conn.push("a")
+    assert transport.sent == ["a"]  # already written, before yielding to the loop
+    conn.close(1000)
+    await conn.wait_closed()
+
+
+async def test_a_blocked_send_is_finished_by_the_writer_before_later_messages() -> None:
+    transport = GatedTransport()
+    conn = Connection(transport, queue_size=10)
+    conn.start()
+    transport.gate.clear()
+    for message in ("a", "b", "c"):
+        conn.push(message)
+    await asyncio.sleep(0.01)
+    assert transport.sent == [] and conn.pending == 2
+    transport.gate.set()
+    for _ in range(100):
+        if len(transport.sent) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert transport.sent == ["a", "b", "c"]
+    conn.push("d")
+    assert transport.sent[-1] == "d"
+    conn.close(1000, "bye")
+    await conn.wait_closed()
+    assert transport.closed == (1000, "bye")
+
+
+async def test_overflow_behind_a_blocked_send_closes_1013_and_aborts_a_stuck_socket() -> None:
+    transport = GatedTransport()
+    conn = Connection(transport, queue_size=3)
+    conn.start()
+    transport.gate.clear()
+    for i in range(5):
+        conn.push(str(i))
+    assert conn.closed.is_set() and conn.close_code == 1013
+    await conn.wait_closed()
+    assert transport.aborted  # the close handshake could not be written within a second
