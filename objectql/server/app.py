@@ -20,6 +20,7 @@ from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.auth import Authenticator
 from objectql.server.dashboard import dashboard_routes
+from objectql.server.gc_policy import freeze_startup_objects
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import health
 from objectql.server.origins import OriginPolicy
@@ -78,6 +79,8 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
             app.state.settings = settings
             app.state.objectql = engine
             app.state.realtime = realtime
+            if settings.gc_tuning:
+                freeze_startup_objects()
             app.state.graphql = GraphQLService(
                 engine,
                 build_schema(engine.registry),

@@ -13,6 +13,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from objectql.server.app import create_app
+from objectql.server.gc_policy import tune_collector
 from objectql.server.settings import Settings
 
 APP_DIR_ENV = "OBJECTQL_APP_DIR"
@@ -20,4 +21,7 @@ APP_DIR_ENV = "OBJECTQL_APP_DIR"
 
 def app_from_environment() -> Starlette:
     app_dir = Path(os.environ.get(APP_DIR_ENV, "."))
-    return create_app(app_dir, Settings.load({}, os.environ, app_dir=app_dir))
+    settings = Settings.load({}, os.environ, app_dir=app_dir)
+    if settings.gc_tuning:
+        tune_collector()
+    return create_app(app_dir, settings)

@@ -195,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
         'Add "Did you mean ...?" field suggestions to GraphQL validation errors.',
     ),
+    Setting(
+        "gc_tuning",
+        "OBJECTQL_GC_TUNING",
+        True,
+        bool,
+        "Tune the garbage collector for a server (higher thresholds, start-up objects frozen).",
+    ),
     Setting("host", "OBJECTQL_HOST", "127.0.0.1", str, "Interface to listen on.", flag="--host"),
     Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1),
     Setting(
@@ -251,6 +258,7 @@ class Settings:
     presence_timeout: int
     graphql_introspection: bool
     graphql_suggestions: bool
+    gc_tuning: bool
     host: str
     port: int
     workers: int

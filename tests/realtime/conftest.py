@@ -79,7 +79,8 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[Server
 
     async def factory(objects: dict[str, str] | None = None, **env: str) -> LiveServer:
         app_dir = write_objects(tmp_path / f"app{len(started)}", objects or {"orders": ORDERS, "notes": NOTES})
-        environ = {"OBJECTQL_DATABASE_URL": database_url, **env}
+        # The collector policy is for server processes; the test process keeps Python's defaults.
+        environ = {"OBJECTQL_DATABASE_URL": database_url, "OBJECTQL_GC_TUNING": "false", **env}
         settings = Settings.load({}, environ, app_dir=app_dir)
         app = create_app(app_dir, settings)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **uvicorn_options())
