@@ -20,7 +20,7 @@ from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.auth import Authenticator
 from objectql.server.dashboard import dashboard_routes
-from objectql.server.gc_policy import freeze_startup_objects
+from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import health
 from objectql.server.origins import OriginPolicy
@@ -80,6 +80,7 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
             app.state.objectql = engine
             app.state.realtime = realtime
             if settings.gc_tuning:
+                tune_collector()
                 freeze_startup_objects()
             app.state.graphql = GraphQLService(
                 engine,

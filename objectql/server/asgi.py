@@ -13,7 +13,6 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from objectql.server.app import create_app
-from objectql.server.gc_policy import tune_collector
 from objectql.server.settings import Settings
 
 APP_DIR_ENV = "OBJECTQL_APP_DIR"
@@ -21,7 +20,4 @@ APP_DIR_ENV = "OBJECTQL_APP_DIR"
 
 def app_from_environment() -> Starlette:
     app_dir = Path(os.environ.get(APP_DIR_ENV, "."))
-    settings = Settings.load({}, os.environ, app_dir=app_dir)
-    if settings.gc_tuning:
-        tune_collector()
-    return create_app(app_dir, settings)
+    return create_app(app_dir, Settings.load({}, os.environ, app_dir=app_dir))

@@ -108,12 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from objectql.server.app import create_app, uvicorn_options
-    from objectql.server.gc_policy import tune_collector
     from objectql.server.logs import configure_logging
 
     configure_logging(settings.log_level)
-    if settings.gc_tuning:
-        tune_collector()
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

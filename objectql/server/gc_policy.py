@@ -18,7 +18,7 @@ OLD_THRESHOLD = 10
 
 
 def tune_collector() -> None:
-    """Raise the collection thresholds (call once per server process)."""
+    """Raise the collection thresholds (process-wide: servers call it at start-up, when ``gc_tuning`` is on)."""
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
 
 
