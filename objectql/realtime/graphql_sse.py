@@ -8,7 +8,6 @@ every other transport (grouped execution, bounded queue, replay with ``after``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from objectql.realtime.connection import CLOSE_NORMAL, Connection
 from objectql.realtime.hub import Subscription
 from objectql.realtime.protocols.graphql_session import EXPIRY_GRACE, GraphQLService, error_object
 from objectql.realtime.service import Realtime
-from objectql.realtime.sse import watch_disconnect
+from objectql.realtime.sse import end_stream, watch_disconnect
 from objectql.realtime.subscribe import open_subscription
 from objectql.realtime.transports import StreamTransport
 from objectql.realtime.wire import dumps
@@ -91,15 +90,7 @@ async def stream_operation(
             hub.remove(sub)
         if expiry is not None:
             expiry.cancel()
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        if not conn.closed.is_set():
-            conn.peer_gone()
-        await conn.wait_closed()
-        if not transport.finished:
-            with contextlib.suppress(Exception):
-                await transport.close(CLOSE_NORMAL, "")
+        await end_stream(conn, transport, watcher)
 
 
 def _expire(conn: Connection) -> None:

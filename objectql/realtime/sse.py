@@ -141,16 +141,7 @@ class EventStream:
             hub.remove(sub)
             for timer in timers:
                 timer.cancel()
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            if not conn.closed.is_set():
-                conn.peer_gone()
-            await conn.wait_closed()
-            if not transport.finished:
-                with contextlib.suppress(Exception):
-                    await transport.close(1000, "")
+            await end_stream(conn, transport, watcher)
 
 
 def _expire(conn: Connection) -> None:
@@ -179,6 +170,20 @@ class _Repeating:
 
     def cancel(self) -> None:
         self.handle.cancel()
+
+
+async def end_stream(conn: Connection, transport: StreamTransport, watcher: asyncio.Task[None] | None) -> None:
+    """Stop watching the request, release the connection and finish the response body."""
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    if not conn.closed.is_set():
+        conn.peer_gone()
+    await conn.wait_closed()
+    if not transport.finished:
+        with contextlib.suppress(Exception):
+            await transport.close(1000, "")
 
 
 async def watch_disconnect(receive: Receive, conn: Connection) -> None:

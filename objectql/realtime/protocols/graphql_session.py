@@ -109,7 +109,15 @@ class GraphQLSession:
         raise NotImplementedError
 
     def handle(self, msg: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Dispatch to ``handle_<type>``; an unknown type closes 4400."""
+        handler = getattr(self, f"handle_{msg['type']}", None)
+        if handler is None:
+            self.conn.close(CLOSE_BAD_MESSAGE, f"unknown message type {msg['type'][:32]!r}")
+            return
+        handler(msg)
+
+    def handle_connection_init(self, msg: dict[str, Any]) -> None:
+        self.init(msg.get("payload"))
 
     # -- lifecycle -----------------------------------------------------------------------------
 

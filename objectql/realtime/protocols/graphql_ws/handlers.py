@@ -5,21 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from objectql.realtime.connection import CLOSE_NORMAL
-from objectql.realtime.protocols.graphql_session import CLOSE_BAD_MESSAGE, GraphQLSession
+from objectql.realtime.protocols.graphql_session import GraphQLSession
 from objectql.realtime.protocols.graphql_ws import types
 
 
 class LegacyWSSession(GraphQLSession):
-    def handle(self, msg: dict[str, Any]) -> None:
-        handler = getattr(self, f"handle_{msg['type']}", None)
-        if handler is None:
-            self.conn.close(CLOSE_BAD_MESSAGE, f"unknown message type {msg['type'][:32]!r}")
-            return
-        handler(msg)
-
-    def handle_connection_init(self, msg: dict[str, Any]) -> None:
-        self.init(msg.get("payload"))
-
     def handle_start(self, msg: dict[str, Any]) -> None:
         self.start_operation(msg.get("id"), msg.get("payload"))
 

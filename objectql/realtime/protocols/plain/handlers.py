@@ -322,25 +322,23 @@ class PlainSession:
         assert self.user is not None
         return self.user.id if self.user.id is not None else f"anonymous:{self.conn.id}"
 
-    def handle_join(self, msg: dict[str, Any]) -> None:
+    def _presence_request(self, msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The checked (channel, meta) of a join or update, within the presence rate limit."""
         req = Join.parse(msg)
         if not self._presence_allowed():
             raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
         try:
-            channel, meta = check_channel(req.channel), check_meta(req.meta)
+            return check_channel(req.channel), check_meta(req.meta)
         except PresenceError as exc:
             raise InvalidRequest("channel" if "channel" in str(exc) else "meta", str(exc)) from None
+
+    def handle_join(self, msg: dict[str, Any]) -> None:
+        channel, meta = self._presence_request(msg)
         self.channels.add(channel)
         self.rt.presence.join(self.conn, self._member_key(), channel, meta)
 
     def handle_update(self, msg: dict[str, Any]) -> None:
-        req = Join.parse(msg)
-        if not self._presence_allowed():
-            raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
-        try:
-            channel, meta = check_channel(req.channel), check_meta(req.meta)
-        except PresenceError as exc:
-            raise InvalidRequest("channel" if "channel" in str(exc) else "meta", str(exc)) from None
+        channel, meta = self._presence_request(msg)
         if not self.rt.presence.update(self.conn, channel, meta):
             raise InvalidRequest("channel", "join the channel before updating")
 
