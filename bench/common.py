@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
+import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 
@@ -53,3 +57,43 @@ def rss_kib(pid: int) -> int:
     """Resident set size of process ``pid`` in KiB."""
     with open(f"/proc/{pid}/statm", "rb") as f:
         return int(f.read().split()[1]) * _PAGE_KIB
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"1000,5000"`` → ``[1000, 5000]`` (an ``argparse`` type)."""
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 1000,5000,10000, not {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive sizes, not {text!r}")
+    return sizes
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50 / p90 / p99 / max of ``values``, which must be sorted; NaN when empty."""
+    if not values:
+        return {"p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "max": float("nan")}
+
+    def at(q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": values[-1]}
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # asyncio.run turns SIGINT into a cancellation of the main task, so every finally block runs.
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM and SIGINT end a benchmark like Ctrl-C does: every ``finally`` runs, every process stops."""
+    # A shell starts background jobs with SIGINT ignored, and asyncio.run only turns SIGINT into a
+    # cancellation when Python's own handler is installed: install it, or SIGTERM would do nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The command that produced a report, as written in docs/benchmarks.md."""
+    return f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -1,9 +1,14 @@
 """A load-generator worker process: opens its share of the subscribers and timestamps what they receive.
 
-The orchestrator (``bench.fanout``) starts a few of these with a :class:`Plan` and talks to each over a
-pipe: the worker reports progress while it connects, then ``ready``; it answers ``status`` with the number
-of change messages received; on ``finish`` it sends every ``(write index, received at)`` pair and its
-checks, closes its sockets and exits. It exits too when the pipe closes (the orchestrator is gone).
+The orchestrator (``bench.fanout`` and its siblings) starts a few of these with a :class:`Plan` and talks
+to each over a pipe: the worker reports progress while it connects, then ``ready``; it answers ``status``
+with the number of change messages received (warm-up writes, whose ``total`` is negative, counted apart);
+on ``finish`` it sends every ``(write index, received at)`` pair and its checks, closes its sockets and
+exits. It exits too when the pipe closes (the orchestrator is gone).
+
+Two protocols: ``plain`` (``/api/realtime`` and the baseline: ``auth`` then ``subscribe``, each acked) and
+``graphql`` (``graphql-transport-ws``: ``connection_init`` → ``connection_ack``, then ``subscribe``, which
+the protocol never acknowledges — the orchestrator asks the server how many subscriptions it holds).
 """
 
 from __future__ import annotations
@@ -24,6 +29,18 @@ from bench.wsclient import WSClient
 
 ALL_MATCHING = "all"
 DISTINCT = "distinct"
+PLAIN = "plain"
+GRAPHQL = "graphql"
+GRAPHQL_SUBPROTOCOL = "graphql-transport-ws"
+# The GraphQL documents of the two scenarios: one document and variables for all, or one customer each.
+ALL_DOCUMENT = (
+    "subscription ($s: String) { ordersChanged(where: {status: {eq: $s}}) "
+    "{ seq effect record { id status total customer } } }"
+)
+DISTINCT_DOCUMENT = (
+    "subscription ($c: String) { ordersChanged(where: {customer: {eq: $c}}) "
+    "{ seq effect record { id status total customer } } }"
+)
 # The server closes a connection sending over 100 messages/s for 2 s (SPEC §9, 4429): subscribe in chunks
 # of 50, each after the previous chunk's acks and at least a second after the previous chunk was sent,
 # so no one-second window of the server ever counts more than 100 of this connection's messages.
@@ -33,7 +50,8 @@ CONNECT_ATTEMPTS = 3
 STEP_TIMEOUT = 120.0
 PROGRESS_INTERVAL = 1.0
 
-_TOTAL = re.compile(rb'"total":(-?[0-9.eE+]+)')
+_TOTAL = re.compile(rb'"total":\s*(-?[0-9.eE+]+)')
+_NEXT = re.compile(rb'"type":\s*"next"')
 
 
 @dataclass(frozen=True)
@@ -45,9 +63,17 @@ class Plan:
     scenario: str
     connections: list[tuple[int, int]]
     concurrency: int = 100
+    protocol: str = PLAIN
 
 
-def subscribe_message(scenario: str, j: int) -> str:
+def subscribe_message(scenario: str, j: int, protocol: str = PLAIN) -> str:
+    if protocol == GRAPHQL:
+        query, variables = (
+            (ALL_DOCUMENT, {"s": "paid"}) if scenario == ALL_MATCHING else (DISTINCT_DOCUMENT, {"c": f"c{j}"})
+        )
+        op_id = "s1" if scenario == ALL_MATCHING else f"s{j}"
+        payload = {"query": query, "variables": variables}
+        return json.dumps({"id": op_id, "type": "subscribe", "payload": payload}, separators=(",", ":"))
     if scenario == ALL_MATCHING:
         return '{"type":"subscribe","id":"s1","object":"orders","filters":[["status","=","paid"]]}'
     return f'{{"type":"subscribe","id":"s{j}","object":"orders","filters":[["customer","=","c{j}"]]}}'
@@ -76,6 +102,8 @@ class Worker:
         self.times = array("d")
         self.connected = 0
         self.subscribed = 0
+        self.warm = 0
+        self.graphql = plan.protocol == GRAPHQL
         self.failures: list[str] = []
         self.bad_messages: list[str] = []
         self.closes: Counter[int] = Counter()
@@ -85,13 +113,17 @@ class Worker:
     # -- messages from the servers -------------------------------------------------------------
 
     def on_text(self, ws: WSClient, payload: bytes, now: float) -> None:
-        if payload.startswith(b'{"type":"change"'):
+        if self._is_change(payload):
             found = _TOTAL.search(payload)
             if found is None:
                 self._bad(payload)
                 return
-            self.indexes.append(int(float(found[1])))
-            self.times.append(now)
+            index = int(float(found[1]))
+            if index >= 0:
+                self.indexes.append(index)
+                self.times.append(now)
+            else:
+                self.warm += 1
             sub = self.subscribers[ws]
             # Every message of the distinct scenario is checked; of the other, each socket's first.
             if self.plan.scenario == DISTINCT or sub.validated == 0:
@@ -101,8 +133,13 @@ class Worker:
         msg = json.loads(payload)
         sub = self.subscribers[ws]
         kind = msg.get("type")
-        if kind == "auth_ok":
+        if kind in ("auth_ok", "connection_ack"):
             sub.authed.set()
+        elif kind == "ping" and self.graphql:
+            ws.send_text('{"type":"pong"}')
+        elif kind in ("error", "complete") and self.graphql:
+            # graphql-transport-ws acknowledges nothing: an error or an early end is a failed subscription.
+            self.failures.append(payload.decode()[:200])
         elif kind in ("subscribed", "error"):
             if kind == "error":
                 self.failures.append(payload.decode()[:200])
@@ -112,10 +149,20 @@ class Worker:
         else:
             self._bad(payload)
 
+    def _is_change(self, payload: bytes) -> bool:
+        if self.graphql:
+            return _NEXT.search(payload, 0, 80) is not None
+        return payload.startswith(b'{"type":"change"')
+
     def _check_change(self, payload: bytes) -> None:
         msg: dict[str, Any] = json.loads(payload)
-        ok = msg.get("action") == "create" and msg.get("effect") == "added" and msg.get("object") == "orders"
-        record = msg.get("record") or {}
+        if self.graphql:
+            change = ((msg.get("payload") or {}).get("data") or {}).get("ordersChanged") or {}
+            ok = change.get("effect") == "ADDED"
+        else:
+            change = msg
+            ok = msg.get("action") == "create" and msg.get("effect") == "added" and msg.get("object") == "orders"
+        record = change.get("record") or {}
         if self.plan.scenario == ALL_MATCHING:
             ok = ok and msg.get("id") == "s1" and record.get("status") == "paid"
         else:
@@ -135,9 +182,7 @@ class Worker:
             for attempt in range(CONNECT_ATTEMPTS):
                 try:
                     _, ws = await asyncio.wait_for(
-                        loop.create_connection(
-                            lambda: WSClient(HOST, self.plan.port, self.plan.path, self.on_text), HOST, self.plan.port
-                        ),
+                        loop.create_connection(lambda: self._client(), HOST, self.plan.port),
                         STEP_TIMEOUT,
                     )
                     self.subscribers[ws] = sub
@@ -153,7 +198,7 @@ class Worker:
             ws = sub.ws
             ws.closed.add_done_callback(lambda f: self.closes.update([f.result()]))
             self.connected += 1
-            ws.send_text('{"type":"auth","token":null}')
+            ws.send_text('{"type":"connection_init","payload":{}}' if self.graphql else '{"type":"auth","token":null}')
             await asyncio.wait_for(sub.authed.wait(), STEP_TIMEOUT)
             ids = range(sub.start, sub.stop)
             for first in range(0, len(ids), CHUNK):
@@ -162,11 +207,16 @@ class Worker:
                 sub.acked.clear()
                 sub.wanted += len(chunk)
                 for j in chunk:
-                    ws.send_text(subscribe_message(self.plan.scenario, j))
-                await asyncio.wait_for(sub.acked.wait(), STEP_TIMEOUT)
+                    ws.send_text(subscribe_message(self.plan.scenario, j, self.plan.protocol))
+                if not self.graphql:
+                    await asyncio.wait_for(sub.acked.wait(), STEP_TIMEOUT)
                 self.subscribed += len(chunk)
                 if first + CHUNK < len(ids):
                     await asyncio.sleep(max(0.0, sent_at + CHUNK_INTERVAL - loop.time()))
+
+    def _client(self) -> WSClient:
+        subprotocol = GRAPHQL_SUBPROTOCOL if self.graphql else None
+        return WSClient(HOST, self.plan.port, self.plan.path, self.on_text, subprotocol)
 
     async def setup(self) -> None:
         sem = asyncio.Semaphore(self.plan.concurrency)
@@ -209,7 +259,7 @@ class Worker:
             self.done.set()
             return
         if kind == "status":
-            self.send("status", {"received": len(self.indexes), "closes": dict(self.closes)})
+            self.send("status", {"received": len(self.indexes), "warm": self.warm, "closes": dict(self.closes)})
         elif kind == "finish":
             result = {
                 "indexes": self.indexes.tobytes(),

@@ -1,10 +1,11 @@
 """The server under test: ``objectql.server.app.create_app`` plus a bench-only write route.
 
-There is no HTTP write API yet, and the realtime core only hears commits made in its own process, so
-the benchmark writes through ``POST /bench/write`` (a JSON record, created as the system user). This
-route exists only here, never in the ``objectql`` package.
+The benchmarks write through ``POST /bench/write`` (a JSON record, created as the system user: the
+engine's write path without HTTP GraphQL parsing), and ``GET /bench/stats`` counts the subscriptions the
+hub holds (graphql-transport-ws acknowledges no subscription, so a benchmark asks the server). These
+routes exist only here, never in the ``objectql`` package.
 
-    python -m bench.server_app APP_DIR --db URL --port P
+    python -m bench.server_app APP_DIR --db URL --port P [--broker URL]
 
 Diagnostics only (never in a reported run): ``BENCH_GC_THRESHOLD=N`` sets the cyclic garbage collector's
 first-generation threshold to N before serving, to see how much of the fan-out cost is collection.
@@ -34,19 +35,35 @@ async def bench_write(request: Request) -> JSONResponse:
     return JSONResponse({"id": created["id"]}, status_code=201)
 
 
+async def bench_stats(request: Request) -> JSONResponse:
+    hub = request.app.state.realtime.require_hub()
+    return JSONResponse({"subscriptions": _count(hub, "subscription_count"), "groups": _count(hub, "group_count")})
+
+
+def _count(hub: object, name: str) -> int:
+    # A property on the hub today; a method would do as well (the realtime package is changing under us).
+    value = getattr(hub, name)
+    return int(value() if callable(value) else value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.server_app")
     parser.add_argument("dir", type=Path)
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--broker", help="fan-out backend URL (redis://… or postgresql://…); memory:// if omitted")
     args = parser.parse_args()
     raise_nofile()
     threshold = os.environ.get("BENCH_GC_THRESHOLD")
     if threshold:
         gc.set_threshold(int(threshold), *gc.get_threshold()[1:])
-    settings = Settings.load({"database_url": args.db, "port": args.port, "host": HOST}, os.environ, app_dir=args.dir)
+    flags = {"database_url": args.db, "port": args.port, "host": HOST}
+    if args.broker:
+        flags["broker_url"] = args.broker
+    settings = Settings.load(flags, os.environ, app_dir=args.dir)
     app = create_app(args.dir, settings)
     app.router.routes.insert(0, Route("/bench/write", bench_write, methods=["POST"]))
+    app.router.routes.insert(0, Route("/bench/stats", bench_stats, methods=["GET"]))
     configure_logging(settings.log_level)
     uvicorn.run(
         app,

@@ -23,6 +23,7 @@ from bench.common import HOST, write_app
 
 OBJECTQL = "objectql"
 BASELINE = "baseline"
+NAIVE = "naive"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 REPO = Path(__file__).resolve().parent.parent
@@ -60,23 +61,44 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One server subprocess; :meth:`stop` ends it (SIGTERM, then SIGKILL) and is safe to call twice."""
+    """One server subprocess; :meth:`stop` ends it (SIGTERM, then SIGKILL) and is safe to call twice.
 
-    def __init__(self, kind: str, workdir: Path, max_subscriptions: int, source: Path) -> None:
+    ``kind`` is ``objectql`` (``bench.server_app``: SQLite in ``workdir`` unless ``db`` is given, and
+    ``broker`` for scale-out), ``baseline`` (``bench.baseline_server``) or ``naive``
+    (``bench.naive_strawberry``). ``name`` tells apart several servers of one kind (their logs too).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        workdir: Path,
+        max_subscriptions: int,
+        source: Path,
+        *,
+        db: str | None = None,
+        broker: str | None = None,
+        name: str | None = None,
+    ) -> None:
         self.kind = kind
+        self.name = name or kind
         self.port = free_port()
         self.workdir = workdir
-        self.log_path = workdir / f"{kind}.log"
+        self.log_path = workdir / f"{self.name}.log"
         env = dict(os.environ)
         if kind == OBJECTQL:
-            app_dir = write_app(workdir / "app")
+            app_dir = write_app(workdir / ("app" if name is None else f"app-{name}"))
             cmd = [sys.executable, "-m", "bench.server_app", str(app_dir)]
-            cmd += ["--db", f"sqlite:///{app_dir / 'bench.db'}", "--port", str(self.port)]
+            cmd += ["--db", db or f"sqlite:///{app_dir / 'bench.db'}", "--port", str(self.port)]
+            if broker is not None:
+                cmd += ["--broker", broker]
             env.update(
                 OBJECTQL_LOG_LEVEL="warning",
                 OBJECTQL_WS_MAX_SUBSCRIPTIONS=str(max(100, max_subscriptions)),
             )
             self.path = "/api/realtime"
+        elif kind == NAIVE:
+            cmd = [sys.executable, "-m", "bench.naive_strawberry", "--port", str(self.port)]
+            self.path = "/graphql"
         else:
             cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(self.port)]
             self.path = "/"
@@ -94,14 +116,14 @@ class ServerProcess:
         url = f"http://{HOST}:{self.port}/health"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} server exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.name} server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if httpx.get(url, timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"{self.kind} server not ready after {READY_TIMEOUT:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} server not ready after {READY_TIMEOUT:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -110,6 +132,14 @@ class ServerProcess:
             return ""
 
     def stop(self) -> None:
+        if self.proc.poll() is not None and not self._log.closed:
+            # It ended before being asked to: say so, with its last words, before the temp dir goes.
+            print(
+                f"{self.name} server (pid {self.pid}) had already exited with {self.proc.returncode}:\n"
+                f"{self.log_tail(40)}",
+                file=sys.stderr,
+                flush=True,
+            )
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

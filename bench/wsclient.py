@@ -2,7 +2,8 @@
 
 The ``websockets`` client costs several times more CPU per received message than this; on a 2-core
 machine shared with the server, a heavy client would become the bottleneck. This one only does what the
-benchmark needs: the opening handshake (no extensions, so no compression on either server), masked text
+benchmark needs: the opening handshake (no extensions, so no compression on either server; optionally one
+subprotocol, e.g. ``graphql-transport-ws``), masked text
 frames out, text frames in (fragments joined), pings answered, and the closing handshake.
 """
 
@@ -45,9 +46,10 @@ class WSClient(asyncio.Protocol):
     """Calls ``on_text(client, payload, received_at)`` for every text message; ``received_at`` is
     ``time.time()`` when the bytes carrying it were read."""
 
-    def __init__(self, host: str, port: int, path: str, on_text: OnText) -> None:
+    def __init__(self, host: str, port: int, path: str, on_text: OnText, subprotocol: str | None = None) -> None:
         loop = asyncio.get_running_loop()
         self.host, self.port, self.path = host, port, path
+        self.subprotocol = subprotocol
         self.on_text = on_text
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
@@ -64,9 +66,11 @@ class WSClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        protocol = f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n" if self.subprotocol else ""
         request = (
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+            f"{protocol}\r\n"
         )
         self.transport.write(request.encode())
 
@@ -124,7 +128,9 @@ class WSClient(asyncio.Protocol):
             self._fail()
             return False
         self._open = True
-        self.opened.set_result(None)
+        # A waiter that gave up (timeout, Ctrl-C) cancels the future through wait_for.
+        if not self.opened.done():
+            self.opened.set_result(None)
         return True
 
     def _frame(self, opcode: int, fin: bool, payload: bytes, now: float) -> None:

@@ -1,0 +1,158 @@
+"""GraphQL fan-out benchmark of SPEC §13: graphql-transport-ws subscribers against the plain baseline and a
+naive strawberry server, all three in the same run.
+
+Scenario "all": N sockets, each with one subscription of the same document and variables
+(``ordersChanged(where: {status: {eq: $s}})``, ``s = "paid"``), and every write matches all of them.
+Scenario "distinct": N sockets, subscription i with ``where: {customer: {eq: "c<i>"}}``; each write
+matches exactly one. For every N each server gets a fresh process:
+
+- ``objectql``: ``bench.server_app`` (``create_app``) over graphql-transport-ws at ``/graphql``, written to
+  through its bench-only ``POST /bench/write`` (the engine's write path, as in ``bench.fanout``);
+- ``baseline``: ``bench.baseline_server``, the minimal ``websockets`` broadcast of ``bench.fanout`` with its
+  plain protocol (the practical limit for Python);
+- ``naive``: ``bench.naive_strawberry``, a queue per subscriber, filtering and executing per subscriber.
+
+graphql-transport-ws acknowledges no subscription, so before writing this script waits until the server
+counts every subscription (``GET /bench/stats``) and, in the all-matching scenario, until a warm-up write
+reached every subscriber. Server CPU is the server process's utime + stime over the burst.
+
+    .venv/bin/python -m bench.graphql_fanout [--sizes 1000,5000] [--out docs/benchmarks.md]
+        [--plot docs/benchmarks-graphql.png]
+
+Progress goes to stderr; the tables to stdout. Everything talks to 127.0.0.1 only, and every process
+started here is ended on exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import graphql_report
+from bench.common import command_line, parse_sizes, raise_nofile, stop_on_sigterm
+from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
+from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for
+from bench.servers import BASELINE, NAIVE, OBJECTQL, ServerProcess, snapshot
+from bench.workers import log
+
+SERVERS = (OBJECTQL, BASELINE, NAIVE)
+WARMUP = {"status": "paid", "customer": "bench"}
+
+
+def plans_for(kind: str, scenario: str, n: int, port: int, clients: int) -> list[Plan]:
+    """One socket per subscriber, shared out over the load-generator processes."""
+    ranges = [(i, i + 1) for i in range(n)]
+    protocol = PLAIN if kind == BASELINE else GRAPHQL
+    path = "/" if kind == BASELINE else "/graphql"
+    plans = [Plan(port, path, scenario, ranges[w::clients], concurrency=100, protocol=protocol) for w in range(clients)]
+    return [p for p in plans if p.connections]
+
+
+async def run_one(kind: str, scenario: str, n: int, args: argparse.Namespace, tmp: Path, source: Path) -> RunResult:
+    label = f"{kind} {scenario} N={n:,}"
+    writes = args.writes if scenario == ALL_MATCHING else args.distinct_writes
+    workdir = Path(tempfile.mkdtemp(prefix=f"gql-{kind}-{scenario}-{n}-", dir=tmp))
+    log(f"{label}: starting the server")
+    server = ServerProcess(kind, workdir, max_subscriptions=1, source=source)
+    writer: Writer | None = None
+    try:
+        await asyncio.to_thread(server.wait_ready)
+        writer = await WsWriter.open(server.port) if kind == BASELINE else HttpWriter(server.port)
+        target = Target(
+            kind,
+            scenario,
+            n,
+            server.pid,
+            stats_port=None if kind == BASELINE else server.port,
+            warmup=WARMUP if scenario == ALL_MATCHING else None,
+        )
+        plans = plans_for(kind, scenario, n, server.port, args.clients)
+        records = records_for(scenario, n, writes)
+        return await measure(target, plans, n, writer, records, rate=args.rate, drain_timeout=args.drain_timeout)
+    finally:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await writer.close()
+        await asyncio.to_thread(server.stop)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.graphql_fanout", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=parse_sizes, default=[1000, 5000], help="N, for both scenarios")
+    p.add_argument("--scenarios", default="all,distinct", help="all, distinct or both (comma-separated)")
+    p.add_argument("--servers", default=",".join(SERVERS), help="objectql, baseline, naive (comma-separated)")
+    p.add_argument("--writes", type=int, default=30, help="writes per run, all-matching scenario")
+    p.add_argument("--distinct-writes", type=int, default=100, help="writes per run, distinct scenario")
+    p.add_argument("--rate", type=float, default=10.0, help="writes per second")
+    p.add_argument("--clients", type=int, default=2, help="load-generator processes")
+    p.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for messages after writes")
+    p.add_argument("--rev", default="HEAD", help="git revision of the objectql package to measure")
+    p.add_argument("--out", type=Path, help="write the report here (e.g. docs/benchmarks.md)")
+    p.add_argument("--plot", type=Path, help="write the PNG plot here (e.g. docs/benchmarks-graphql.png)")
+    p.add_argument("--json", type=Path, help="write the raw results here")
+    return p
+
+
+async def amain(args: argparse.Namespace) -> list[RunResult]:
+    scenarios = [s for s in (ALL_MATCHING, DISTINCT) if s in args.scenarios.split(",")]
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        raise SystemExit(f"unknown server(s): {', '.join(sorted(unknown))}")
+    runs = [(scenario, n) for scenario in scenarios for n in args.sizes]
+    results: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="objectql-bench-") as tmp:
+        source = Path(tmp) / "source"
+        args.commit = snapshot(source, args.rev)
+        log(f"measuring objectql as committed at {args.commit[:12]} ({args.rev})")
+        for i, (scenario, n) in enumerate(runs, 1):
+            for kind in servers:
+                log(f"run {i}/{len(runs)}: {kind}, {scenario}, N={n:,}")
+                result = await run_one(kind, scenario, n, args, Path(tmp), source)
+                results.append(result)
+                log(
+                    f"{kind} {scenario} N={n:,}: {result.delivered:,}/{result.expected:,} delivered, "
+                    f"server CPU {result.server_cpu:.2f} s ({result.cpu_per_1000:.1f} ms / 1000 msgs), "
+                    f"p99 {result.latency_ms['p99']:.0f} ms"
+                )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stop_on_sigterm()
+    limit = raise_nofile()
+    started = time.monotonic()
+    log(f"open-file limit {limit}; {os.cpu_count()} CPU(s)")
+    try:
+        results = asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        log("interrupted; every process started here has been stopped")
+        return 130
+    elapsed = time.monotonic() - started
+    print(graphql_report.tables(results))
+    print("\n".join(graphql_report.verdicts(results)))
+    log(f"done in {elapsed / 60:.1f} min")
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in results], indent=1))
+    if args.plot:
+        graphql_report.plot(results, args.plot)
+        log(f"wrote {args.plot}")
+    if args.out:
+        command = command_line("bench.graphql_fanout", argv)
+        graphql_report.write_markdown(
+            results, args.out, command=command, elapsed=elapsed, plot=args.plot, commit=args.commit
+        )
+        log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
