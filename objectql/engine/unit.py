@@ -6,6 +6,7 @@ its after-hooks run and its events released to listeners. A rolled-back unit rel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -17,15 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from objectql.engine.database import WRITE_OPTION, translate
 from objectql.engine.events import ChangeEvent, Outbox, PendingEvent
 from objectql.engine.hooks import HookContext, Hooks
-from objectql.errors import ObjectQLError
+from objectql.errors import ObjectQLError, Unavailable
 
 log = logging.getLogger("objectql.engine")
+
+WRITE_LOCK_TIMEOUT = 30.0
 EventListener = Callable[[list[ChangeEvent]], Awaitable[None] | None]
 
 
 @dataclass
 class Unit:
     conn: AsyncConnection
+    holds_write_lock: bool = False
     pending: list[PendingEvent] = field(default_factory=list)
     # (hook event, context, index into pending)
     after: list[tuple[str, HookContext, int]] = field(default_factory=list)
@@ -43,11 +47,22 @@ class UnitRunner:
         self.outbox = outbox
         self.hooks = hooks
         self.listeners = listeners
+        # SQLite has one writer at a time: queue this process's writers here rather than in SQLite's
+        # busy handler, which retries with growing sleeps (other processes still meet the busy timeout).
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def open(self, *, write: bool) -> Unit:
+        locked = False
+        if write and self._write_lock is not None:
+            try:
+                await asyncio.wait_for(self._write_lock.acquire(), WRITE_LOCK_TIMEOUT)
+            except TimeoutError:
+                raise Unavailable("the database is busy with other writes; try again") from None
+            locked = True
         try:
             conn = await self.engine.connect()
         except Exception as exc:
+            self._unlock(locked)
             raise translate(exc) from None
         try:
             if write:
@@ -55,8 +70,13 @@ class UnitRunner:
             await conn.begin()
         except Exception as exc:
             await conn.close()
+            self._unlock(locked)
             raise translate(exc) from None
-        return Unit(conn)
+        return Unit(conn, holds_write_lock=locked)
+
+    def _unlock(self, locked: bool) -> None:
+        if locked and self._write_lock is not None:
+            self._write_lock.release()
 
     async def commit(self, unit: Unit) -> list[ChangeEvent]:
         try:
@@ -65,14 +85,22 @@ class UnitRunner:
         except Exception as exc:
             await self.discard(unit)
             raise translate(exc) from None
-        await unit.conn.close()
+        try:
+            await unit.conn.close()
+        finally:
+            self._unlock(unit.holds_write_lock)
+            unit.holds_write_lock = False
         return committed
 
     async def discard(self, unit: Unit) -> None:
         try:
             await unit.conn.rollback()
         finally:
-            await unit.conn.close()
+            try:
+                await unit.conn.close()
+            finally:
+                self._unlock(unit.holds_write_lock)
+                unit.holds_write_lock = False
 
     async def release(self, unit: Unit, committed: list[ChangeEvent]) -> None:
         """After the commit: tell listeners, then run the after-hooks in order."""
