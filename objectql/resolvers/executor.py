@@ -41,6 +41,7 @@ from objectql.resolvers.errors import QUERY_TOO_COMPLEX, format_error, request_e
 MAX_TOKENS = 2000
 MAX_DEPTH = 10
 MAX_ALIASES = 30
+DOCUMENT_CACHE_SIZE = 512
 
 
 class RequestError(OperationError):
@@ -75,6 +76,20 @@ class GraphQLExecutor:
         self.graphql_schema = schema._schema
         self.rules = list(specified_rules) + ([] if introspection else [NoSchemaIntrospectionCustomRule])
         self.hide_suggestions = not suggestions
+        # Overflow policy: the oldest entry is evicted (insertion order), keeping the cache bounded.
+        self._documents: dict[str, tuple[DocumentNode, dict[str, FragmentDefinitionNode]] | RequestError] = {}
+
+    def _checked_document(self, query: str) -> tuple[DocumentNode, dict[str, FragmentDefinitionNode]]:
+        """Parse and validate ``query`` once: many clients send the same document (a bounded cache)."""
+        cached = self._documents.get(query)
+        if cached is None:
+            cached = _parse_and_validate(self, query)
+            if len(self._documents) >= DOCUMENT_CACHE_SIZE:
+                self._documents.pop(next(iter(self._documents)))
+            self._documents[query] = cached
+        if isinstance(cached, RequestError):
+            raise RequestError(cached.errors)
+        return cached
 
     def context(self, user: User | None) -> GraphQLContext:
         return GraphQLContext(self.app, user)
@@ -87,19 +102,8 @@ class GraphQLExecutor:
             raise RequestError([request_error("BAD_REQUEST", "variables must be an object")])
         if operation_name is not None and not isinstance(operation_name, str):
             raise RequestError([request_error("BAD_REQUEST", "operationName must be a string")])
-        try:
-            document = parse(query, max_tokens=MAX_TOKENS)
-        except GraphQLSyntaxError as exc:
-            if "tokens" in exc.message and "more than" in exc.message:
-                raise RequestError(
-                    [request_error(QUERY_TOO_COMPLEX, f"the document has more than {MAX_TOKENS} tokens")]
-                ) from None
-            raise RequestError([format_error(exc)]) from None
-        errors = validate(self.graphql_schema, document, self.rules, hide_suggestions=self.hide_suggestions)
-        if errors:
-            raise RequestError([format_error(e) for e in errors])
+        document, fragments = self._checked_document(query)
         operation = _select_operation(document, operation_name)
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         depth, aliases = _measure(operation.selection_set, fragments)
         if depth > MAX_DEPTH:
             raise RequestError(
@@ -131,6 +135,22 @@ class GraphQLExecutor:
         if result.errors:  # type: ignore[union-attr]
             out["errors"] = [format_error(e) for e in result.errors]  # type: ignore[union-attr]
         return out
+
+
+def _parse_and_validate(
+    executor: GraphQLExecutor, query: str
+) -> tuple[DocumentNode, dict[str, FragmentDefinitionNode]] | RequestError:
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLSyntaxError as exc:
+        if "tokens" in exc.message and "more than" in exc.message:
+            return RequestError([request_error(QUERY_TOO_COMPLEX, f"the document has more than {MAX_TOKENS} tokens")])
+        return RequestError([format_error(exc)])
+    errors = validate(executor.graphql_schema, document, executor.rules, hide_suggestions=executor.hide_suggestions)
+    if errors:
+        return RequestError([format_error(e) for e in errors])
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return document, fragments
 
 
 def _select_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:

@@ -99,3 +99,12 @@ async def test_field_suggestions_can_be_switched_off(live_server: ServerFactory)
     assert "Did you mean" in (await post(on, typo)).json()["errors"][0]["message"]
     off = await live_server(OBJECTQL_GRAPHQL_SUGGESTIONS="false")
     assert "Did you mean" not in (await post(off, typo)).json()["errors"][0]["message"]
+
+
+async def test_a_cached_document_still_refuses_and_still_runs_per_request(live_server: ServerFactory) -> None:
+    server = await live_server(LOOKUPS)
+    for _ in range(3):  # the second and third answers come from the document cache
+        assert codes((await post(server, nested(11))).json()) == ["QUERY_TOO_COMPLEX"]
+        assert codes((await post(server, "{ nodesCont }")).json()) == ["GRAPHQL_VALIDATION_FAILED"]
+        body = (await post(server, "query ($n: String) { nodesCount(filters: {name: $n}) }", {"n": "x"})).json()
+        assert body == {"data": {"nodesCount": 0}}
