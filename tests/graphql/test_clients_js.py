@@ -16,20 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.nodejs import node_with_packages
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory
 
 JS_DIR = Path(__file__).parent / "js"
-NODE_MAJOR = 20  # graphql-ws 6 needs Node.js >= 20
-INSTALL_TIMEOUT = 300.0
 WAIT = 10.0
 
 # Script name → the WebSocket subprotocol it negotiates (graphql-sse needs none).
@@ -41,38 +37,10 @@ CLIENTS = {
 }
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Node.js is required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def _installed() -> bool:
-    dependencies = json.loads((JS_DIR / "package.json").read_text(encoding="utf-8"))["dependencies"]
-    return all((JS_DIR / "node_modules" / name / "package.json").is_file() for name in dependencies)
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """The ``node`` executable, with the clients' packages installed in ``js/node_modules``."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node or npm is not installed")
-    assert node is not None and npm is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    if int(version.strip().lstrip("v").split(".")[0]) < NODE_MAJOR:
-        _unavailable(f"Node.js {version.strip()} is older than {NODE_MAJOR}")
-    if not _installed():
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"npm ci failed:\n{result.stderr[-2000:]}")
-    return node
+    return node_with_packages(JS_DIR)
 
 
 async def subscribed(server: LiveServer, count: int) -> None:

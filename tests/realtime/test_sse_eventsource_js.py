@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,43 +18,19 @@ from typing import Any
 
 import pytest
 
+from tests.nodejs import node_with_packages
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory
 
 JS_DIR = Path(__file__).parent / "js"
 SCRIPT = JS_DIR / "sse-client.mjs"
-NODE_MAJOR = 20  # eventsource 4.x supports Node.js >= 20
-INSTALL_TIMEOUT = 300.0
 WAIT = 10.0
 ADMIN = ["admin"]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Node.js is required in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def node() -> str:
     """The ``node`` executable, with the client's packages installed in ``js/node_modules``."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node or npm is not installed")
-    assert node is not None and npm is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    if int(version.strip().lstrip("v").split(".")[0]) < NODE_MAJOR:
-        _unavailable(f"Node.js {version.strip()} is older than {NODE_MAJOR}")
-    if not (JS_DIR / "node_modules" / "eventsource").is_dir():
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"npm ci failed:\n{result.stderr[-2000:]}")
-    return node
+    return node_with_packages(JS_DIR)
 
 
 class NodeClient:
