@@ -36,8 +36,8 @@ from pathlib import Path
 from bench import crossprocess, crossprocess_report, postgres, report
 from bench.common import command_line, parse_sizes, raise_nofile, stop_on_sigterm
 from bench.loadgen import ALL_MATCHING, DISTINCT, Plan
-from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for
-from bench.servers import BASELINE, OBJECTQL, ServerProcess, snapshot
+from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for, run_matrix
+from bench.servers import BASELINE, OBJECTQL, ServerProcess
 from bench.workers import log
 
 __all__ = ["RunResult", "build_parser", "main", "plans_for", "records_for"]
@@ -122,21 +122,7 @@ async def amain(args: argparse.Namespace) -> list[RunResult]:
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     runs = [(ALL_MATCHING, n) for n in args.sizes if ALL_MATCHING in scenarios]
     runs += [(DISTINCT, n) for n in args.distinct_sizes if DISTINCT in scenarios]
-    results: list[RunResult] = []
-    with tempfile.TemporaryDirectory(prefix="objectql-bench-") as tmp:
-        source = Path(tmp) / "source"
-        args.commit = snapshot(source, args.rev)
-        log(f"measuring objectql as committed at {args.commit[:12]} ({args.rev})")
-        for i, (scenario, n) in enumerate(runs, 1):
-            for kind in servers:
-                log(f"run {i}/{len(runs)}: {kind}, {scenario}, N={n:,}")
-                result = await run_one(kind, scenario, n, args, Path(tmp), source)
-                results.append(result)
-                log(
-                    f"{kind} {scenario} N={n:,}: {result.delivered:,}/{result.expected:,} delivered, "
-                    f"server CPU {result.server_cpu:.2f} s, p99 {result.latency_ms['p99']:.0f} ms"
-                )
-    return results
+    return await run_matrix(runs, servers, args, run_one)
 
 
 def main(argv: list[str] | None = None) -> int:

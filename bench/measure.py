@@ -15,9 +15,12 @@ import contextlib
 import json
 import os
 import random
+import tempfile
 import time
 from array import array
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -25,6 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import HOST, cpu_seconds, percentiles, rss_kib
 from bench.loadgen import ALL_MATCHING, Plan
+from bench.servers import snapshot
 from bench.workers import PROGRESS_EVERY, SETUP_TIMEOUT, Workers, log
 
 STALL_TIMEOUT = 60.0
@@ -374,3 +378,25 @@ def _result(
         bad_messages=bad[:10],
         closes=closes,
     )
+
+
+RunOne = Callable[[str, str, int, Any, Path, Path], Awaitable[Any]]
+
+
+async def run_matrix(runs: list[tuple[str, int]], servers: list[str], args: Any, run_one: RunOne) -> list[Any]:
+    """Run every (scenario, N) against every server kind, each on a fresh process, from a snapshot."""
+    results: list[Any] = []
+    with tempfile.TemporaryDirectory(prefix="objectql-bench-") as tmp:
+        source = Path(tmp) / "source"
+        args.commit = snapshot(source, args.rev)
+        log(f"measuring objectql as committed at {args.commit[:12]} ({args.rev})")
+        for i, (scenario, n) in enumerate(runs, 1):
+            for kind in servers:
+                log(f"run {i}/{len(runs)}: {kind}, {scenario}, N={n:,}")
+                result = await run_one(kind, scenario, n, args, Path(tmp), source)
+                results.append(result)
+                log(
+                    f"{kind} {scenario} N={n:,}: {result.delivered:,}/{result.expected:,} delivered, "
+                    f"server CPU {result.server_cpu:.2f} s, p99 {result.latency_ms['p99']:.0f} ms"
+                )
+    return results
