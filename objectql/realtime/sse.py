@@ -108,7 +108,7 @@ class EventStream:
             await error_response(exc)(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        timers: list[_Once | _Repeating] = []
+        timers: list[asyncio.TimerHandle | _Repeating] = []
         watcher: asyncio.Task[None] | None = None
         try:
             await send(
@@ -135,7 +135,7 @@ class EventStream:
             timers.append(_Repeating(loop, rt.limits.sse_ping_interval, lambda: conn.push(": ping\n\n")))
             if identity.ends_at is not None:
                 delay = identity.ends_at - time.time() + EXPIRY_GRACE
-                timers.append(_Once(loop.call_later(max(delay, 0.0), _expire, conn)))
+                timers.append(loop.call_later(max(delay, 0.0), _expire, conn))
             await conn.closed.wait()
         finally:
             hub.remove(sub)
@@ -147,14 +147,6 @@ class EventStream:
 def _expire(conn: Connection) -> None:
     conn.push('event: error\ndata: {"code":"TOKEN_EXPIRED"}\n\n')
     conn.close(1000, "token expired")
-
-
-class _Once:
-    def __init__(self, handle: asyncio.TimerHandle) -> None:
-        self.handle = handle
-
-    def cancel(self) -> None:
-        self.handle.cancel()
 
 
 class _Repeating:
