@@ -309,6 +309,9 @@ class Hub:
             group = Group(sub.view, sub.renderer)
             self._groups[key] = group
             self._indexes.setdefault(sub.view.object, _ObjectIndex()).add(group)
+        else:
+            # Equal keys: share the group's compiled view and renderer, and let this copy go.
+            sub.view, sub.renderer = group.view, group.renderer
         group.members[sub] = None
         sub.group = group
 
