@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from objectql.engine.database import normalise_url
 from objectql.errors import ObjectQLError
+from objectql.server.setting_parsers import PARSERS
 
 MEMORY_BROKER = "memory://"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -366,7 +367,7 @@ def markdown_table() -> str:
 
 
 def _parse(setting: Setting, raw: Any, source: str) -> Any:
-    parser = _PARSERS[setting.type]
+    parser = PARSERS[setting.type]
     try:
         value = parser(raw)
     except ValueError as exc:
@@ -381,53 +382,6 @@ def _parse(setting: Setting, raw: Any, source: str) -> Any:
                 setting.name, f"must be one of {', '.join(setting.choices)}, not {value!r} (from {source})"
             )
     return value
-
-
-def _parse_str(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"expected text, got {type(raw).__name__}")
-    value = raw.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
-def _parse_int(raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ValueError("expected a whole number")
-    if isinstance(raw, int):
-        return raw
-    text = str(raw).strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise ValueError(f"expected a whole number, not {text!r}")
-    return int(text)
-
-
-def _parse_list(raw: Any) -> tuple[str, ...]:
-    if isinstance(raw, list | tuple):
-        items = [str(v).strip() for v in raw]
-    else:
-        items = [part.strip() for part in str(raw).split(",")]
-    return tuple(item for item in items if item)
-
-
-def _parse_bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, not {text!r}")
-
-
-_PARSERS: dict[type, Callable[[Any], Any]] = {
-    str: _parse_str,
-    int: _parse_int,
-    tuple: _parse_list,
-    bool: _parse_bool,
-}
 
 
 # -- derived defaults and cross-checks -------------------------------------------------------------
