@@ -6,21 +6,16 @@ When node or npm is missing (or too old) the test fails in CI (``CI`` set) and i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.unavailable import unavailable
+
 NODE_MAJOR = 20
 INSTALL_TIMEOUT = 300.0
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Node.js is required in CI: {reason}")
-    pytest.skip(reason)
 
 
 def _installed(folder: Path) -> bool:
@@ -32,11 +27,11 @@ def node_with_packages(folder: Path) -> str:
     """``node``'s path, after ``npm ci`` in ``folder`` when any of its dependencies is missing."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        _unavailable("node or npm is not installed")
+        unavailable("Node.js", "node or npm is not installed")
     assert node is not None and npm is not None
     version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
     if int(version.strip().lstrip("v").split(".")[0]) < NODE_MAJOR:
-        _unavailable(f"Node.js {version.strip()} is older than {NODE_MAJOR}")
+        unavailable("Node.js", f"Node.js {version.strip()} is older than {NODE_MAJOR}")
     if not _installed(folder):
         result = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],

@@ -32,6 +32,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from objectql.server.auth import Authenticator
 from objectql.server.playground import DEFAULT_DIST_DIR, read_manifest
 from objectql.server.settings import SETTINGS, Settings
+from tests.unavailable import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop"
@@ -56,16 +57,10 @@ SUBSCRIPTION = "subscription { ordersChanged { effect record { id status note } 
 NOTE = "typed in the playground"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Chromium is required in CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        unavailable("Chromium", f"{CHROMIUM} is not installed (apt-get install chromium)")
     return CHROMIUM
 
 
