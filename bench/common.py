@@ -97,3 +97,13 @@ def stop_on_sigterm() -> None:
 def command_line(module: str, argv: list[str] | None) -> str:
     """The command that produced a report, as written in docs/benchmarks.md."""
     return f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, drain_timeout: float, plot_example: str) -> None:
+    """The options every benchmark script shares: load generators, drain wait, revision and outputs."""
+    parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--drain-timeout", type=float, default=drain_timeout, help="seconds to wait for messages")
+    parser.add_argument("--rev", default="HEAD", help="git revision of the objectql package to measure")
+    parser.add_argument("--out", type=Path, help="write the report here (e.g. docs/benchmarks.md)")
+    parser.add_argument("--plot", type=Path, help=f"write the PNG plot here (e.g. {plot_example})")
+    parser.add_argument("--json", type=Path, help="write the raw results here")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -36,9 +35,9 @@ import time
 from pathlib import Path
 
 from bench import graphql_report
-from bench.common import command_line, parse_sizes, raise_nofile, stop_on_sigterm
+from bench.common import add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
 from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
-from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for, run_matrix
+from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for, run_matrix, stop_run
 from bench.servers import BASELINE, NAIVE, OBJECTQL, ServerProcess
 from bench.workers import log
 
@@ -77,10 +76,7 @@ async def run_one(kind: str, scenario: str, n: int, args: argparse.Namespace, tm
         records = records_for(scenario, n, writes)
         return await measure(target, plans, n, writer, records, rate=args.rate, drain_timeout=args.drain_timeout)
     finally:
-        if writer is not None:
-            with contextlib.suppress(Exception):
-                await writer.close()
-        await asyncio.to_thread(server.stop)
+        await stop_run(writer, server)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,12 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--writes", type=int, default=30, help="writes per run, all-matching scenario")
     p.add_argument("--distinct-writes", type=int, default=100, help="writes per run, distinct scenario")
     p.add_argument("--rate", type=float, default=10.0, help="writes per second")
-    p.add_argument("--clients", type=int, default=2, help="load-generator processes")
-    p.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for messages after writes")
-    p.add_argument("--rev", default="HEAD", help="git revision of the objectql package to measure")
-    p.add_argument("--out", type=Path, help="write the report here (e.g. docs/benchmarks.md)")
-    p.add_argument("--plot", type=Path, help="write the PNG plot here (e.g. docs/benchmarks-graphql.png)")
-    p.add_argument("--json", type=Path, help="write the raw results here")
+    add_run_arguments(p, drain_timeout=180.0, plot_example="docs/benchmarks-graphql.png")
     return p
 
 

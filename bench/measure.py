@@ -400,3 +400,11 @@ async def run_matrix(runs: list[tuple[str, int]], servers: list[str], args: Any,
                     f"server CPU {result.server_cpu:.2f} s, p99 {result.latency_ms['p99']:.0f} ms"
                 )
     return results
+
+
+async def stop_run(writer: Writer | None, server: Any) -> None:
+    """Close a run's writer and stop its server process, whatever happened during the run."""
+    if writer is not None:
+        with contextlib.suppress(Exception):
+            await writer.close()
+    await asyncio.to_thread(server.stop)

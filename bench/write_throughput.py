@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import HOST, command_line, cpu_seconds, percentiles, raise_nofile, stop_on_sigterm
+from bench.common import HOST, add_run_arguments, command_line, cpu_seconds, percentiles, raise_nofile, stop_on_sigterm
 from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
 from bench.measure import POLL_INTERVAL, STALL_TIMEOUT, WARMUP_TOTAL, wait_held
 from bench.sections import ms_text, run_header, write_section
@@ -355,12 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="measured window per phase")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of uncounted writes before the window")
     p.add_argument("--rounds", type=int, default=1, help="off/on pairs")
-    p.add_argument("--clients", type=int, default=2, help="load-generator processes")
-    p.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for the window's messages")
-    p.add_argument("--rev", default="HEAD", help="git revision of the objectql package to measure")
-    p.add_argument("--out", type=Path, help="write the report here (e.g. docs/benchmarks.md)")
-    p.add_argument("--plot", type=Path, help="write the PNG plot here (e.g. docs/benchmarks-write-throughput.png)")
-    p.add_argument("--json", type=Path, help="write the raw results here")
+    add_run_arguments(p, drain_timeout=120.0, plot_example="docs/benchmarks-write-throughput.png")
     return p
 
 
