@@ -34,6 +34,13 @@ HEADERS = [
 ]
 
 
+async def stream_errors(send: Send, errors: list[dict[str, Any]]) -> None:
+    """An operation refused before it ran: one ``next`` carrying the errors, then ``complete``."""
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    body = NEXT_PREFIX + dumps({"errors": errors}) + NEXT_SUFFIX + COMPLETE
+    await send({"type": "http.response.body", "body": body.encode("utf-8"), "more_body": False})
+
+
 async def stream_operation(
     receive: Receive,
     send: Send,

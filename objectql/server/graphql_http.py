@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from objectql.errors import Unauthenticated
 from objectql.realtime.credentials import bearer_token
-from objectql.realtime.graphql_sse import stream_operation
+from objectql.realtime.graphql_sse import stream_errors, stream_operation
 from objectql.realtime.protocols.graphql_session import OperationError
 from objectql.realtime.service import Realtime
 from objectql.resolvers.errors import request_error
@@ -61,11 +61,15 @@ class GraphQLEndpoint:
             identity = rt.authenticator.authenticate(bearer_token(request.headers))
         except Unauthenticated as exc:
             return errors_response([request_error("UNAUTHENTICATED", exc.message)], 401)
+        streaming = "text/event-stream" in request.headers.get("accept", "") and request.method == "POST"
         try:
             prepared = service.prepare(body.get("query"), body.get("variables"), body.get("operationName"))
         except OperationError as exc:
+            if streaming:
+                # The client asked for a stream: the refusal is its one result, like any other.
+                await stream_errors(send, exc.errors)
+                return None
             return errors_response(exc.errors)
-        streaming = "text/event-stream" in request.headers.get("accept", "") and request.method == "POST"
         if streaming:
             await stream_operation(receive, send, rt, service, prepared, identity.user, identity.ends_at)
             return None
