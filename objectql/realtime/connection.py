@@ -24,15 +24,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-log = logging.getLogger("objectql.realtime")
+from objectql.realtime import eager
+from objectql.realtime.vocabulary import CLOSE_GOING_AWAY, CLOSE_TIMEOUT, CLOSE_TRY_AGAIN, SLOW_CONSUMER, clip_reason
 
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_TOO_BIG = 1009
-CLOSE_RESTART = 1012
-CLOSE_TRY_AGAIN = 1013
-CLOSE_TIMEOUT = 1.0
-MAX_REASON_BYTES = 122
+log = logging.getLogger("objectql.realtime")
 
 _NODE = f"{os.getpid():x}{secrets.token_hex(3)}"
 _counter = itertools.count(1)
@@ -56,11 +51,6 @@ class Transport(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
     def abort(self) -> None: ...
-
-
-def clip_reason(reason: str) -> str:
-    data = reason.encode("utf-8")[:MAX_REASON_BYTES]
-    return data.decode("utf-8", "ignore")
 
 
 class Connection:
@@ -91,7 +81,7 @@ class Connection:
             self._send_now(message)
             return
         if len(self._queue) >= self.queue_size:
-            self.abort_with(CLOSE_TRY_AGAIN, "slow consumer")
+            self.abort_with(CLOSE_TRY_AGAIN, SLOW_CONSUMER)
             return
         self._queue.append(message)
         self._wake.set()
@@ -99,11 +89,11 @@ class Connection:
     def _send_now(self, message: str) -> None:
         coro = self.transport.send(message)
         try:
-            suspended_on = coro.send(None)
-        except StopIteration:
-            return
+            result, suspended_on = eager.begin(coro)
         except Exception:
             self.peer_gone()
+            return
+        if eager.finished(result):
             return
         self._busy = True
         self._inflight = (coro, suspended_on)
@@ -176,7 +166,7 @@ class Connection:
                 if self._inflight is not None:
                     coro, suspended_on = self._inflight
                     self._inflight = None
-                    await _finish(coro, suspended_on)
+                    await eager.finish(coro, suspended_on)
                 while self._queue:
                     await self.transport.send(self._queue.popleft())
                 self._busy = False
@@ -196,27 +186,3 @@ class Connection:
             await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT)
         except (TimeoutError, Exception):
             self.transport.abort()
-
-
-async def _finish(coro: Coroutine[Any, Any, None], suspended_on: Any) -> None:
-    """Drive a send coroutine that suspended when started eagerly, as its task would have."""
-    try:
-        while True:
-            try:
-                if suspended_on is None:
-                    await asyncio.sleep(0)
-                else:
-                    # As a task does on receiving a yielded future: it is ours to wait on now.
-                    suspended_on._asyncio_future_blocking = False
-                    await suspended_on
-            except asyncio.CancelledError:
-                raise
-            except BaseException:
-                pass  # resumed below, the coroutine sees the awaited future's exception itself
-            try:
-                suspended_on = coro.send(None)
-            except StopIteration:
-                return
-    except asyncio.CancelledError:
-        coro.close()
-        raise

@@ -1,15 +1,21 @@
 """The subscription hub: every transport's subscriptions, fed by the engine's committed change events.
 
-Subscriptions with equal views (object, filter with bound row rules, projected fields) form one
-:class:`Group`: each event is evaluated and serialised once per group, then the same text goes to every
-member. Groups whose view pins a field to values (``status = "paid"``, ``id = "ord_1"``) are indexed by
-those values, so an event only touches the groups it can match plus the few unpinned ones.
+Subscriptions with equal views (object, filter with bound row rules, projected fields) and equal
+renderers form one :class:`Group`: each event is evaluated and rendered once per group, then the same
+text goes to every member, framed for its transport by the subscription's :class:`Frame`. Groups whose
+view pins a field to values (``status = "paid"``, ``id = "ord_1"``) are indexed by those values, so an
+event only touches the groups it can match plus the few unpinned ones. The hub knows no wire format:
+what a change means is :mod:`objectql.realtime.changes`, how it is framed is the transport's.
 
 Delivery order and exactness: one dispatcher task takes events from the :class:`EventFeed` in seq order
-and fans each out synchronously, so every subscription sees events in seq order, each at most once.
+and fans each out without awaiting anything, so subscriptions are only ever added or removed between two
+events, and every subscription sees events in seq order, each at most once. A renderer that needs I/O
+(GraphQL lookups) never holds the dispatcher up: its group finishes that event, and queues the next
+ones behind it, in a task of its own, so one slow group delays only its own members.
+
 A new subscription is registered between two events; while its snapshot or replay is being read, live
 messages for it are held in a bounded buffer and released after, minus what the snapshot or replay
-already covered.
+already covered (see :mod:`objectql.realtime.opening`).
 """
 
 from __future__ import annotations
@@ -18,86 +24,42 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Hashable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import View
-from objectql.realtime.connection import CLOSE_TRY_AGAIN, Connection
+from objectql.realtime import eager
+from objectql.realtime.changes import CHANGE, Renderer
+from objectql.realtime.connection import Connection
 from objectql.realtime.feed import EventFeed
-from objectql.realtime.wire import dumps
+from objectql.realtime.vocabulary import CLOSE_TRY_AGAIN, SLOW_CONSUMER
 
 log = logging.getLogger("objectql.realtime")
 
-ADDED = "added"
-MODIFIED = "modified"
-REMOVED = "removed"
+# Overflow policy of a group's render backlog (events waiting behind a render that is doing I/O): past
+# this many, every member's connection is closed with 1013 and the backlog dropped; the clients resume
+# from their last seq, so nothing is lost to them.
+RENDER_BACKLOG = 1000
 
 
-def effect_of(view: View, event: ChangeEvent) -> tuple[str | None, bool]:
-    """The §7 effect of ``event`` for ``view`` and whether the before-state was visible."""
-    before = event.previous is not None and view.match(event.previous)
-    after = event.record is not None and view.match(event.record)
-    if after:
-        return (MODIFIED if before else ADDED), before
-    return (REMOVED if before else None), before
+class Frame(Protocol):
+    """How a transport wraps a group's rendered text for one subscriber."""
+
+    def __call__(self, seq: int, fragment: str) -> str: ...
 
 
-def render(view: View, event: ChangeEvent) -> tuple[str, dict[str, Any]] | None:
-    """The change as this view carries it: ``(effect, fields)`` or None when it sees nothing."""
-    effect, before_visible = effect_of(view, event)
-    if effect is None:
-        return None
-    fields = view.fields
-    if effect == REMOVED:
-        record: dict[str, Any] = {"id": event.id}
-    else:
-        assert event.record is not None
-        record = {f: event.record.get(f) for f in fields}
-    body: dict[str, Any] = {
-        "seq": event.seq,
-        "object": event.object,
-        "action": event.action,
-        "effect": effect,
-        "record": record,
-    }
-    if before_visible and event.previous is not None:
-        body["previous"] = {f: event.previous.get(f) for f in fields}
-    if event.action == "update" and event.changed is not None:
-        carried = set(fields)
-        body["changed"] = [f for f in event.changed if f in carried]
-    return effect, body
+@dataclass(frozen=True, slots=True)
+class Enclosed:
+    """A frame that puts a fixed prefix and suffix around the fragment (the subscriber's id, usually)."""
 
+    prefix: str = ""
+    suffix: str = ""
 
-def body_fragment(body: dict[str, Any]) -> str:
-    """``body`` as JSON without its opening brace, ready to follow a per-subscriber prefix."""
-    return dumps(body)[1:]
-
-
-class Renderer(Protocol):
-    """Turns an event into the text shared by one group (None: the group sees nothing).
-
-    ``key`` joins the group key: subscriptions share a group only when they render alike.
-    """
-
-    @property
-    def key(self) -> Hashable: ...
-
-    def __call__(self, view: View, event: ChangeEvent) -> str | Awaitable[str | None] | None: ...
-
-
-class ChangeRenderer:
-    """The §9 change object (plain WebSocket and SSE share it)."""
-
-    key = "change"
-
-    def __call__(self, view: View, event: ChangeEvent) -> str | None:
-        rendered = render(view, event)
-        return body_fragment(rendered[1]) if rendered is not None else None
-
-
-CHANGE = ChangeRenderer()
+    def __call__(self, seq: int, fragment: str) -> str:
+        return self.prefix + fragment + self.suffix
 
 
 @dataclass(eq=False)
@@ -107,27 +69,18 @@ class Subscription:
     conn: Connection
     client_id: str
     view: View
-    prefix: str = ""
-    suffix: str = ""
+    frame: Frame = field(default_factory=Enclosed)
     renderer: Renderer = CHANGE
-    # SSE frames carry the seq as the event id: they are composed per event, not from a fixed prefix.
-    sse: bool = False
     # While a snapshot or replay is read: held (seq, message) pairs; None once live.
     held: list[tuple[int, str]] | None = None
     # Live events at or below this seq were covered by the snapshot or replay.
     covered: int = 0
     group: Group | None = field(default=None, repr=False)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def compose(self, seq: int, fragment: str) -> str:
-        if self.sse:
-            return f"id: {seq}\nevent: change\ndata: {{{fragment}\n\n"
-        return self.prefix + fragment + self.suffix
 
     def deliver(self, seq: int, message: str) -> None:
         if self.held is not None:
             if len(self.held) >= self.conn.queue_size:
-                self.conn.abort_with(CLOSE_TRY_AGAIN, "slow consumer")
+                self.conn.abort_with(CLOSE_TRY_AGAIN, SLOW_CONSUMER)
                 return
             self.held.append((seq, message))
         elif seq > self.covered:
@@ -143,42 +96,94 @@ class Subscription:
 
 
 class Group:
-    """Subscriptions sharing one view and renderer: one evaluation and one payload per event."""
+    """Subscriptions sharing one view and renderer: one evaluation and one payload per event.
 
-    __slots__ = ("key", "members", "pinned", "renderer", "view")
+    Events are rendered in seq order. A render that suspends (I/O) is finished by the group's worker
+    task, and events arriving meanwhile wait in the group's bounded backlog behind it.
+    """
 
-    def __init__(self, view: View, renderer: Renderer) -> None:
+    __slots__ = ("_backlog", "_hub", "_worker", "key", "members", "pinned", "renderer", "view")
+
+    def __init__(self, hub: Hub, view: View, renderer: Renderer) -> None:
+        self._hub = hub
         self.view = view
         self.renderer = renderer
         self.key = (view.key, renderer.key)
         self.members: dict[Subscription, None] = {}
         self.pinned = view.equality()
+        self._backlog: deque[ChangeEvent] = deque()
+        self._worker: asyncio.Task[None] | None = None
 
-    def dispatch(self, event: ChangeEvent) -> Awaitable[None] | None:
-        """Deliver ``event``; returns an awaitable when rendering needs I/O (GraphQL lookups)."""
+    def dispatch(self, event: ChangeEvent) -> None:
+        """Deliver ``event`` now, or after the renders in flight when there are some."""
+        if self._worker is not None:
+            if len(self._backlog) >= RENDER_BACKLOG:
+                self._overflow()
+                return
+            self._backlog.append(event)
+            return
+        pending = self._render(event)
+        if pending is not None:
+            self._worker = self._hub.spawn(self._drain(event, *pending))
+
+    @property
+    def busy(self) -> bool:
+        """Whether renders are in flight (their messages are still to come)."""
+        return self._worker is not None
+
+    def _render(self, event: ChangeEvent) -> tuple[Coroutine[Any, Any, Any], Any] | None:
+        """Render and deliver ``event``; returns the suspended render when it needs I/O."""
         try:
             fragment = self.renderer(self.view, event)
+            if inspect.isawaitable(fragment):
+                coro = fragment if inspect.iscoroutine(fragment) else _awaited(fragment)
+                fragment, suspended_on = eager.begin(coro)
+                if not eager.finished(fragment):
+                    return coro, suspended_on
         except Exception:
             log.exception("rendering seq %s failed", event.seq)
             return None
-        if inspect.isawaitable(fragment):
-            return self._finish(event, fragment)
         self._deliver(event, fragment)
         return None
 
-    async def _finish(self, event: ChangeEvent, pending: Awaitable[str | None]) -> None:
+    async def _drain(self, event: ChangeEvent, coro: Coroutine[Any, Any, Any], suspended_on: Any) -> None:
         try:
-            fragment = await pending
-        except Exception:
-            log.exception("rendering seq %s failed", event.seq)
-            return
-        self._deliver(event, fragment)
+            while True:
+                try:
+                    fragment = await eager.finish(coro, suspended_on)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("rendering seq %s failed", event.seq)
+                else:
+                    self._deliver(event, fragment)
+                if not self.members:
+                    self._backlog.clear()  # the group was dropped: nobody is waiting for these
+                pending = None
+                while pending is None and self._backlog:
+                    event = self._backlog.popleft()
+                    pending = self._render(event)
+                if pending is None:
+                    return
+                coro, suspended_on = pending
+        finally:
+            self._worker = None
 
     def _deliver(self, event: ChangeEvent, fragment: str | None) -> None:
         if fragment is None:
             return
         for sub in list(self.members):
-            sub.deliver(event.seq, sub.compose(event.seq, fragment))
+            sub.deliver(event.seq, sub.frame(event.seq, fragment))
+
+    def _overflow(self) -> None:
+        log.warning("a subscription group fell %d events behind rendering; closing its connections", RENDER_BACKLOG)
+        self._backlog.clear()
+        for sub in list(self.members):
+            sub.conn.abort_with(CLOSE_TRY_AGAIN, "overloaded")
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class _ObjectIndex:
@@ -234,17 +239,16 @@ class _ObjectIndex:
 
 
 class Hub:
-    """Owns subscriptions and the dispatcher task; transports register and drop subscriptions."""
+    """Owns subscriptions, the dispatcher task and the groups' render tasks."""
 
     def __init__(self, feed: EventFeed) -> None:
         self.feed = feed
         self._groups: dict[Any, Group] = {}
         self._indexes: dict[str, _ObjectIndex] = {}
         self._task: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
         self.delivered_seq = feed.last_seq
         self._progress = asyncio.Event()
-        # Held while an event is dispatched: subscriptions are only added between events.
-        self.lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -252,15 +256,25 @@ class Hub:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="objectql hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._workers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None
+        self._workers.clear()
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start a task the hub owns (a group's render worker): cancelled and awaited by :meth:`stop`."""
+        task = asyncio.get_running_loop().create_task(coro, name="objectql render")
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+        return task
 
     async def _run(self) -> None:
         while True:
@@ -275,11 +289,8 @@ class Hub:
                 await asyncio.sleep(1.0)
                 self.feed.mark_behind()
                 continue
-            async with self.lock:
-                for event in events:
-                    pending = self.dispatch(event)
-                    if pending:
-                        await asyncio.gather(*pending)
+            for event in events:
+                self.dispatch(event)
             self._progress.set()
             self._progress = asyncio.Event()
 
@@ -297,16 +308,21 @@ class Hub:
                 await asyncio.wait_for(self._progress.wait(), remaining)
         return True
 
+    async def drained(self) -> None:
+        """Wait until the renders in flight now (and what queued behind them) have been delivered."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers), return_exceptions=True)
+
     # -- subscriptions -------------------------------------------------------------------------
 
     def add(self, sub: Subscription, *, hold: bool = False) -> None:
-        """Register ``sub``: it receives every event after the one being dispatched now."""
+        """Register ``sub``: it receives every event dispatched from now on."""
         if hold:
             sub.held = []
         key = (sub.view.key, sub.renderer.key)
         group = self._groups.get(key)
         if group is None:
-            group = Group(sub.view, sub.renderer)
+            group = Group(self, sub.view, sub.renderer)
             self._groups[key] = group
             self._indexes.setdefault(sub.view.object, _ObjectIndex()).add(group)
         else:
@@ -329,17 +345,13 @@ class Hub:
                 if not len(index):
                     del self._indexes[group.view.object]
 
-    def dispatch(self, event: ChangeEvent) -> list[Awaitable[None]]:
-        """Fan ``event`` out; returns the renderings still in flight (await them before the next event)."""
-        pending: list[Awaitable[None]] = []
+    def dispatch(self, event: ChangeEvent) -> None:
+        """Fan ``event`` out to the groups it can concern; never waits."""
         index = self._indexes.get(event.object)
         if index is not None:
             for group in index.candidates(event):
-                waiting = group.dispatch(event)
-                if waiting is not None:
-                    pending.append(waiting)
+                group.dispatch(event)
         self.delivered_seq = event.seq
-        return pending
 
     async def replay_messages(self, sub: Subscription, events: Iterable[ChangeEvent]) -> list[str]:
         """Messages for ``sub`` from past events, computed as they would have been live."""
@@ -351,7 +363,7 @@ class Hub:
             if inspect.isawaitable(fragment):
                 fragment = await fragment
             if fragment is not None:
-                messages.append(sub.compose(event.seq, fragment))
+                messages.append(sub.frame(event.seq, fragment))
         return messages
 
     # -- introspection (tests, metrics) --------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from objectql.realtime.connection import Connection
 from objectql.realtime.wire import dumps
@@ -62,8 +62,12 @@ def check_meta(meta: Any) -> dict[str, Any]:
     return meta
 
 
-def _grouped(entries: list[Entry]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+# Member key -> that member's entries, as the wire shows them.
+Members = dict[str, list[dict[str, Any]]]
+
+
+def _grouped(entries: list[Entry]) -> Members:
+    out: Members = {}
     for entry in entries:
         out.setdefault(entry.key, []).append(entry.wire())
     return out
@@ -72,8 +76,17 @@ def _grouped(entries: list[Entry]) -> dict[str, list[dict[str, Any]]]:
 Announce = Callable[[dict[str, Any]], None]
 
 
+class PresenceWire(Protocol):
+    """How the transport that offers presence writes its two messages."""
+
+    def state(self, channel: str, members: Members) -> str: ...
+
+    def diff(self, channel: str, joins: Members, leaves: Members) -> str: ...
+
+
 class Presence:
-    def __init__(self, node: str = "local", announce: Announce | None = None) -> None:
+    def __init__(self, wire: PresenceWire, node: str = "local", announce: Announce | None = None) -> None:
+        self.wire = wire
         self.node = node
         self._announce = announce or (lambda message: None)
         self._channels: dict[str, dict[str, Entry]] = {}
@@ -90,7 +103,7 @@ class Presence:
             return
         entry = Entry(conn.id, key, meta, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), self.node, conn)
         members[conn.id] = entry
-        conn.push(dumps({"type": "presence_state", "channel": channel, "members": _grouped(list(members.values()))}))
+        conn.push(self.wire.state(channel, _grouped(list(members.values()))))
         self._broadcast(channel, joins=[entry], leaves=[], skip=conn.id)
         self._announce_entry("join", channel, entry)
 
@@ -114,7 +127,7 @@ class Presence:
         for channel in [c for c, members in self._channels.items() if conn.id in members]:
             self.leave(conn, channel)
 
-    def members(self, channel: str) -> dict[str, list[dict[str, Any]]]:
+    def members(self, channel: str) -> Members:
         return _grouped(list(self._channels.get(channel, {}).values()))
 
     @property
@@ -217,9 +230,7 @@ class Presence:
         members = self._channels.get(channel)
         if not members:
             return
-        message = dumps(
-            {"type": "presence_diff", "channel": channel, "joins": _grouped(joins), "leaves": _grouped(leaves)}
-        )
+        message = self.wire.diff(channel, _grouped(joins), _grouped(leaves))
         for entry in members.values():
             if entry.conn is not None and entry.conn_id != skip:
                 entry.conn.push(message)

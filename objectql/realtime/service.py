@@ -2,7 +2,8 @@
 
 It listens to the engine's committed events (the fast path for this process's own writes), announces
 each commit's seq on the backend so other processes catch up from the outbox, and owns every task and
-connection it starts: :meth:`stop` closes connections with 1012 and awaits everything.
+connection it starts: :meth:`stop` closes connections with 1012 and awaits everything. Transports open
+subscriptions through :meth:`Realtime.open` and track their connections with :meth:`Realtime.track`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from objectql.engine.core import ObjectQL
 from objectql.engine.events import ChangeEvent
-from objectql.engine.user import User
 from objectql.realtime.backends import Backend, BackendReconnected
-from objectql.realtime.connection import CLOSE_RESTART, Connection, node_id
+from objectql.realtime.changes import CHANGE, Renderer
+from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
-from objectql.realtime.hub import Hub
-from objectql.realtime.presence import Presence
+from objectql.realtime.hub import Hub, Subscription
+from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
+from objectql.realtime.presence import Presence, PresenceWire
+from objectql.realtime.source import ChangeSource
+from objectql.realtime.vocabulary import CLOSE_RESTART
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
@@ -35,59 +36,23 @@ PRESENCE_QUEUE = 10_000
 SYNC_GRACE = 3.0
 
 
-class Identity(Protocol):
-    """An authenticated (or anonymous) client."""
-
-    @property
-    def user(self) -> User: ...
-
-    @property
-    def expires_at(self) -> float | None: ...
-
-    @property
-    def ends_at(self) -> float | None:
-        """When a live connection of this identity must end (``exp`` + leeway)."""
-
-
-class Authenticator(Protocol):
-    @property
-    def enabled(self) -> bool: ...
-
-    def authenticate(self, token: str | None) -> Identity: ...
-
-
-@dataclass(frozen=True)
-class Limits:
-    queue_size: int = 1000
-    max_subscriptions: int = 100
-    auth_timeout: float = 10.0
-    max_message_bytes: int = 65_536
-    messages_per_second: int = 100
-    presence_per_second: int = 10
-    sse_ping_interval: float = 15.0
-    presence_heartbeat: float = 10.0
-    presence_timeout: float = 30.0
-
-
 class Realtime:
     def __init__(
         self,
-        app: ObjectQL,
+        source: ChangeSource,
         backend: Backend,
-        authenticator: Authenticator,
+        presence_wire: PresenceWire,
         *,
-        limits: Limits | None = None,
         prefix: str = "objectql",
-        origin_allowed: Callable[[str | None, str, str | None], bool] | None = None,
+        presence_heartbeat: float = 10.0,
+        presence_timeout: float = 30.0,
     ) -> None:
-        self.app = app
+        self.source = source
         self.backend = backend
-        self.authenticator = authenticator
-        self.limits = limits or Limits()
         self.prefix = prefix
-        # (Origin header, request scheme, Host header) -> allowed; every origin when not given.
-        self.origin_allowed = origin_allowed or (lambda origin, scheme, host: True)
-        self.presence = Presence(node_id(), self._queue_announcement)
+        self.presence_heartbeat = presence_heartbeat
+        self.presence_timeout = presence_timeout
+        self.presence = Presence(presence_wire, node_id(), self._queue_announcement)
         self._announcements: deque[dict[str, Any]] = deque()
         self._announcements_ready = asyncio.Event()
         self._announcements_overflowed = False
@@ -106,12 +71,11 @@ class Realtime:
         return f"{self.prefix}:{PRESENCE_CHANNEL}"
 
     async def start(self) -> None:
-        start = await self.app.current_seq()
-        feed = EventFeed(
-            lambda after, limit: self.app.events(after=after, limit=limit), self.app.current_seq, start=start
-        )
+        source = self.source
+        start = await source.current_seq()
+        feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
         self.hub = Hub(feed)
-        self.app.add_listener(self._on_commit)
+        source.add_listener(self._on_commit)
         await self.backend.connect()
         await self.backend.subscribe(self.channel)
         await self.backend.subscribe(self.presence_channel)
@@ -129,7 +93,7 @@ class Realtime:
     async def stop(self) -> None:
         """Close every connection with 1012 (server restart) and await every task."""
         with contextlib.suppress(ValueError):
-            self.app.remove_listener(self._on_commit)
+            self.source.remove_listener(self._on_commit)
         connections = list(self.connections)
         for conn in connections:
             conn.abort_with(CLOSE_RESTART, "server restart")
@@ -155,8 +119,26 @@ class Realtime:
         return self.hub
 
     def track(self, conn: Connection) -> None:
+        """Own ``conn``: it is closed with 1012 when the service stops."""
         self.connections.add(conn)
         conn.on_close(self.connections.discard)
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    async def open(
+        self,
+        conn: Connection,
+        client_id: str,
+        request: SubscriptionRequest,
+        framing: Framing,
+        renderer: Renderer = CHANGE,
+    ) -> Opening:
+        """Check and register a subscription; send its first messages with :meth:`Opening.release`."""
+        return await open_subscription(self.source, self.require_hub(), conn, client_id, request, framing, renderer)
+
+    def drop(self, sub: Subscription) -> None:
+        """End a subscription (idempotent)."""
+        self.require_hub().remove(sub)
 
     # -- the event path ------------------------------------------------------------------------
 
@@ -230,5 +212,5 @@ class Realtime:
         while True:
             with contextlib.suppress(Exception):
                 await self.backend.publish(self.presence_channel, dumps(self.presence.heartbeat()))
-            self.presence.expire(self.limits.presence_timeout, SYNC_GRACE)
-            await asyncio.sleep(self.limits.presence_heartbeat)
+            self.presence.expire(self.presence_timeout, SYNC_GRACE)
+            await asyncio.sleep(self.presence_heartbeat)

@@ -1,6 +1,6 @@
 """Running GraphQL documents for every transport: parse, validate, limit, execute.
 
-Limits (SPEC §6), refused before execution with ``QUERY_TOO_COMPLEX``: at most 2000 tokens, depth 10
+Limits (docs/graphql.md), refused before execution with ``QUERY_TOO_COMPLEX``: at most 2000 tokens, depth 10
 (the root field is depth 1, fragments inlined, introspection included) and 30 aliases (an alias in a
 fragment counts once per spread). Introspection and "did you mean" suggestions can be switched off.
 """
@@ -34,7 +34,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
-from objectql.realtime.protocols.graphql_session import OperationError
+from objectql.realtime.operations import OperationError
 from objectql.resolvers.context import GraphQLContext
 from objectql.resolvers.errors import QUERY_TOO_COMPLEX, format_error, request_error
 

@@ -1,9 +1,10 @@
 """GraphQL subscriptions on the realtime hub: a plan per subscription, one execution per event per group.
 
-A subscription document becomes a hub view (filter, row rules, the fields its selection needs) and a
-:class:`GraphQLRenderer` keyed by the document, its variables and the user's permission scope. The hub
-groups equal (view, renderer) pairs, so identical subscriptions execute once per event and every
-subscriber receives the same serialised result.
+A subscription document becomes a :class:`SubscriptionPlan`: a subscription request for the realtime core
+(object, filter, the fields its selection needs, record id, resume point) and a :class:`GraphQLRenderer`
+keyed by the document, its variables and the user's permission scope. The hub groups equal (view,
+renderer) pairs, so identical subscriptions execute once per event and every subscriber receives the same
+serialised result.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from objectql.engine.events import ChangeEvent
 from objectql.engine.filters.parse import AllOf
 from objectql.engine.user import User
-from objectql.engine.views import View, build_view
+from objectql.engine.views import View
 from objectql.errors import InvalidRequest
-from objectql.realtime.hub import ADDED, REMOVED, effect_of
+from objectql.realtime.changes import ADDED, REMOVED, effect_of
+from objectql.realtime.opening import SubscriptionRequest
 from objectql.realtime.wire import dumps
 from objectql.resolvers.context import GraphQLContext, Row
 from objectql.resolvers.enums import ChangeAction, ChangeEffect
@@ -32,12 +34,10 @@ KINDS = ("created", "updated", "deleted", "changed")
 
 
 @dataclass(frozen=True)
-class LivePlan:
-    object: str
+class SubscriptionPlan:
     kind: str
-    view: View
+    request: SubscriptionRequest
     renderer: GraphQLRenderer
-    after: int | None
 
 
 def root_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
@@ -57,8 +57,11 @@ def permission_scope(executor: GraphQLExecutor, user: User | None) -> Hashable:
     return (user.is_anonymous, tuple(sorted(user.roles)), tuple(repr(user.claim(c)) for c in claims))
 
 
-def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> LivePlan:
-    """Check a subscription and compile it to a hub view and renderer; raises ObjectQL errors."""
+def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> SubscriptionPlan:
+    """Check a subscription document and plan it for the hub; raises ObjectQL errors.
+
+    Permissions on the object and its fields are checked when the realtime core compiles the request.
+    """
     field = _root_field(prepared.operation.selection_set, prepared.fragments)
     name = field.name.value
     object_name, kind = root_fields(executor)[name]
@@ -84,10 +87,12 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Li
     projection = sorted({n for n in selected if n in obj.fields} | {"id"})
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     record_id = args.get("id") if kind == "changed" else None
-    view = build_view(executor.app, object_name, user, filters=filters, fields=projection, record_id=record_id)
     after = _seq(args.get("after")) if kind == "changed" else None
+    request = SubscriptionRequest(
+        object_name, user, filters=filters, fields=projection, record_id=record_id, resume_from=after
+    )
     renderer = GraphQLRenderer(executor, prepared, kind, selected, user, permission_scope(executor, user))
-    return LivePlan(object_name, kind, view, renderer, after)
+    return SubscriptionPlan(kind, request, renderer)
 
 
 class GraphQLRenderer:

@@ -1,4 +1,7 @@
-"""The GraphQL service the transports run documents through: the executor plus live subscription plans."""
+"""The GraphQL service the transports run documents through: the executor plus live subscription plans.
+
+It implements the transports' contract, :class:`objectql.realtime.operations.OperationRunner`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import strawberry
 
 from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
-from objectql.resolvers import live
 from objectql.resolvers.executor import GraphQLExecutor, Prepared, is_subscription
+from objectql.resolvers.live import SubscriptionPlan, plan
 
 
 class GraphQLService:
@@ -24,8 +27,11 @@ class GraphQLService:
     def is_subscription(self, prepared: Prepared) -> bool:
         return is_subscription(prepared)
 
+    def is_query(self, prepared: Prepared) -> bool:
+        return prepared.kind == "query"
+
     async def execute(self, prepared: Prepared, user: User | None) -> dict[str, Any]:
         return await self.executor.execute(prepared, user)
 
-    def plan(self, prepared: Prepared, user: User | None) -> live.LivePlan:
-        return live.plan(self.executor, prepared, user)
+    def live(self, prepared: Prepared, user: User | None) -> SubscriptionPlan:
+        return plan(self.executor, prepared, user)

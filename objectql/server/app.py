@@ -11,19 +11,20 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
 from objectql.engine.core import ObjectQL
+from objectql.engine.source import EngineSource
 from objectql.realtime.backends import backend_for_url
-from objectql.realtime.graphql_websocket import graphql_websocket
-from objectql.realtime.service import Limits, Realtime
-from objectql.realtime.sse import EventStream
-from objectql.realtime.websocket import realtime_websocket
+from objectql.realtime.service import Realtime
+from objectql.realtime.transports.graphql_websocket import graphql_websocket
+from objectql.realtime.transports.protocols.plain.types import PlainPresence
+from objectql.realtime.transports.sse import EventStream
+from objectql.realtime.transports.websocket import realtime_websocket
 from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
-from objectql.server.auth import Authenticator
+from objectql.server.admission import ServerPolicy
 from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import health
-from objectql.server.origins import OriginPolicy
 from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
 from objectql.server.seed import load_seed
@@ -42,8 +43,11 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
     """A Starlette app serving the ObjectQL app in ``app_dir`` (``objects/``, optional ``seed.yml``).
 
     On start-up it loads the definitions, syncs the schema, inserts seed data into empty objects and
-    keeps the engine on ``app.state.objectql``; on shutdown it stops its tasks and closes the engine.
+    keeps what the routes use on ``app.state``: ``objectql`` (the engine), ``realtime`` (hub, presence,
+    connections), ``policy`` (authentication, origins, limits) and ``graphql`` (the document runner).
+    On shutdown it stops its tasks and closes the engine.
     """
+    policy = ServerPolicy.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,25 +64,20 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
             pruner = OutboxPruner(engine)
             pruner.start()
             stack.push_async_callback(pruner.stop)
-            origins = OriginPolicy.from_settings(settings)
             realtime = Realtime(
-                engine,
+                EngineSource(engine),
                 backend_for_url(settings.broker_url),
-                Authenticator.from_settings(settings),
-                limits=Limits(
-                    queue_size=settings.ws_queue,
-                    max_subscriptions=settings.ws_max_subscriptions,
-                    presence_heartbeat=settings.presence_heartbeat,
-                    presence_timeout=settings.presence_timeout,
-                ),
+                PlainPresence(),
                 prefix=settings.broker_prefix,
-                origin_allowed=lambda origin, scheme, host: origins.allows(origin, scheme=scheme, host_header=host),
+                presence_heartbeat=settings.presence_heartbeat,
+                presence_timeout=settings.presence_timeout,
             )
             await realtime.start()
             stack.push_async_callback(realtime.stop)
             app.state.settings = settings
             app.state.objectql = engine
             app.state.realtime = realtime
+            app.state.policy = policy
             if settings.gc_tuning:
                 tune_collector()
                 freeze_startup_objects()
@@ -118,8 +117,8 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
 __all__ = ["OPEN_SERVER_WARNING", "create_app", "uvicorn_options"]
 
 
-# SPEC §9: messages over 65,536 bytes close with 1009; the server pings every 20 s and drops a peer
-# silent for 40 s (20 s between pings + 20 s to answer).
+# docs/websocket.md: messages over 65,536 bytes close with 1009; the server pings every 20 s and drops
+# a peer silent for 40 s (20 s between pings + 20 s to answer).
 WS_MAX_SIZE = 65_536
 WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = 20.0

@@ -34,7 +34,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import Unauthenticated
-from objectql.realtime.credentials import bearer_token, connection_init_token, sse_token
+from objectql.realtime.transports.credentials import bearer_token, connection_init_token, sse_token
 from objectql.server.settings import HMAC_ALGORITHMS, SettingError, Settings
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError, Unauthenticated
-from objectql.realtime.service import Realtime
-from objectql.realtime.sse import error_response
+from objectql.realtime.policy import ConnectionPolicy
+from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
 from objectql.server.auth import bearer_token
 
@@ -93,14 +93,14 @@ async def dashboard(request: Request) -> Response:
 async def dashboard_records(request: Request) -> Response:
     """``GET /api/dashboard/{object}``: the newest records the caller may read, and the seq before them."""
     engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
-    realtime: Realtime | None = getattr(request.app.state, "realtime", None)
-    if engine is None or realtime is None:
+    policy: ConnectionPolicy | None = getattr(request.app.state, "policy", None)
+    if engine is None or policy is None:
         return PlainTextResponse("starting", status_code=503)
     try:
         token = bearer_token(request.headers)
-        if realtime.authenticator.enabled and token is None:
+        if policy.auth_required and token is None:
             raise Unauthenticated("a bearer token is required")
-        user = realtime.authenticator.authenticate(token).user
+        user = policy.authenticate(token).user
         name = request.path_params["object"]
         repository = engine.context(user).object(name)
         seq = await engine.current_seq()

@@ -14,12 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from objectql.errors import Unauthenticated
-from objectql.realtime.credentials import bearer_token
-from objectql.realtime.graphql_sse import stream_errors, stream_operation
-from objectql.realtime.protocols.graphql_session import OperationError
-from objectql.realtime.service import Realtime
+from objectql.realtime.operations import OperationError
+from objectql.realtime.transports.credentials import bearer_token
+from objectql.realtime.transports.graphql_sse import stream_errors, stream_operation
+from objectql.realtime.transports.state import operations_of, policy_of, realtime_of
 from objectql.resolvers.errors import request_error
-from objectql.resolvers.service import GraphQLService
 
 
 def errors_response(errors: list[dict[str, Any]], status: int = 200) -> JSONResponse:
@@ -52,18 +51,17 @@ class GraphQLEndpoint:
             await response(scope, receive, send)
 
     async def respond(self, request: Request, receive: Receive, send: Send) -> Response | None:
-        rt: Realtime = request.app.state.realtime
-        service: GraphQLService = request.app.state.graphql
+        policy, operations = policy_of(request.scope), operations_of(request.scope)
         body = await _request_body(request)
         if body is None:
             return errors_response([request_error("BAD_REQUEST", "the body must be a JSON object")], 400)
         try:
-            identity = rt.authenticator.authenticate(bearer_token(request.headers))
+            principal = policy.authenticate(bearer_token(request.headers))
         except Unauthenticated as exc:
             return errors_response([request_error("UNAUTHENTICATED", exc.message)], 401)
         streaming = "text/event-stream" in request.headers.get("accept", "") and request.method == "POST"
         try:
-            prepared = service.prepare(body.get("query"), body.get("variables"), body.get("operationName"))
+            prepared = operations.prepare(body.get("query"), body.get("variables"), body.get("operationName"))
         except OperationError as exc:
             if streaming:
                 # The client asked for a stream: the refusal is its one result, like any other.
@@ -71,11 +69,14 @@ class GraphQLEndpoint:
                 return None
             return errors_response(exc.errors)
         if streaming:
-            await stream_operation(receive, send, rt, service, prepared, identity.user, identity.ends_at)
+            realtime = realtime_of(request.scope)
+            await stream_operation(
+                receive, send, realtime, policy, operations, prepared, principal.user, principal.ends_at
+            )
             return None
-        if service.is_subscription(prepared):
+        if operations.is_subscription(prepared):
             message = "subscriptions run over the /graphql WebSocket or graphql-sse (Accept: text/event-stream)"
             return errors_response([request_error("BAD_REQUEST", message)], 400)
-        if request.method == "GET" and prepared.kind != "query":
+        if request.method == "GET" and not operations.is_query(prepared):
             return errors_response([request_error("BAD_REQUEST", "mutations need POST")], 405)
-        return JSONResponse(await service.execute(prepared, identity.user))
+        return JSONResponse(await operations.execute(prepared, principal.user))

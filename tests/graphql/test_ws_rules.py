@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 
 import jwt
@@ -19,7 +18,7 @@ QUERY = "{ ordersCount }"
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_no_connection_init_in_time_closes_4408(live_server: ServerFactory, protocol: str) -> None:
     server = await live_server()
-    server.realtime.limits = dataclasses.replace(server.realtime.limits, auth_timeout=0.3)
+    server.set_limits(auth_timeout=0.3)
     client = await open_ws(server, protocol, init=False)
     assert await client.closed_with() == 4408
 

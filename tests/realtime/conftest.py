@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from starlette.applications import Starlette
 
 from objectql import ObjectQL
 from objectql.realtime.service import Realtime
+from objectql.server.admission import ServerPolicy
 from objectql.server.app import create_app, uvicorn_options
 from objectql.server.settings import Settings
 from tests.conftest import write_objects
@@ -65,8 +67,18 @@ class LiveServer:
         realtime: Realtime = self.app.state.realtime
         return realtime
 
+    @property
+    def policy(self) -> ServerPolicy:
+        policy: ServerPolicy = self.app.state.policy
+        return policy
+
+    def set_limits(self, **limits: Any) -> None:
+        """New per-connection limits, for the connections opened from now on."""
+        policy = self.policy
+        self.app.state.policy = dataclasses.replace(policy, limits=dataclasses.replace(policy.limits, **limits))
+
     def token(self, sub: str, roles: list[str], ttl: float = 3600, **claims: Any) -> str:
-        return str(self.app.state.realtime.authenticator.mint(sub, roles, ttl, claims or None))
+        return str(self.policy.authenticator.mint(sub, roles, ttl, claims or None))
 
 
 ServerFactory = Callable[..., Awaitable[LiveServer]]

@@ -10,10 +10,10 @@ import pytest
 from objectql import ObjectQL, User
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import build_view
-from objectql.realtime import hub as hub_module
+from objectql.realtime import changes
 from objectql.realtime.connection import Connection
 from objectql.realtime.feed import EventFeed
-from objectql.realtime.hub import Hub, Subscription
+from objectql.realtime.hub import Enclosed, Hub, Subscription
 
 ORDERS = """
 fields:
@@ -68,7 +68,7 @@ def make_hub() -> Hub:
 def subscribe(hub: Hub, engine: ObjectQL, sid: str, user: User | None = None, **kw: Any) -> Connection:
     conn = Connection(Recorder(), queue_size=100)
     view = build_view(engine, "orders", user, **kw)
-    hub.add(Subscription(conn, sid, view, prefix=f'{{"id":"{sid}",'))
+    hub.add(Subscription(conn, sid, view, frame=Enclosed(f'{{"id":"{sid}",')))
     return conn
 
 
@@ -79,8 +79,8 @@ async def test_subscribers_with_equal_views_share_one_group_and_one_evaluation(
     conns = [subscribe(hub, engine, f"s{i}", filters=[["status", "=", "paid"]]) for i in range(50)]
     assert hub.group_count == 1 and hub.subscription_count == 50
     calls = []
-    original = hub_module.render
-    monkeypatch.setattr(hub_module, "render", lambda v, e: calls.append(e.seq) or original(v, e))
+    original = changes.render
+    monkeypatch.setattr(changes, "render", lambda v, e: calls.append(e.seq) or original(v, e))
     hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "c", "owner": None}))
     assert calls == [1]
     assert all(c.pending == 1 for c in conns)
@@ -95,8 +95,8 @@ async def test_an_event_only_touches_the_groups_its_values_can_match(
     unpinned = subscribe(hub, engine, "all", filters=[["status", "!=", "pending"]])
     assert hub.group_count == 2001
     evaluated: list[Any] = []
-    original = hub_module.render
-    monkeypatch.setattr(hub_module, "render", lambda v, e: evaluated.append(v.node) or original(v, e))
+    original = changes.render
+    monkeypatch.setattr(changes, "render", lambda v, e: evaluated.append(v.node) or original(v, e))
     hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "c7", "owner": None}))
     assert len(evaluated) == 2  # the c7 group and the one unpinned group
     evaluated.clear()
@@ -138,7 +138,7 @@ async def test_removing_the_last_member_drops_the_group_and_its_index_entries(en
 async def test_held_messages_are_released_after_what_the_snapshot_covered(engine: ObjectQL) -> None:
     hub = make_hub()
     conn = Connection(Recorder(), queue_size=10)
-    sub = Subscription(conn, "s", build_view(engine, "orders", None), prefix='{"id":"s",')
+    sub = Subscription(conn, "s", build_view(engine, "orders", None), frame=Enclosed('{"id":"s",'))
     hub.add(sub, hold=True)
     for seq in (1, 2, 3):
         hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 
@@ -70,7 +69,7 @@ async def test_an_expired_token_closes_4403(live_server: ServerFactory) -> None:
 
 async def test_no_auth_in_time_closes_4408(live_server: ServerFactory) -> None:
     server = await keyed(live_server)
-    server.realtime.limits = dataclasses.replace(server.realtime.limits, auth_timeout=0.3)
+    server.set_limits(auth_timeout=0.3)
     client = await connect(server, auth=False)
     assert await client.closed_with() == 4408
 
@@ -365,7 +364,7 @@ async def test_disconnect_releases_subscriptions(live_server: ServerFactory) -> 
 async def test_an_internal_error_closes_4500_without_a_traceback(
     live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from objectql.realtime.protocols.plain.handlers import PlainSession
+    from objectql.realtime.transports.protocols.plain.handlers import PlainSession
 
     def broken(self: PlainSession, msg: dict[str, object]) -> None:
         raise RuntimeError("secret internals")

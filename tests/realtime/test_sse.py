@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -571,7 +570,7 @@ async def test_authorization_header_wins_over_access_token(live_server: ServerFa
 async def test_expired_token_ends_the_stream_with_token_expired_never_before_exp(live_server: ServerFactory) -> None:
     server = await keyed_server(live_server, OBJECTQL_JWT_LEEWAY="0")
     token = server.token("root", ADMIN, ttl=2)
-    exp = server.realtime.authenticator.authenticate(token).expires_at
+    exp = server.policy.authenticate(token).expires_at
     assert exp is not None
     async with open_stream(server, token=token) as stream:
         frame = await stream.next(timeout=exp - time.time() + WAIT)
@@ -582,7 +581,7 @@ async def test_expired_token_ends_the_stream_with_token_expired_never_before_exp
 
 async def test_heartbeat_ping_comment_arrives_at_the_configured_interval(live_server: ServerFactory) -> None:
     server = await keyed_server(live_server)
-    server.realtime.limits = dataclasses.replace(server.realtime.limits, sse_ping_interval=0.05)
+    server.set_limits(sse_ping_interval=0.05)
     async with open_stream(server, token=server.token("root", ADMIN)) as stream:
         for _ in range(2):
             ping = await stream.next(pings=True)

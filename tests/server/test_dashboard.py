@@ -40,7 +40,7 @@ async def running(app_dir: Path, database_url: str, **env: str) -> AsyncIterator
 
 
 def token(app: Starlette, sub: str, roles: list[str]) -> dict[str, str]:
-    minted = app.state.realtime.authenticator.mint(sub, roles, 3600)
+    minted = app.state.policy.authenticator.mint(sub, roles, 3600)
     return {"Authorization": f"Bearer {minted}"}
 
 

@@ -1,4 +1,5 @@
-"""Messages of the plain WebSocket protocol: frame decoding and one typed message per client message."""
+"""Messages of the plain WebSocket protocol: frame decoding, one typed message per client message and
+one constructor per server message (each ``encode()`` gives the frame's text)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from objectql.errors import InvalidRequest
-from objectql.realtime.protocols.plain import MAX_DEPTH, MAX_ID_LENGTH, MAX_NUMBER_DIGITS
+from objectql.realtime.transports.protocols.plain import MAX_DEPTH, MAX_ID_LENGTH, MAX_NUMBER_DIGITS
+from objectql.realtime.wire import dumps
 
 MESSAGE_TYPES = ("auth", "subscribe", "unsubscribe", "join", "update", "leave", "ping")
 
@@ -141,16 +143,113 @@ class Leave:
         return cls(msg.get("channel"))
 
 
-def error_message(
-    code: str, message: str, *, id: str | None = None, path: Any = None, details: Any = None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "error"}
-    if id is not None:
-        out["id"] = id
-    out["code"] = code
-    out["message"] = message
-    if path is not None:
-        out["path"] = path
-    if details:
-        out["details"] = details
-    return out
+# -- server messages ----------------------------------------------------------------------------
+
+PONG = '{"type":"pong"}'
+
+
+def change_prefix(sid: str) -> str:
+    """What precedes a change object's fields in a ``change`` message for subscription ``sid``."""
+    return '{"type":"change","id":' + dumps(sid) + ","
+
+
+@dataclass(frozen=True)
+class AuthOk:
+    user_id: str | None
+    roles: tuple[str, ...]
+    expires_at: float | None
+
+    def encode(self) -> str:
+        user = {"id": self.user_id, "roles": list(self.roles)}
+        return dumps({"type": "auth_ok", "user": user, "expires_at": self.expires_at})
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    id: str
+    seq: int
+
+    def encode(self) -> str:
+        return dumps({"type": "subscribed", "id": self.id, "seq": self.seq})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    records: list[dict[str, Any]]
+    seq: int
+
+    def encode(self) -> str:
+        return dumps({"type": "snapshot", "id": self.id, "records": self.records, "seq": self.seq})
+
+
+@dataclass(frozen=True)
+class Reset:
+    id: str
+    reason: str
+    seq: int
+
+    def encode(self) -> str:
+        return dumps({"type": "reset", "id": self.id, "reason": self.reason, "seq": self.seq})
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    id: str
+
+    def encode(self) -> str:
+        return dumps({"type": "unsubscribed", "id": self.id})
+
+
+@dataclass(frozen=True)
+class PresenceState:
+    channel: str
+    members: dict[str, list[dict[str, Any]]]
+
+    def encode(self) -> str:
+        return dumps({"type": "presence_state", "channel": self.channel, "members": self.members})
+
+
+@dataclass(frozen=True)
+class PresenceDiff:
+    channel: str
+    joins: dict[str, list[dict[str, Any]]]
+    leaves: dict[str, list[dict[str, Any]]]
+
+    def encode(self) -> str:
+        return dumps({"type": "presence_diff", "channel": self.channel, "joins": self.joins, "leaves": self.leaves})
+
+
+@dataclass(frozen=True)
+class Error:
+    """An error answering a message (``id`` repeats the message's) or a connection event (no ``id``)."""
+
+    code: str
+    message: str
+    id: str | None = None
+    path: Any = None
+    details: Any = None
+
+    def encode(self) -> str:
+        out: dict[str, Any] = {"type": "error"}
+        if self.id is not None:
+            out["id"] = self.id
+        out["code"] = self.code
+        out["message"] = self.message
+        if self.path is not None:
+            out["path"] = self.path
+        if self.details:
+            out["details"] = self.details
+        return dumps(out)
+
+
+class PlainPresence:
+    """The presence messages of this protocol, as the presence core asks for them."""
+
+    def state(self, channel: str, members: dict[str, list[dict[str, Any]]]) -> str:
+        return PresenceState(channel, members).encode()
+
+    def diff(
+        self, channel: str, joins: dict[str, list[dict[str, Any]]], leaves: dict[str, list[dict[str, Any]]]
+    ) -> str:
+        return PresenceDiff(channel, joins, leaves).encode()

@@ -1,10 +1,10 @@
 """What both GraphQL WebSocket protocols share: connection_init auth, operations, limits, live subscriptions.
 
-The protocol modules (``graphql_transport_ws``, ``graphql_ws``) only frame messages; the rules are here and
-identical for both (SPEC §6): ``connection_init`` within 10 s or 4408; an operation before the ack 4401; a
-bad or expired token 4403; a duplicate operation id 4409; a second ``connection_init`` 4429; at most
+The protocol folders (``graphql_transport_ws``, ``graphql_ws``) only frame messages; the rules are here and
+identical for both (docs/graphql.md): ``connection_init`` within 10 s or 4408; an operation before the ack
+4401; a bad or expired token 4403; a duplicate operation id 4409; a second ``connection_init`` 4429; at most
 ``OBJECTQL_WS_MAX_SUBSCRIPTIONS`` active operations, the next gets ``TOO_MANY_SUBSCRIPTIONS``.
-Documents are run by a :class:`GraphQLService` (the resolvers layer implements it).
+Documents are run by an :class:`~objectql.realtime.operations.OperationRunner`.
 """
 
 from __future__ import annotations
@@ -13,57 +13,46 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from objectql.engine.user import ANONYMOUS, User
-from objectql.engine.views import View
 from objectql.errors import ObjectQLError, Unauthenticated
+from objectql.realtime import opening
 from objectql.realtime.connection import Connection
-from objectql.realtime.credentials import connection_init_token
-from objectql.realtime.hub import Renderer, Subscription
+from objectql.realtime.hub import Enclosed, Subscription
+from objectql.realtime.operations import OperationError, OperationRunner
+from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
-from objectql.realtime.subscribe import open_subscription
+from objectql.realtime.transports.credentials import connection_init_token
+from objectql.realtime.vocabulary import (
+    CLOSE_AUTH_TIMEOUT,
+    CLOSE_BAD_MESSAGE,
+    CLOSE_DUPLICATE_ID,
+    CLOSE_FLOOD,
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHORIZED,
+    EXPIRY_GRACE,
+    RESET_REASON,
+)
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.graphql")
 
-CLOSE_BAD_MESSAGE = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_INIT_TIMEOUT = 4408
-CLOSE_DUPLICATE_OPERATION = 4409
-CLOSE_TOO_MANY_INITS = 4429
-CLOSE_INTERNAL = 4500
-EXPIRY_GRACE = 0.25
 
+class Frames(Protocol):
+    """The server messages of one GraphQL WebSocket subprotocol."""
 
-class OperationError(Exception):
-    """A GraphQL request refused before execution; ``errors`` are wire-ready error objects."""
+    def ack(self) -> str: ...
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(errors[0]["message"] if errors else "bad request")
-        self.errors = errors
+    def next(self, op_id: str) -> tuple[str, str]:
+        """Prefix and suffix around a serialised execution result."""
 
+    def error(self, op_id: str, errors: list[dict[str, Any]]) -> str: ...
 
-class LivePlan(Protocol):
-    @property
-    def view(self) -> View: ...
-
-    @property
-    def renderer(self) -> Renderer: ...
-
-    @property
-    def after(self) -> int | None: ...
-
-
-class GraphQLService(Protocol):
-    def prepare(self, query: Any, variables: Any, operation_name: Any) -> Any: ...
-
-    def is_subscription(self, prepared: Any) -> bool: ...
-
-    async def execute(self, prepared: Any, user: User | None) -> dict[str, Any]: ...
-
-    def plan(self, prepared: Any, user: User | None) -> LivePlan: ...
+    def complete(self, op_id: str) -> str: ...
 
 
 def error_object(exc: ObjectQLError) -> dict[str, Any]:
@@ -79,34 +68,49 @@ def error_object(exc: ObjectQLError) -> dict[str, Any]:
     return {"message": data["message"], "extensions": extensions}
 
 
-class GraphQLSession:
-    """One GraphQL WebSocket connection; subclasses frame the messages of their subprotocol."""
+def reset_error(seq: int) -> dict[str, Any]:
+    """A resume point (``after:``) out of reach ends the subscription with this error."""
+    return {"message": f"{RESET_REASON} and subscribe again", "extensions": {"code": "RESET", "seq": str(seq)}}
 
-    def __init__(self, rt: Realtime, service: GraphQLService, conn: Connection) -> None:
-        self.rt = rt
-        self.service = service
+
+def internal_error() -> dict[str, Any]:
+    return {"message": "internal error", "extensions": {"code": "INTERNAL_ERROR"}}
+
+
+class OperationFraming:
+    """A subscription operation's messages: each result framed as the subprotocol's ``next`` / ``data``;
+    a reset ends the operation with the messages ``on_reset`` gives for the current seq."""
+
+    def __init__(self, prefix: str, suffix: str, on_reset: Callable[[int], tuple[str, ...]]) -> None:
+        self.frame = Enclosed(prefix, suffix)
+        self._on_reset = on_reset
+
+    def opened(self, seq: int, records: list[dict[str, Any]] | None) -> list[str]:
+        return []
+
+    def reset(self, seq: int) -> opening.Reset:
+        return opening.Reset(self._on_reset(seq), live=False)
+
+
+class GraphQLSession:
+    """One GraphQL WebSocket connection; subclasses handle the messages of their subprotocol."""
+
+    frames: Frames
+
+    def __init__(
+        self, realtime: Realtime, policy: ConnectionPolicy, operations: OperationRunner, conn: Connection
+    ) -> None:
+        self.realtime = realtime
+        self.policy = policy
+        self.limits = policy.limits
+        self.operations = operations
         self.conn = conn
-        self.hub = rt.require_hub()
         self.init_received = False
         self.acknowledged = False
         self.user: User | None = None
-        self.operations: dict[str, Subscription | asyncio.Task[None]] = {}
+        self.running: dict[str, Subscription | asyncio.Task[None]] = {}
         self._deadline: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
-
-    # -- framing (per protocol) ----------------------------------------------------------------
-
-    def next_prefix(self, op_id: str) -> tuple[str, str]:
-        raise NotImplementedError
-
-    def send_error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
-
-    def send_complete(self, op_id: str) -> None:
-        raise NotImplementedError
-
-    def send_ack(self) -> None:
-        raise NotImplementedError
 
     def handle(self, msg: dict[str, Any]) -> None:
         """Dispatch to ``handle_<type>``; an unknown type closes 4400."""
@@ -119,33 +123,40 @@ class GraphQLSession:
     def handle_connection_init(self, msg: dict[str, Any]) -> None:
         self.init(msg.get("payload"))
 
+    def send_error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
+        self.conn.push(self.frames.error(op_id, errors))
+
+    def send_complete(self, op_id: str) -> None:
+        self.conn.push(self.frames.complete(op_id))
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self.rt.limits.auth_timeout, self._init_timeout)
+        self._deadline = loop.call_later(self.limits.auth_timeout, self._init_timeout)
         self.conn.on_close(lambda _c: self.release())
 
     def release(self) -> None:
-        for op in self.operations.values():
+        for op in self.running.values():
             if isinstance(op, Subscription):
-                self.hub.remove(op)
+                self.realtime.drop(op)
             else:
                 op.cancel()
-        self.operations.clear()
+        self.running.clear()
         for handle in (self._deadline, self._expiry):
             if handle is not None:
                 handle.cancel()
 
     def _init_timeout(self) -> None:
         if not self.init_received:
-            self.conn.close(CLOSE_INIT_TIMEOUT, "connection initialisation timeout")
+            self.conn.close(CLOSE_AUTH_TIMEOUT, "connection initialisation timeout")
 
     def receive_text(self, text: str) -> None:
         if self.conn.closed.is_set():
             return
-        if len(text) * 4 > self.rt.limits.max_message_bytes and len(text.encode()) > self.rt.limits.max_message_bytes:
-            self.conn.close(1009, "message too big")
+        limit = self.limits.max_message_bytes
+        if len(text) * 4 > limit and len(text.encode()) > limit:
+            self.conn.close(CLOSE_TOO_BIG, "message too big")
             return
         try:
             msg = json.loads(text)
@@ -167,7 +178,7 @@ class GraphQLSession:
 
     def init(self, payload: Any) -> None:
         if self.init_received:
-            self.conn.close(CLOSE_TOO_MANY_INITS, "too many initialisation requests")
+            self.conn.close(CLOSE_FLOOD, "too many initialisation requests")
             return
         self.init_received = True
         if self._deadline is not None:
@@ -176,18 +187,18 @@ class GraphQLSession:
             self.conn.close(CLOSE_BAD_MESSAGE, "the connection_init payload must be an object")
             return
         try:
-            identity = self.rt.authenticator.authenticate(connection_init_token(payload))
+            principal = self.policy.authenticate(connection_init_token(payload))
         except Unauthenticated:
             self.conn.close(CLOSE_FORBIDDEN, "forbidden")
             return
-        self.user = identity.user if self.rt.authenticator.enabled else ANONYMOUS
-        if identity.ends_at is not None:
-            delay = identity.ends_at - time.time() + EXPIRY_GRACE
+        self.user = principal.user if self.policy.auth_required else ANONYMOUS
+        if principal.ends_at is not None:
+            delay = principal.ends_at - time.time() + EXPIRY_GRACE
             self._expiry = asyncio.get_running_loop().call_later(
                 max(delay, 0.0), self.conn.close, CLOSE_FORBIDDEN, "token expired"
             )
         self.acknowledged = True
-        self.send_ack()
+        self.conn.push(self.frames.ack())
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -198,73 +209,68 @@ class GraphQLSession:
         if not isinstance(op_id, str) or not op_id:
             self.conn.close(CLOSE_BAD_MESSAGE, "an operation needs an id")
             return
-        if op_id in self.operations:
-            self.conn.close(CLOSE_DUPLICATE_OPERATION, f"subscriber for {op_id[:64]} already exists")
+        if op_id in self.running:
+            self.conn.close(CLOSE_DUPLICATE_ID, f"subscriber for {op_id[:64]} already exists")
             return
         if not isinstance(payload, dict):
             self.conn.close(CLOSE_BAD_MESSAGE, "an operation needs a payload")
             return
-        if len(self.operations) >= self.rt.limits.max_subscriptions:
-            limit = self.rt.limits.max_subscriptions
-            message = f"at most {limit} active operations per connection"
+        if len(self.running) >= self.limits.max_subscriptions:
+            message = f"at most {self.limits.max_subscriptions} active operations per connection"
             self.send_error(op_id, [{"message": message, "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"}}])
             return
         try:
-            prepared = self.service.prepare(
+            prepared = self.operations.prepare(
                 payload.get("query"), payload.get("variables"), payload.get("operationName")
             )
         except OperationError as exc:
             self.send_error(op_id, exc.errors)
             return
         task = asyncio.get_running_loop().create_task(self._run(op_id, prepared), name=f"graphql op {op_id}")
-        self.operations[op_id] = task
+        self.running[op_id] = task
 
     def stop_operation(self, op_id: Any) -> None:
-        op = self.operations.pop(op_id, None) if isinstance(op_id, str) else None
+        op = self.running.pop(op_id, None) if isinstance(op_id, str) else None
         if isinstance(op, Subscription):
-            self.hub.remove(op)
+            self.realtime.drop(op)
         elif op is not None:
             op.cancel()
 
     async def _run(self, op_id: str, prepared: Any) -> None:
         try:
-            if self.service.is_subscription(prepared):
+            if self.operations.is_subscription(prepared):
                 await self._subscribe(op_id, prepared)
                 return
-            result = await self.service.execute(prepared, self.user)
-            if self.operations.get(op_id) is asyncio.current_task():
-                prefix, suffix = self.next_prefix(op_id)
+            result = await self.operations.execute(prepared, self.user)
+            if self.running.get(op_id) is asyncio.current_task():
+                prefix, suffix = self.frames.next(op_id)
                 self.conn.push(prefix + dumps(result) + suffix)
                 self.send_complete(op_id)
-                del self.operations[op_id]
+                del self.running[op_id]
         except asyncio.CancelledError:
             raise
         except ObjectQLError as exc:
             self._fail(op_id, [error_object(exc)])
         except Exception:
             log.exception("GraphQL operation failed")
-            self._fail(op_id, [{"message": "internal error", "extensions": {"code": "INTERNAL_ERROR"}}])
+            self._fail(op_id, [internal_error()])
 
     def _fail(self, op_id: str, errors: list[dict[str, Any]]) -> None:
-        op = self.operations.pop(op_id, None)
+        op = self.running.pop(op_id, None)
         if isinstance(op, Subscription):
-            self.hub.remove(op)
+            self.realtime.drop(op)
         self.send_error(op_id, errors)
 
     async def _subscribe(self, op_id: str, prepared: Any) -> None:
-        plan = self.service.plan(prepared, self.user)
-        prefix, suffix = self.next_prefix(op_id)
-        sub = Subscription(self.conn, op_id, plan.view, prefix=prefix, suffix=suffix, renderer=plan.renderer)
-        opening = await open_subscription(self.rt.app, self.hub, sub, resume_from=plan.after)
-        if self.operations.get(op_id) is not asyncio.current_task() or self.conn.closed.is_set():
-            self.hub.remove(sub)
+        live = self.operations.live(prepared, self.user)
+        prefix, suffix = self.frames.next(op_id)
+        framing = OperationFraming(prefix, suffix, lambda seq: (self.frames.error(op_id, [reset_error(seq)]),))
+        pending = await self.realtime.open(self.conn, op_id, live.request, framing, live.renderer)
+        if self.running.get(op_id) is not asyncio.current_task():
+            pending.cancel()  # stopped while opening
             return
-        self.operations[op_id] = sub
-        if opening.reset:
-            message = "the resume point is outside the retention window; refetch and subscribe again"
-            self._fail(op_id, [{"message": message, "extensions": {"code": "RESET", "seq": str(opening.seq)}}])
-            return
-        # Nothing awaits from here to go_live: the replay precedes every live event.
-        for message in opening.replay:
-            self.conn.push(message)
-        sub.go_live(opening.seq)
+        sub = pending.release()
+        if sub is None:
+            del self.running[op_id]  # ended by a reset (its error is sent)
+        else:
+            self.running[op_id] = sub

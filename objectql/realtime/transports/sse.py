@@ -1,8 +1,8 @@
-"""``GET /api/events/{object}``: Server-Sent Events over the same subscription core.
+"""``GET /api/events/{object}``: Server-Sent Events over the same subscription core (docs/realtime.md).
 
 The stream starts with ``retry: 3000``; each change is ``id: <seq>`` / ``event: change`` / ``data: <the
 change object without type and id>``; a ``: ping`` comment keeps proxies from timing the stream out.
-``Last-Event-ID`` resumes (§7): missed events are replayed, a point outside retention gets
+``Last-Event-ID`` resumes losslessly: missed events are replayed; only a point outside retention gets
 ``event: reset``. A slow reader overflows its bounded queue and the stream ends.
 """
 
@@ -19,19 +19,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from objectql.engine.views import build_view, require_visible
 from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, ObjectQLError, Unauthenticated
+from objectql.realtime import opening
 from objectql.realtime.connection import Connection
-from objectql.realtime.credentials import sse_token
-from objectql.realtime.hub import Subscription
-from objectql.realtime.service import Realtime
-from objectql.realtime.subscribe import open_subscription
-from objectql.realtime.transports import StreamTransport
+from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.transports.credentials import sse_token
+from objectql.realtime.transports.sockets import StreamTransport
+from objectql.realtime.transports.state import policy_of, realtime_of
+from objectql.realtime.vocabulary import CLOSE_NORMAL, EVENT_STREAM_HEADERS, EXPIRY_GRACE, RESET_REASON, SSE_RETRY_MS
 from objectql.realtime.wire import dumps
 
-RETRY_MS = 3000
-EXPIRY_GRACE = 0.25  # seconds after exp + leeway: never early
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, InvalidFilter: 400, InvalidRequest: 400}
+PING = ": ping\n\n"
+TOKEN_EXPIRED = 'event: error\ndata: {"code":"TOKEN_EXPIRED"}\n\n'
 
 
 def error_response(exc: ObjectQLError) -> JSONResponse:
@@ -67,43 +67,62 @@ def last_event_id(request: Request) -> int | None:
         return None
 
 
+def change_frame(seq: int, fragment: str) -> str:
+    """A change as an SSE event: the seq is its id (what ``Last-Event-ID`` sends back)."""
+    return f"id: {seq}\nevent: change\ndata: {{{fragment}\n\n"
+
+
+class SSEFraming:
+    """A subscription's events on this stream: ``retry`` first, ``change`` events, ``reset``."""
+
+    frame = staticmethod(change_frame)
+
+    def opened(self, seq: int, records: list[dict[str, Any]] | None) -> list[str]:
+        return [f"retry: {SSE_RETRY_MS}\n\n"]
+
+    def reset(self, seq: int) -> opening.Reset:
+        data = dumps({"reason": RESET_REASON, "seq": seq})
+        return opening.Reset((f"event: reset\ndata: {data}\n\n",), live=True)
+
+
+SSE_FRAMING = SSEFraming()
+
+
+async def start_stream(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": EVENT_STREAM_HEADERS})
+
+
 class EventStream:
     """The SSE endpoint as an ASGI app: it writes the stream itself so it controls every chunk."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        rt: Realtime = request.app.state.realtime
-        if not rt.origin_allowed(request.headers.get("origin"), request.url.scheme, request.headers.get("host")):
+        realtime, policy = realtime_of(scope), policy_of(scope)
+        headers = request.headers
+        if not policy.origin_allowed(headers.get("origin"), request.url.scheme, headers.get("host")):
             await JSONResponse({"error": {"code": "FORBIDDEN", "message": "origin not allowed"}}, 403)(
                 scope, receive, send
             )
             return
+        transport = StreamTransport(send)
+        conn = Connection(transport, queue_size=policy.limits.queue_size)
         try:
-            token = sse_token(request.headers, request.query_params)
-            if rt.authenticator.enabled and token is None:
+            token = sse_token(headers, request.query_params)
+            if policy.auth_required and token is None:
                 raise Unauthenticated("a bearer token is required")
-            identity = rt.authenticator.authenticate(token)
+            principal = policy.authenticate(token)
             filters, fields, record_id = parse_query(request)
-            view = build_view(
-                rt.app,
+            subscription = SubscriptionRequest(
                 request.path_params["object"],
-                identity.user,
+                principal.user,
                 filters=filters,
                 fields=fields,
                 record_id=record_id,
+                resume_from=last_event_id(request),
             )
-            await require_visible(rt.app, view)
-        except ObjectQLError as exc:
-            await error_response(exc)(scope, receive, send)
-            return
-        transport = StreamTransport(send)
-        conn = Connection(transport, queue_size=rt.limits.queue_size)
-        hub = rt.require_hub()
-        sub = Subscription(conn, conn.id, view, sse=True)
-        # Registered before the response starts: a client that has seen the stream open gets every change
-        # committed after that (live messages are held until the replay has been queued).
-        try:
-            opening = await open_subscription(rt.app, hub, sub, resume_from=last_event_id(request))
+            # Registered before the response starts: a client that has seen the stream open gets every
+            # change committed after that (live messages are held until the replay has been queued).
+            pending = await realtime.open(conn, conn.id, subscription, SSE_FRAMING)
         except ObjectQLError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -111,42 +130,26 @@ class EventStream:
         timers: list[asyncio.TimerHandle | _Repeating] = []
         watcher: asyncio.Task[None] | None = None
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-cache"),
-                        (b"x-accel-buffering", b"no"),
-                    ],
-                }
-            )
-            rt.track(conn)
+            await start_stream(send)
+            realtime.track(conn)
             conn.start()
             watcher = loop.create_task(watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
-            conn.push(f"retry: {RETRY_MS}\n\n")
-            if opening.reset:
-                reset = {"reason": "resume point outside the retention window; refetch", "seq": opening.seq}
-                conn.push(f"event: reset\ndata: {dumps(reset)}\n\n")
-            for message in opening.replay:
-                conn.push(message)
-            sub.go_live(opening.seq)
-            timers.append(_Repeating(loop, rt.limits.sse_ping_interval, lambda: conn.push(": ping\n\n")))
-            if identity.ends_at is not None:
-                delay = identity.ends_at - time.time() + EXPIRY_GRACE
+            pending.release()
+            timers.append(_Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING)))
+            if principal.ends_at is not None:
+                delay = principal.ends_at - time.time() + EXPIRY_GRACE
                 timers.append(loop.call_later(max(delay, 0.0), _expire, conn))
             await conn.closed.wait()
         finally:
-            hub.remove(sub)
+            pending.cancel()
             for timer in timers:
                 timer.cancel()
             await end_stream(conn, transport, watcher)
 
 
 def _expire(conn: Connection) -> None:
-    conn.push('event: error\ndata: {"code":"TOKEN_EXPIRED"}\n\n')
-    conn.close(1000, "token expired")
+    conn.push(TOKEN_EXPIRED)
+    conn.close(CLOSE_NORMAL, "token expired")
 
 
 class _Repeating:
@@ -175,7 +178,7 @@ async def end_stream(conn: Connection, transport: StreamTransport, watcher: asyn
     await conn.wait_closed()
     if not transport.finished:
         with contextlib.suppress(Exception):
-            await transport.close(1000, "")
+            await transport.close(CLOSE_NORMAL, "")
 
 
 async def watch_disconnect(receive: Receive, conn: Connection) -> None:

@@ -2,18 +2,20 @@
 
 The session talks to its socket only through the :class:`Connection` (push / close), so it is the same
 whatever server runs it. Errors caused by a message keep the socket open and repeat the message's id;
-protocol violations close it with the codes in ``protocols.plain``.
+protocol violations close it with the codes of :mod:`objectql.realtime.vocabulary`. The reply to a
+message always comes before anything the message caused (``auth_ok`` before a subscription it ended).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from objectql.engine.user import ANONYMOUS, User
-from objectql.engine.views import build_view, require_visible
 from objectql.errors import (
     InvalidRequest,
     NotFound,
@@ -22,36 +24,43 @@ from objectql.errors import (
     TooManySubscriptions,
     Unauthenticated,
 )
-from objectql.realtime.connection import CLOSE_TOO_BIG, Connection
-from objectql.realtime.hub import Subscription
+from objectql.realtime import opening
+from objectql.realtime.connection import Connection
+from objectql.realtime.hub import Enclosed, Subscription
+from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.presence import PresenceError, check_channel, check_meta
-from objectql.realtime.protocols.plain import (
+from objectql.realtime.service import Realtime
+from objectql.realtime.transports.protocols.plain import types
+from objectql.realtime.transports.protocols.plain.types import (
+    PONG,
+    Auth,
+    AuthOk,
+    BadFrame,
+    Join,
+    Leave,
+    Snapshot,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+    change_prefix,
+    decode_frame,
+)
+from objectql.realtime.vocabulary import (
     CLOSE_AUTH_TIMEOUT,
-    CLOSE_BAD_FRAME,
+    CLOSE_BAD_MESSAGE,
     CLOSE_DUPLICATE_ID,
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
     CLOSE_INTERNAL,
+    CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
+    EXPIRY_GRACE,
+    RESET_REASON,
 )
-from objectql.realtime.protocols.plain.types import (
-    Auth,
-    BadFrame,
-    Join,
-    Leave,
-    Subscribe,
-    Unsubscribe,
-    decode_frame,
-    error_message,
-)
-from objectql.realtime.service import Realtime
-from objectql.realtime.subscribe import open_subscription
-from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
-
-RESET_REASON = "resume point outside the retention window; refetch"
-EXPIRY_GRACE = 0.25  # seconds after exp + leeway: never early, well within the 2 s allowed
 
 
 class RateWindow:
@@ -73,15 +82,43 @@ class RateWindow:
         return self.previous, self.count
 
 
+class PlainFraming:
+    """A subscription's messages on this protocol: ``subscribed``, ``snapshot``, ``change``, ``reset``."""
+
+    def __init__(self, sid: str) -> None:
+        self.sid = sid
+        self.frame = Enclosed(change_prefix(sid))
+
+    def opened(self, seq: int, records: list[dict[str, Any]] | None) -> list[str]:
+        messages = [Subscribed(self.sid, seq).encode()]
+        if records is not None:
+            messages.append(Snapshot(self.sid, records, seq).encode())
+        return messages
+
+    def reset(self, seq: int) -> opening.Reset:
+        return opening.Reset((types.Reset(self.sid, RESET_REASON, seq).encode(),), live=True)
+
+
+@dataclass(eq=False)
+class Active:
+    """A subscription of this connection: what was asked (re-checked on new roles), and its hub entry
+    once it is open."""
+
+    request: SubscriptionRequest
+    sub: Subscription | None = None
+
+
 class PlainSession:
-    def __init__(self, rt: Realtime, conn: Connection) -> None:
-        self.rt = rt
+    def __init__(self, realtime: Realtime, policy: ConnectionPolicy, conn: Connection) -> None:
+        self.realtime = realtime
+        self.policy = policy
+        self.limits = policy.limits
         self.conn = conn
-        self.hub = rt.require_hub()
-        self.user: User | None = None if rt.authenticator.enabled else ANONYMOUS
+        self.hub = realtime.require_hub()
+        self.user: User | None = None if policy.auth_required else ANONYMOUS
         # Set once an auth message succeeded on a server with a key: the user is then fixed.
         self.token_user = False
-        self.subscriptions: dict[str, Subscription] = {}
+        self.subscriptions: dict[str, Active] = {}
         self.channels: set[str] = set()
         self.pending: set[asyncio.Task[None]] = set()
         self._messages = RateWindow()
@@ -96,17 +133,18 @@ class PlainSession:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.rt.authenticator.enabled:
+        if self.policy.auth_required:
             loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(self.rt.limits.auth_timeout, self._auth_timeout)
+            self._deadline = loop.call_later(self.limits.auth_timeout, self._auth_timeout)
         self.conn.on_close(lambda _c: self.release())
 
     def release(self) -> None:
         """Drop every subscription, presence entry, timer and pending task of this connection."""
-        for sub in self.subscriptions.values():
-            self.hub.remove(sub)
+        for active in self.subscriptions.values():
+            if active.sub is not None:
+                self.hub.remove(active.sub)
         self.subscriptions.clear()
-        self.rt.presence.drop(self.conn)
+        self.realtime.presence.drop(self.conn)
         self.channels.clear()
         for handle in (self._expiry, self._deadline):
             if handle is not None:
@@ -119,32 +157,32 @@ class PlainSession:
             self.conn.close(CLOSE_AUTH_TIMEOUT, "authentication timeout")
 
     def _expire(self) -> None:
-        self.conn.push(dumps(error_message("TOKEN_EXPIRED", "the token expired")))
+        self.conn.push(types.Error("TOKEN_EXPIRED", "the token expired").encode())
         self.conn.close(CLOSE_FORBIDDEN, "token expired")
 
     # -- frames --------------------------------------------------------------------------------
 
     def receive_bytes(self) -> None:
-        self.conn.close(CLOSE_BAD_FRAME, "binary frames are not accepted")
+        self.conn.close(CLOSE_BAD_MESSAGE, "binary frames are not accepted")
 
     def receive_text(self, text: str) -> None:
         """Handle one text frame; slow handlers run as tasks owned by this session."""
         if self.conn.closed.is_set():
             return
-        limit_bytes = self.rt.limits.max_message_bytes
+        limit_bytes = self.limits.max_message_bytes
         # Four UTF-8 bytes per character at most: only long frames need encoding to be measured.
         if len(text) * 4 > limit_bytes and len(text.encode("utf-8")) > limit_bytes:
             self.conn.close(CLOSE_TOO_BIG, "message too big")
             return
         previous, current = self._messages.hit()
-        limit = self.rt.limits.messages_per_second
+        limit = self.limits.messages_per_second
         if previous > limit and current > limit:
             self.conn.close(CLOSE_FLOOD, "too many messages")
             return
         try:
             msg = decode_frame(text)
         except BadFrame as exc:
-            self.conn.close(CLOSE_BAD_FRAME, str(exc))
+            self.conn.close(CLOSE_BAD_MESSAGE, str(exc))
             return
         kind = msg["type"]
         if not self.authenticated and kind not in ("auth", "ping"):
@@ -181,54 +219,44 @@ class PlainSession:
     def send_error(self, exc: ObjectQLError, msg: dict[str, Any] | None = None) -> None:
         mid = msg.get("id") if msg is not None else None
         data = exc.to_dict()
-        self.conn.push(
-            dumps(
-                error_message(
-                    data["code"],
-                    data["message"],
-                    id=mid if isinstance(mid, str) else None,
-                    path=data.get("path"),
-                    details=data.get("details"),
-                )
-            )
+        error = types.Error(
+            data["code"],
+            data["message"],
+            id=mid if isinstance(mid, str) else None,
+            path=data.get("path"),
+            details=data.get("details"),
         )
+        self.conn.push(error.encode())
 
     # -- handlers ------------------------------------------------------------------------------
 
     def handle_ping(self, msg: dict[str, Any]) -> None:
-        self.conn.push('{"type":"pong"}')
+        self.conn.push(PONG)
 
     def handle_auth(self, msg: dict[str, Any]) -> None:
         auth = Auth.parse(msg)
         try:
-            identity = self.rt.authenticator.authenticate(auth.token)
+            principal = self.policy.authenticate(auth.token)
         except Unauthenticated as exc:
             if self.authenticated and exc.details.get("reason") == "expired":
                 self._expire()
                 return
             self.conn.close(CLOSE_FORBIDDEN, "invalid token")
             return
-        user: User = identity.user
+        user: User = principal.user
         if self.token_user and user.id != self.user.id:  # type: ignore[union-attr]
             self.conn.close(CLOSE_FORBIDDEN, "a connection cannot change its user")
             return
         previous, self.user = self.user, user
-        self.token_user = self.rt.authenticator.enabled
+        self.token_user = self.policy.auth_required
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self._schedule_expiry(identity.ends_at)
+        self._schedule_expiry(principal.ends_at)
+        # The reply first, then what the new roles did to the subscriptions.
+        self.conn.push(AuthOk(user.id, user.roles, principal.expires_at).encode())
         if previous is not None and previous.roles != user.roles:
             self._reauthorise()
-        self.conn.push(
-            dumps(
-                {
-                    "type": "auth_ok",
-                    "user": {"id": user.id, "roles": list(user.roles)},
-                    "expires_at": identity.expires_at,
-                }
-            )
-        )
 
     def _schedule_expiry(self, ends_at: float | None) -> None:
         if self._expiry is not None:
@@ -240,16 +268,20 @@ class PlainSession:
         self._expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expire)
 
     def _reauthorise(self) -> None:
-        """New roles: rebuild every subscription's view; one that lost read ends with FORBIDDEN."""
-        for cid, sub in list(self.subscriptions.items()):
+        """New roles: re-check every subscription; one that lost read ends with its error."""
+        for cid, active in list(self.subscriptions.items()):
+            active.request = dataclasses.replace(active.request, user=self.user)
+            sub = active.sub
+            if sub is None:
+                continue  # still opening
+            request = active.request
             try:
-                view = build_view(
-                    self.rt.app,
-                    sub.view.object,
-                    self.user,
-                    filters=sub.extra.get("filters"),
-                    fields=sub.extra.get("fields"),
-                    record_id=sub.view.record_id,
+                view = self.realtime.source.view(
+                    request.object,
+                    request.user,
+                    filters=request.filters,
+                    fields=request.fields,
+                    record_id=request.record_id,
                 )
             except ObjectQLError as exc:
                 self.hub.remove(sub)
@@ -266,57 +298,44 @@ class PlainSession:
         if req.id in self.subscriptions:
             self.conn.close(CLOSE_DUPLICATE_ID, "subscription id already active")
             return
-        if len(self.subscriptions) >= self.rt.limits.max_subscriptions:
-            raise TooManySubscriptions(
-                f"at most {self.rt.limits.max_subscriptions} active subscriptions per connection"
-            )
-        view = build_view(
-            self.rt.app,
+        if len(self.subscriptions) >= self.limits.max_subscriptions:
+            raise TooManySubscriptions(f"at most {self.limits.max_subscriptions} active subscriptions per connection")
+        request = SubscriptionRequest(
             req.object,
             self.user,
             filters=req.filters,
             fields=req.fields,
             record_id=req.record_id,
+            snapshot=req.snapshot,
+            resume_from=req.resume_from,
         )
-        prefix = '{"type":"change","id":' + dumps(req.id) + ","
-        extra = {"filters": req.filters, "fields": req.fields}
-        sub = Subscription(self.conn, req.id, view, prefix=prefix, extra=extra)
         # Reserve the id while the subscription opens, so a duplicate in flight is caught too.
-        self.subscriptions[req.id] = sub
+        active = self.subscriptions[req.id] = Active(request)
         try:
-            await require_visible(self.rt.app, view)
-            opening = await open_subscription(
-                self.rt.app, self.hub, sub, snapshot=req.snapshot, resume_from=req.resume_from
-            )
+            pending = await self.realtime.open(self.conn, req.id, request, PlainFraming(req.id))
         except BaseException:
-            self.subscriptions.pop(req.id, None)
+            if self.subscriptions.get(req.id) is active:
+                del self.subscriptions[req.id]
             raise
-        if self.conn.closed.is_set() or self.subscriptions.get(req.id) is not sub:
-            self.hub.remove(sub)
+        if self.subscriptions.get(req.id) is not active:
+            pending.cancel()  # unsubscribed while opening
             return
-        # From here to go_live nothing awaits: the ack, snapshot and replay precede every live message.
-        self.conn.push(dumps({"type": "subscribed", "id": req.id, "seq": opening.seq}))
-        if opening.snapshot is not None:
-            snapshot = {"type": "snapshot", "id": req.id, "records": opening.snapshot, "seq": opening.seq}
-            self.conn.push(dumps(snapshot))
-        if opening.reset:
-            reset = {"type": "reset", "id": req.id, "reason": RESET_REASON, "seq": opening.seq}
-            self.conn.push(dumps(reset))
-        for message in opening.replay:
-            self.conn.push(message)
-        sub.go_live(opening.seq)
+        active.sub = pending.release()
+        if active.sub is None:
+            del self.subscriptions[req.id]
 
     def handle_unsubscribe(self, msg: dict[str, Any]) -> None:
         req = Unsubscribe.parse(msg)
-        sub = self.subscriptions.pop(req.id, None)
-        if sub is None:
+        active = self.subscriptions.pop(req.id, None)
+        if active is None:
             raise NotFound(f"no active subscription {req.id!r}", details={"id": req.id})
-        self.hub.remove(sub)
-        self.conn.push(dumps({"type": "unsubscribed", "id": req.id}))
+        if active.sub is not None:
+            self.hub.remove(active.sub)
+        self.conn.push(Unsubscribed(req.id).encode())
 
     def _presence_allowed(self) -> bool:
         _, current = self._presence.hit()
-        return current <= self.rt.limits.presence_per_second
+        return current <= self.limits.presence_per_second
 
     def _member_key(self) -> str:
         assert self.user is not None
@@ -326,7 +345,7 @@ class PlainSession:
         """The checked (channel, meta) of a join or update, within the presence rate limit."""
         req = Join.parse(msg)
         if not self._presence_allowed():
-            raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
+            raise RateLimited(f"at most {self.limits.presence_per_second} presence updates per second")
         try:
             return check_channel(req.channel), check_meta(req.meta)
         except PresenceError as exc:
@@ -335,20 +354,20 @@ class PlainSession:
     def handle_join(self, msg: dict[str, Any]) -> None:
         channel, meta = self._presence_request(msg)
         self.channels.add(channel)
-        self.rt.presence.join(self.conn, self._member_key(), channel, meta)
+        self.realtime.presence.join(self.conn, self._member_key(), channel, meta)
 
     def handle_update(self, msg: dict[str, Any]) -> None:
         channel, meta = self._presence_request(msg)
-        if not self.rt.presence.update(self.conn, channel, meta):
+        if not self.realtime.presence.update(self.conn, channel, meta):
             raise InvalidRequest("channel", "join the channel before updating")
 
     def handle_leave(self, msg: dict[str, Any]) -> None:
         req = Leave.parse(msg)
         if not self._presence_allowed():
-            raise RateLimited(f"at most {self.rt.limits.presence_per_second} presence updates per second")
+            raise RateLimited(f"at most {self.limits.presence_per_second} presence updates per second")
         try:
             channel = check_channel(req.channel)
         except PresenceError as exc:
             raise InvalidRequest("channel", str(exc)) from None
         self.channels.discard(channel)
-        self.rt.presence.leave(self.conn, channel)
+        self.realtime.presence.leave(self.conn, channel)

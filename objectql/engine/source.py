@@ -1,0 +1,52 @@
+"""The engine as a source of subscriptions: views, visibility, seqs, events and snapshots.
+
+What the realtime core reads, and nothing more (its side of the contract is
+:class:`objectql.realtime.source.ChangeSource`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from objectql.engine.core import ObjectQL
+from objectql.engine.events import ChangeEvent
+from objectql.engine.unit import EventListener
+from objectql.engine.user import User
+from objectql.engine.views import View, build_view, require_visible, snapshot
+
+
+class EngineSource:
+    def __init__(self, app: ObjectQL) -> None:
+        self.app = app
+
+    def view(
+        self,
+        object_name: str,
+        user: User | None,
+        *,
+        filters: Any = None,
+        fields: Any = None,
+        record_id: str | None = None,
+    ) -> View:
+        return build_view(self.app, object_name, user, filters=filters, fields=fields, record_id=record_id)
+
+    async def require_visible(self, view: View) -> None:
+        await require_visible(self.app, view)
+
+    async def current_seq(self) -> int:
+        return await self.app.current_seq()
+
+    async def oldest_seq(self) -> int | None:
+        return await self.app.oldest_seq()
+
+    async def events(self, after: int = 0, object: str | None = None, limit: int = 1000) -> list[ChangeEvent]:
+        return await self.app.events(after=after, object=object, limit=limit)
+
+    async def snapshot(self, view: View) -> tuple[int, list[dict[str, Any]]]:
+        return await snapshot(self.app, view)
+
+    def add_listener(self, listener: EventListener) -> None:
+        self.app.add_listener(listener)
+
+    def remove_listener(self, listener: EventListener) -> None:
+        self.app.remove_listener(listener)

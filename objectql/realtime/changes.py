@@ -1,0 +1,99 @@
+"""What a committed change means to one view: its effect, and the change object that carries it.
+
+The effect comes from the record before and after the change, both seen through the view (its filter,
+the user's row rules and its record id):
+
+| before visible | after visible | effect |
+|---|---|---|
+| no | yes | ``added`` |
+| yes | yes | ``modified`` |
+| yes | no | ``removed`` (the record then carries only its ``id``) |
+| no | no | nothing |
+
+A :class:`Renderer` turns an event into the text one group of subscribers shares; the change renderer
+here writes the change object of the plain WebSocket and SSE APIs (docs/websocket.md), GraphQL brings its
+own (it executes the subscription document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Hashable
+from typing import Any, Protocol
+
+from objectql.engine.events import ChangeEvent
+from objectql.engine.views import View
+from objectql.realtime.wire import dumps
+
+ADDED = "added"
+MODIFIED = "modified"
+REMOVED = "removed"
+
+
+def effect_of(view: View, event: ChangeEvent) -> tuple[str | None, bool]:
+    """The effect of ``event`` for ``view`` (None: it sees nothing) and whether the before-state was visible."""
+    before = event.previous is not None and view.match(event.previous)
+    after = event.record is not None and view.match(event.record)
+    if after:
+        return (MODIFIED if before else ADDED), before
+    return (REMOVED if before else None), before
+
+
+def render(view: View, event: ChangeEvent) -> tuple[str, dict[str, Any]] | None:
+    """The change as this view carries it: ``(effect, change object)``, or None when it sees nothing.
+
+    ``record`` holds the view's fields (``{id}`` only when removed); ``previous`` is there when the
+    before-state was visible, projected the same way; ``changed`` (updates) lists the carried fields.
+    """
+    effect, before_visible = effect_of(view, event)
+    if effect is None:
+        return None
+    fields = view.fields
+    if effect == REMOVED:
+        record: dict[str, Any] = {"id": event.id}
+    else:
+        assert event.record is not None
+        record = {f: event.record.get(f) for f in fields}
+    body: dict[str, Any] = {
+        "seq": event.seq,
+        "object": event.object,
+        "action": event.action,
+        "effect": effect,
+        "record": record,
+    }
+    if before_visible and event.previous is not None:
+        body["previous"] = {f: event.previous.get(f) for f in fields}
+    if event.action == "update" and event.changed is not None:
+        carried = set(fields)
+        body["changed"] = [f for f in event.changed if f in carried]
+    return effect, body
+
+
+def body_fragment(body: dict[str, Any]) -> str:
+    """``body`` as JSON without its opening brace, ready to follow a per-subscriber prefix."""
+    return dumps(body)[1:]
+
+
+class Renderer(Protocol):
+    """Turns an event into the text shared by one group (None: the group sees nothing).
+
+    ``key`` joins the group key: subscriptions share a group only when they render alike. A renderer may
+    return an awaitable when it needs I/O (GraphQL lookups); the hub finishes it off its dispatch path.
+    """
+
+    @property
+    def key(self) -> Hashable: ...
+
+    def __call__(self, view: View, event: ChangeEvent) -> str | Awaitable[str | None] | None: ...
+
+
+class ChangeRenderer:
+    """The change object of the plain WebSocket and SSE APIs, as a fragment after the subscriber's prefix."""
+
+    key = "change"
+
+    def __call__(self, view: View, event: ChangeEvent) -> str | None:
+        rendered = render(view, event)
+        return body_fragment(rendered[1]) if rendered is not None else None
+
+
+CHANGE = ChangeRenderer()

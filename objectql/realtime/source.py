@@ -1,0 +1,52 @@
+"""The narrow waist between the realtime core and the engine: what subscriptions need to read.
+
+The core never sees the whole engine. It compiles a subscription into a :class:`View` (which checks the
+user's permissions), confirms a followed record is visible, reads the current and oldest seq, the
+committed events after a seq, and a view's records together with the seq they are consistent with; and
+it listens to this process's commits. :class:`objectql.engine.source.EngineSource` is the engine's
+implementation; tests can hand the core anything of this shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from objectql.engine.events import ChangeEvent
+from objectql.engine.user import User
+from objectql.engine.views import View
+
+CommitListener = Callable[[list[ChangeEvent]], None]
+
+
+class ChangeSource(Protocol):
+    def view(
+        self,
+        object_name: str,
+        user: User | None,
+        *,
+        filters: Any = None,
+        fields: Any = None,
+        record_id: str | None = None,
+    ) -> View:
+        """Check a subscription as ``user`` and compile it; raises the engine's errors."""
+
+    async def require_visible(self, view: View) -> None:
+        """NotFound unless the view's record (when it follows one) exists and is visible."""
+
+    async def current_seq(self) -> int:
+        """The highest committed seq (0 when nothing was committed)."""
+
+    async def oldest_seq(self) -> int | None:
+        """The oldest seq still retained (None when nothing is)."""
+
+    async def events(self, after: int = 0, object: str | None = None, limit: int = 1000) -> list[ChangeEvent]:
+        """Committed events with ``seq > after`` in seq order, optionally of one object."""
+
+    async def snapshot(self, view: View) -> tuple[int, list[dict[str, Any]]]:
+        """The view's records (id order, bounded) and the seq they are consistent with."""
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener`` with every batch of this process's committed events, after the commit."""
+
+    def remove_listener(self, listener: CommitListener) -> None: ...
