@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import update
 
 from objectql.resolvers import live
 from tests.graphql.wsclient import PROTOCOLS, open_ws, registered
-from tests.realtime.conftest import SECRET, ServerFactory, settle
+from tests.realtime.conftest import SECRET, ServerFactory, connect, settle
 
 CHANGED = """subscription ($status: String) {
   ordersChanged(where: {status: {eq: $status}}) {
@@ -195,3 +196,39 @@ async def test_lookup_fields_resolve_in_subscription_events(live_server: ServerF
     await registered(server, 1)
     await server.engine.object("orders").create({"customer": customer["id"]})
     assert (await client.next("s"))["data"]["ordersCreated"]["customer_ref"] == {"name": "Ada"}
+
+
+async def test_a_render_waiting_on_the_database_does_not_hold_up_other_subscribers(
+    live_server: ServerFactory,
+) -> None:
+    objects = {
+        "customers": "fields:\n  name: {type: text}\n",
+        "orders": "fields:\n  customer: {type: lookup, reference_to: customers}\n  total: {type: number}\n",
+    }
+    server = await live_server(objects)
+    customer = await server.engine.object("customers").create({"name": "Ada"})
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow_lookup(ctx: Any) -> None:  # the customer_ref lookup of the GraphQL render
+        entered.set()
+        await gate.wait()
+
+    server.engine.on("before:find", "customers", slow_lookup)
+    graphql = await open_ws(server)
+    await graphql.start("s", "subscription { ordersCreated { total customer_ref { name } } }")
+    plain = await connect(server)
+    await plain.subscribe("p")
+    await registered(server, 2)
+    orders = server.engine.object("orders")
+
+    await orders.create({"customer": customer["id"], "total": 1})
+    await asyncio.wait_for(entered.wait(), 5)
+    # The GraphQL render is stuck in its lookup; the plain subscriber still gets the change.
+    assert (await plain.expect("change"))["record"]["total"] == 1
+    await orders.create({"customer": customer["id"], "total": 2})
+    assert (await plain.expect("change"))["record"]["total"] == 2
+    gate.set()
+    first, second = [(await graphql.next("s"))["data"]["ordersCreated"] for _ in range(2)]
+    assert first == {"total": 1.0, "customer_ref": {"name": "Ada"}}
+    assert second == {"total": 2.0, "customer_ref": {"name": "Ada"}}
+    await nothing_pending(graphql, server)

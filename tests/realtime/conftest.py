@@ -155,9 +155,10 @@ class Client:
 
 
 async def settle(server: LiveServer) -> None:
-    """Wait until the hub has dispatched everything committed so far."""
+    """Wait until the hub has dispatched everything committed so far, and finished rendering it."""
     hub = server.realtime.require_hub()
     assert await hub.caught_up(await server.engine.current_seq())
+    await hub.drained()
 
 
 async def connect(server: LiveServer, token: str | None = None, *, auth: bool = True, **kwargs: Any) -> Client:

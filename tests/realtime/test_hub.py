@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ from objectql import ObjectQL, User
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import build_view
 from objectql.realtime import changes
+from objectql.realtime import hub as hub_module
 from objectql.realtime.connection import Connection
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Enclosed, Hub, Subscription
@@ -197,3 +200,67 @@ async def test_a_failed_outbox_read_loses_nothing() -> None:
     assert feed.last_seq == 0
     feed.mark_behind()
     assert [e.seq for e in await feed.next_batch()] == [1, 2, 3, 4, 5]
+
+
+class GatedRenderer:
+    """A renderer doing I/O: it waits for ``gate`` before producing each event's text."""
+
+    key = "gated"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[int] = []
+
+    def __call__(self, view: Any, event: ChangeEvent) -> Any:
+        self.calls.append(event.seq)
+        return self._render(event.seq)
+
+    async def _render(self, seq: int) -> str:
+        await self.gate.wait()
+        return f'"seq":{seq}}}'
+
+
+def sent_seqs(recorder: Recorder) -> list[int]:
+    return [json.loads(m)["seq"] for m in recorder.sent]
+
+
+async def test_a_slow_renderer_delays_only_its_own_group(engine: ObjectQL) -> None:
+    hub = make_hub()
+    slow = GatedRenderer()
+    slow_sockets = [Recorder() for _ in range(3)]
+    for i, socket in enumerate(slow_sockets):
+        conn = Connection(socket, queue_size=100)
+        conn.start()
+        hub.add(Subscription(conn, f"g{i}", build_view(engine, "orders", None), frame=Enclosed("{"), renderer=slow))
+    fast_socket = Recorder()
+    fast = Connection(fast_socket, queue_size=100)
+    fast.start()
+    hub.add(Subscription(fast, "p", build_view(engine, "orders", None), frame=Enclosed('{"id":"p",')))
+    for seq in (1, 2, 3):
+        hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))
+    # The dispatcher went on while the slow group's first render waits: the other group has everything.
+    assert sent_seqs(fast_socket) == [1, 2, 3]
+    assert all(s.sent == [] for s in slow_sockets)
+    slow.gate.set()
+    await hub.drained()
+    # Each event rendered once for the whole group, every member in seq order.
+    assert slow.calls == [1, 2, 3]
+    assert all(sent_seqs(s) == [1, 2, 3] for s in slow_sockets)
+    await hub.stop()
+
+
+async def test_a_render_backlog_past_its_bound_closes_the_group_with_1013(
+    engine: ObjectQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "RENDER_BACKLOG", 5)
+    hub = make_hub()
+    slow = GatedRenderer()
+    conn = Connection(Recorder(), queue_size=100)
+    hub.add(Subscription(conn, "g", build_view(engine, "orders", None), renderer=slow))
+    bystander = subscribe(hub, engine, "p")
+    for seq in range(1, 8):  # one in flight, five waiting, the seventh overflows
+        hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))
+    assert conn.closed.is_set() and conn.close_code == 1013
+    assert not bystander.closed.is_set() and bystander.pending == 7
+    await hub.stop()
+    await conn.wait_closed()

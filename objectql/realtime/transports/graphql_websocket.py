@@ -10,7 +10,7 @@ from objectql.realtime.transports.protocols.graphql_transport_ws.handlers import
 from objectql.realtime.transports.protocols.graphql_ws import SUBPROTOCOL as LEGACY_WS
 from objectql.realtime.transports.protocols.graphql_ws.handlers import LegacyWSSession
 from objectql.realtime.transports.state import operations_of, policy_of, realtime_of
-from objectql.realtime.transports.websocket import accept, accepted_connection, origin_refused, serve
+from objectql.realtime.transports.websocket import accepted_connection, origin_refused, serve
 from objectql.realtime.vocabulary import CLOSE_SUBPROTOCOL
 
 SESSIONS: dict[str, type[GraphQLSession]] = {TRANSPORT_WS: TransportWSSession, LEGACY_WS: LegacyWSSession}
@@ -23,10 +23,9 @@ async def graphql_websocket(websocket: WebSocket) -> None:
     offered = websocket.scope.get("subprotocols") or []
     chosen = next((p for p in offered if p in SESSIONS), None)
     if chosen is None:
-        if await accept(websocket):
-            await websocket.close(CLOSE_SUBPROTOCOL, "Subprotocol not acceptable")
+        await websocket.accept()
+        await websocket.close(CLOSE_SUBPROTOCOL, "Subprotocol not acceptable")
         return
-    if not await accept(websocket, chosen):
-        return
+    await websocket.accept(subprotocol=chosen)
     conn = accepted_connection(websocket, realtime, policy)
     await serve(websocket, conn, SESSIONS[chosen](realtime, policy, operations_of(websocket.scope), conn))

@@ -2,7 +2,8 @@
 
 A session receives frames in order from one reader task and answers through its :class:`Connection`;
 the connection's writer owns the socket's sending side. A peer that disconnects — at any moment, also
-in the middle of a send — is a normal end: everything is released and nothing is logged as an error.
+in the middle of a send — is a normal end: everything is released and nothing is logged as an error
+(uvicorn itself treats a ``ClientDisconnected`` escaping the handshake as one).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 from typing import Protocol
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from objectql.realtime.connection import Connection
 from objectql.realtime.policy import ConnectionPolicy
@@ -41,15 +42,6 @@ async def origin_refused(websocket: WebSocket, policy: ConnectionPolicy) -> bool
     return True
 
 
-async def accept(websocket: WebSocket, subprotocol: str | None = None) -> bool:
-    """Complete the handshake; False when the peer went away before it could."""
-    try:
-        await websocket.accept(subprotocol=subprotocol)
-    except (OSError, RuntimeError, WebSocketDisconnect):
-        return False
-    return True
-
-
 def accepted_connection(websocket: WebSocket, realtime: Realtime, policy: ConnectionPolicy) -> Connection:
     conn = Connection(WebSocketTransport(websocket), queue_size=policy.limits.queue_size)
     realtime.track(conn)
@@ -73,10 +65,7 @@ async def serve(websocket: WebSocket, conn: Connection, session: Session) -> Non
 
 async def _read(websocket: WebSocket, session: Session, conn: Connection) -> None:
     while not conn.closed.is_set():
-        try:
-            message = await websocket.receive()
-        except (OSError, RuntimeError, WebSocketDisconnect):
-            message = {"type": "websocket.disconnect"}
+        message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             conn.peer_gone()
             return
@@ -89,7 +78,8 @@ async def _read(websocket: WebSocket, session: Session, conn: Connection) -> Non
 async def realtime_websocket(websocket: WebSocket) -> None:
     """``/api/realtime``."""
     realtime, policy = realtime_of(websocket.scope), policy_of(websocket.scope)
-    if await origin_refused(websocket, policy) or not await accept(websocket):
+    if await origin_refused(websocket, policy):
         return
+    await websocket.accept()
     conn = accepted_connection(websocket, realtime, policy)
     await serve(websocket, conn, PlainSession(realtime, policy, conn))
