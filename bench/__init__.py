@@ -1,1 +1,1 @@
-"""Benchmarks of SPEC §13, run by hand (``python -m bench.fanout``), never by the test suite."""
+"""Benchmarks against the performance targets of docs/benchmarks.md, run by hand (``python -m bench.fanout``), never by the test suite."""

@@ -1,4 +1,4 @@
-"""The baseline of SPEC §13: a minimal ``websockets`` server, "the practical limit for Python".
+"""The benchmarks' baseline: a minimal ``websockets`` server, "the practical limit for Python".
 
 It speaks the same auth / subscribe messages as ``/api/realtime`` (open server: every client is
 anonymous) and keeps an equality index ``(object, field, value) -> {subscription id: sockets}``.

@@ -1,4 +1,4 @@
-"""Cross-process fan-out (SPEC §11): ``bench.fanout --broker URL`` — subscribers on process B, writes through
+"""Cross-process fan-out (docs/deployment.md): ``bench.fanout --broker URL`` — subscribers on process B, writes through
 process A, both on one PostgreSQL database with that broker.
 
 For every N (``--sizes``; the all-matching scenario of ``bench.fanout``), in the same run and each on a

@@ -1,4 +1,4 @@
-"""Fan-out benchmark of SPEC §13 for the plain WebSocket API, with its baseline in the same run.
+"""Fan-out benchmark for the plain WebSocket API, with its baseline in the same run.
 
 Scenario "all": N sockets each with one subscription matching every write (N = ``--sizes``).
 Scenario "distinct": N subscriptions with distinct equality filters multiplexed over a few sockets;

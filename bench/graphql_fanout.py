@@ -1,4 +1,4 @@
-"""GraphQL fan-out benchmark of SPEC §13: graphql-transport-ws subscribers against the plain baseline and a
+"""GraphQL fan-out benchmark (targets in docs/benchmarks.md): graphql-transport-ws subscribers against the plain baseline and a
 naive strawberry server, all three in the same run.
 
 Scenario "all": N sockets, each with one subscription of the same document and variables

@@ -74,7 +74,7 @@ def tables(results: Sequence[RunResult]) -> str:
 
 
 def verdicts(results: Sequence[RunResult]) -> list[str]:
-    """One line per SPEC §13 GraphQL target: the figures and met / not met."""
+    """One line per GraphQL performance target: the figures and met / not met."""
     lines: list[str] = []
     sizes, runs = _pick(results, "all")
     vs_base = [(n, runs[(OURS, n)].cpu_per_1000 / runs[(BASE, n)].cpu_per_1000) for n in sizes if _has(runs, n, BASE)]
@@ -103,7 +103,7 @@ def verdicts(results: Sequence[RunResult]) -> list[str]:
         if _has(runs, n, NAIVE)
     ]
     if pairs:
-        lines.append(f"- Distinct variables (no §13 target; one write matching one): {'; '.join(pairs)}.")
+        lines.append(f"- Distinct variables (no target; one write matching one): {'; '.join(pairs)}.")
     return lines
 
 
@@ -174,7 +174,7 @@ def write_markdown(
     results: Sequence[RunResult], path: Path, *, command: str, elapsed: float, plot: Path | None, commit: str
 ) -> None:
     lines = run_header(command=command, elapsed=elapsed, commit=commit, doc=path, plot=plot, alt="GraphQL fan-out")
-    lines += [tables(results), "", "Against the SPEC §13 targets:", "", *verdicts(results)]
+    lines += [tables(results), "", "Against the targets:", "", *verdicts(results)]
     if any(math.isnan(r.cpu_per_1000) for r in results):
         lines += ["", "(n/a: a server delivered nothing in that run.)"]
     write_section(path, SCRIPT, lines, title="GraphQL fan-out (`bench/graphql_fanout.py`)")

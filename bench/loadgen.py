@@ -41,7 +41,7 @@ DISTINCT_DOCUMENT = (
     "subscription ($c: String) { ordersChanged(where: {customer: {eq: $c}}) "
     "{ seq effect record { id status total customer } } }"
 )
-# The server closes a connection sending over 100 messages/s for 2 s (SPEC §9, 4429): subscribe in chunks
+# The server closes a connection sending over 100 messages/s for 2 s (4429, docs/websocket.md): subscribe in chunks
 # of 50, each after the previous chunk's acks and at least a second after the previous chunk was sent,
 # so no one-second window of the server ever counts more than 100 of this connection's messages.
 CHUNK = 50

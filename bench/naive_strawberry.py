@@ -1,4 +1,4 @@
-"""The naive GraphQL server of SPEC §13: what most users would write with strawberry alone.
+"""The naive GraphQL server of the GraphQL benchmark: what most users would write with strawberry alone.
 
 ``ordersChanged(where: {status: {eq: …}, customer: {eq: …}})`` — the documents our server takes — is an
 async generator over a queue of its own: every write is put on every subscriber's queue, and each

@@ -89,7 +89,7 @@ def tables(results: Sequence[RunResult]) -> str:
 
 
 def verdicts(results: Sequence[RunResult]) -> list[str]:
-    """One line per SPEC §13 target this benchmark measures: the figure and met / not met."""
+    """One line per performance target this benchmark measures: the figure and met / not met."""
     lines: list[str] = []
     sizes, runs = _pick(results, "all")
     # A tiny run may measure 0 CPU ticks on the baseline: no ratio then.
@@ -224,7 +224,7 @@ def write_markdown(
     body += [
         tables(results),
         "",
-        "Against the SPEC §13 targets this benchmark measures:",
+        "Against the targets this benchmark measures:",
         "",
         *verdicts(results),
         "",
@@ -238,5 +238,5 @@ def write_markdown(
             after = rest.split(END, 1)[1]
             path.write_text(before + generated + after)
             return
-    header = "# Benchmarks\n\nFan-out of the plain WebSocket API (SPEC §13), measured by `bench/fanout.py`.\n\n"
+    header = "# Benchmarks\n\nFan-out of the plain WebSocket API, measured by `bench/fanout.py`.\n\n"
     path.write_text(header + generated + "\n")

@@ -1,4 +1,4 @@
-"""Write throughput with realtime on versus off (SPEC §13: with 1k subscribers, ≥ 80 % of the rate without).
+"""Write throughput with realtime on versus off (the target: with 1k subscribers, ≥ 80 % of the rate without).
 
 Each phase gets a fresh server (``bench.server_app``, SQLite in a temporary directory):
 
@@ -299,7 +299,7 @@ def verdict(results: list[Phase], subscribers: int) -> str:
     idle = ratios(results, IDLE)
     if idle:
         line += (
-            f"\n- With {subscribers:,} subscribers that no write matches (no §13 target): "
+            f"\n- With {subscribers:,} subscribers that no write matches (no target): "
             f"{statistics.median(idle):.0%} of the rate without (rounds: {', '.join(f'{r:.0%}' for r in idle)})."
         )
     return line
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = run_header(
             command=command, elapsed=elapsed, commit=args.commit, doc=args.out, plot=args.plot, alt="write throughput"
         )
-        lines += [table(results), "", "Against SPEC §13:", "", verdict(results, args.subscribers)]
+        lines += [table(results), "", "Against the targets:", "", verdict(results, args.subscribers)]
         write_section(
             args.out, SCRIPT, lines, title="Write throughput, realtime on vs off (`bench/write_throughput.py`)"
         )

@@ -1,6 +1,6 @@
 """Permissions at the engine: object CRUD by role, field read/update by role, row rules.
 
-Role lists follow SPEC §8: ``"anonymous"`` admits anyone, ``"*"`` any authenticated user, any other
+Role lists (docs/permissions.md): ``"anonymous"`` admits anyone, ``"*"`` any authenticated user, any other
 entry that role. ``user=None`` is the system and passes everything. An object without a
 ``permissions`` block (or an action without a list) admits every user allowed in: any authenticated
 user, and anonymous users too when the engine runs open.

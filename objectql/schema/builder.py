@@ -1,4 +1,4 @@
-"""The GraphQL schema, built at runtime from the registry (SPEC §6 names and types).
+"""The GraphQL schema, built at runtime from the registry (names and types: docs/graphql.md).
 
 Per object ``orders``: ``Orders`` (object type), ``OrdersInput`` / ``OrdersUpdateInput``, ``OrdersFilter``,
 ``OrdersOrderBy``, ``OrdersConnection`` / ``OrdersEdge``, ``OrdersChange``; queries ``orders``,

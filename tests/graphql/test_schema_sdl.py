@@ -1,4 +1,4 @@
-"""The generated SDL: a snapshot of the shop example, parseable by graphql-core, names per SPEC §6."""
+"""The generated SDL: a snapshot of the shop example, parseable by graphql-core, names per docs/graphql.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WebSocket rules, the same for graphql-transport-ws and legacy graphql-ws (SPEC §6)."""
+"""WebSocket rules, the same for graphql-transport-ws and legacy graphql-ws (docs/graphql.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Query and record subscriptions over /api/realtime: the §7 effects, projection and permissions."""
+"""Query and record subscriptions over /api/realtime: the effects (docs/websocket.md), projection and permissions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``GET /api/events/{object}`` over real sockets (SPEC §10): the stream, the §7 effects, resume and reset,
+"""``GET /api/events/{object}`` over real sockets (docs/realtime.md): the stream, the subscription core's effects, resume and reset,
 permissions, statuses, token expiry and the heartbeat.
 
 The SSE reader below parses frames as the HTML spec says (fields ``id`` / ``event`` / ``data`` / ``retry``,

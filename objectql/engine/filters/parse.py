@@ -60,7 +60,7 @@ OBJECT_OPERATORS: dict[str, Op] = {
 
 _ALL_OPS = frozenset(Op)
 _COMPARABLE = frozenset({Op.EQ, Op.NE, Op.IN, Op.NIN, *ORDERING_OPS, *NULL_OPS})
-# Which operators apply to which field kind (SPEC §4); anything else is INVALID_FILTER.
+# Which operators apply to which field kind (docs/filters.md); anything else is INVALID_FILTER.
 APPLICABLE: dict[Kind, frozenset[Op]] = {
     Kind.TEXT: _ALL_OPS,
     Kind.INTEGER: _COMPARABLE,
