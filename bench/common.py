@@ -12,8 +12,8 @@ from typing import Any
 
 HOST = "127.0.0.1"
 
-# The benchmark's one object (an object definition, docs/definitions.md): writes match subscribers on ``status`` (all matching) or
-# ``customer`` (distinct equality filters); ``total`` carries the write's index so latency can be measured.
+# The benchmark's one object (docs/definitions.md): writes match subscribers on ``status`` (all matching)
+# or ``customer`` (distinct equality filters); ``total`` carries the write's index so latency can be measured.
 ORDERS_YAML = """\
 label: Order
 fields:

@@ -1,5 +1,5 @@
-"""GraphQL fan-out benchmark (targets in docs/benchmarks.md): graphql-transport-ws subscribers against the plain baseline and a
-naive strawberry server, all three in the same run.
+"""GraphQL fan-out benchmark (targets in docs/benchmarks.md): graphql-transport-ws subscribers against
+the plain baseline and a naive strawberry server, all three in the same run.
 
 Scenario "all": N sockets, each with one subscription of the same document and variables
 (``ordersChanged(where: {status: {eq: $s}})``, ``s = "paid"``), and every write matches all of them.

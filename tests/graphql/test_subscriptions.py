@@ -1,4 +1,4 @@
-"""GraphQL subscriptions on the hub: the subscription core's effects over <x>Changed, projection, permissions, replay."""
+"""GraphQL subscriptions on the hub: the core's effects over <x>Changed, projection, permissions, replay."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``GET /api/events/{object}`` over real sockets (docs/realtime.md): the stream, the subscription core's effects, resume and reset,
-permissions, statuses, token expiry and the heartbeat.
+"""``GET /api/events/{object}`` over real sockets (docs/realtime.md): the stream, the core's effects, resume
+and reset, permissions, statuses, token expiry and the heartbeat.
 
 The SSE reader below parses frames as the HTML spec says (fields ``id`` / ``event`` / ``data`` / ``retry``,
 ``:`` comments, one leading space stripped, a blank line ends a frame) in a reader task the stream owns;
