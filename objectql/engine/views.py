@@ -8,14 +8,14 @@ once per view. The combined filter tree is kept so the hub can index equality cr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from objectql.engine.filters.ast import FALSE, And, Criterion, Node, Op, conjoin
-from objectql.engine.filters.matcher import compile_matcher
+from objectql.engine.filters.matcher import FieldValues, compile_matcher
 from objectql.engine.filters.parse import forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql, text_order_key
 from objectql.engine.query import parse_fields
@@ -25,7 +25,6 @@ from objectql.errors import InvalidRequest, NotFound
 if TYPE_CHECKING:
     from objectql.engine.core import ObjectQL
 
-Record = Mapping[str, Any]
 SNAPSHOT_LIMIT = 1000
 
 
@@ -35,7 +34,7 @@ class View:
     node: Node
     fields: tuple[str, ...]
     record_id: str | None = None
-    match: Callable[[Record], bool] = field(compare=False, hash=False, repr=False, default=lambda r: False)
+    match: Callable[[FieldValues], bool] = field(compare=False, hash=False, repr=False, default=lambda r: False)
 
     @property
     def key(self) -> tuple[str, Node, tuple[str, ...]]:

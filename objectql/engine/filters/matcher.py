@@ -11,18 +11,18 @@ from typing import Any
 
 from objectql.engine.filters.ast import COMPARISONS, And, Const, Criterion, Node, Not, Op, Or
 
-Record = Mapping[str, Any]
+FieldValues = Mapping[str, Any]
 Tri = bool | None
-Evaluator = Callable[[Record], Tri]
+Evaluator = Callable[[FieldValues], Tri]
 
 
-def compile_matcher(node: Node) -> Callable[[Record], bool]:
+def compile_matcher(node: Node) -> Callable[[FieldValues], bool]:
     """A predicate that is True exactly when the record is in the filter's result set."""
     evaluate = _compile(node)
     return lambda record: evaluate(record) is True
 
 
-def evaluate(node: Node, record: Record) -> Tri:
+def evaluate(node: Node, record: FieldValues) -> Tri:
     return _compile(node)(record)
 
 
@@ -35,7 +35,7 @@ def _compile(node: Node) -> Evaluator:
     if isinstance(node, Not):
         inner = _compile(node.item)
 
-        def negate(r: Record) -> Tri:
+        def negate(r: FieldValues) -> Tri:
             v = inner(r)
             return None if v is None else not v
 
@@ -43,7 +43,7 @@ def _compile(node: Node) -> Evaluator:
     parts = [_compile(i) for i in node.items]
     if isinstance(node, And):
 
-        def conjunction(r: Record) -> Tri:
+        def conjunction(r: FieldValues) -> Tri:
             unknown = False
             for part in parts:
                 v = part(r)
@@ -55,7 +55,7 @@ def _compile(node: Node) -> Evaluator:
         return conjunction
     assert isinstance(node, Or)
 
-    def disjunction(r: Record) -> Tri:
+    def disjunction(r: FieldValues) -> Tri:
         unknown = False
         for part in parts:
             v = part(r)
@@ -120,7 +120,7 @@ def _criterion(c: Criterion) -> Evaluator:
             def test(v: Any) -> bool:
                 return bool(v.lower().endswith(needle))
 
-    def evaluate_criterion(r: Record) -> Tri:
+    def evaluate_criterion(r: FieldValues) -> Tri:
         v = r.get(field)
         return None if v is None else test(v)
 
