@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from objectql.engine.user import User
+from objectql.realtime.vocabulary import MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Limits:
     queue_size: int = 1000
     max_subscriptions: int = 100
     auth_timeout: float = 10.0
-    max_message_bytes: int = 65_536
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     messages_per_second: int = 100
     presence_per_second: int = 10
     sse_ping_interval: float = 15.0

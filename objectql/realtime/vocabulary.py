@@ -24,6 +24,9 @@ CLOSE_DUPLICATE_ID = 4409  # a subscription or operation id already active
 CLOSE_FLOOD = 4429  # too many messages (plain), a second connection_init (GraphQL)
 CLOSE_INTERNAL = 4500
 
+# A message over this many bytes (after decompression) closes the connection with 1009.
+MAX_MESSAGE_BYTES = 65_536
+
 # Close reasons must fit a control frame (125 bytes, 2 of them the code); a little margin below that.
 MAX_REASON_BYTES = 122
 

@@ -18,6 +18,7 @@ from objectql.realtime.transports.graphql_websocket import graphql_websocket
 from objectql.realtime.transports.protocols.plain.types import PlainPresence
 from objectql.realtime.transports.sse import EventStream
 from objectql.realtime.transports.websocket import realtime_websocket
+from objectql.realtime.vocabulary import MAX_MESSAGE_BYTES
 from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.admission import ServerPolicy
@@ -119,7 +120,7 @@ __all__ = ["OPEN_SERVER_WARNING", "create_app", "uvicorn_options"]
 
 # docs/websocket.md: messages over 65,536 bytes close with 1009; the server pings every 20 s and drops
 # a peer silent for 40 s (20 s between pings + 20 s to answer).
-WS_MAX_SIZE = 65_536
+WS_MAX_SIZE = MAX_MESSAGE_BYTES
 WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = 20.0
 
