@@ -28,15 +28,21 @@ class EventFeed:
         self._read = read
         self._current_seq = current_seq
         self.last_seq = start
+        # The highest seq this process has heard of (its own commits, other processes' signals): at
+        # least what any commit that finished before now in this process took.
+        self.known_seq = start
         self._inbox: asyncio.Queue[list[ChangeEvent] | int] = asyncio.Queue(maxsize=INBOX_SIZE)
         self._behind = False
 
     def notify(self, events: list[ChangeEvent]) -> None:
         """Committed events from this process (called after the commit; never waits)."""
+        if events:
+            self.known_seq = max(self.known_seq, max(e.seq for e in events))
         self._offer(events)
 
     def signal(self, seq: int) -> None:
         """Some process committed up to ``seq``."""
+        self.known_seq = max(self.known_seq, seq)
         self._offer(seq)
 
     def mark_behind(self) -> None:

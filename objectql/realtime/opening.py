@@ -4,7 +4,8 @@
 
 1. check the request as its user and compile it into a view (permissions, filter, fields);
 2. confirm a followed record exists and is visible;
-3. register with the hub once it has dispatched everything committed so far, live messages held;
+3. register with the hub once it has dispatched everything committed so far (for a live-only
+   subscription: everything this process has heard of, without asking the database), live messages held;
 4. read the snapshot (rows and seq from one database snapshot), or the replay (outbox events after the
    resume point), or find that the resume point is out of reach (a reset).
 
@@ -121,7 +122,12 @@ async def open_subscription(
     )
     await source.require_visible(view)
     sub = Subscription(conn, client_id, view, frame=framing.frame, renderer=renderer)
-    await hub.caught_up(await source.current_seq())
+    if request.snapshot or request.resume_from is not None:
+        await hub.caught_up(await source.current_seq())
+    else:
+        # Live only: no database round trip. Every commit this process knows of is dispatched first,
+        # so the ack's seq covers them; anything later reaches the subscription live.
+        await hub.caught_up(hub.feed.known_seq)
     hub.add(sub, hold=True)
     try:
         return await _first_messages(source, hub, sub, framing, request)

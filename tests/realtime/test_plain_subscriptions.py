@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from objectql import User
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect
 
@@ -155,3 +159,30 @@ async def test_several_subscriptions_on_one_connection_each_get_their_message(li
     await server.engine.object("orders").create({"total": 2})
     assert (await client.expect("change"))["id"] == "b"
     await client.nothing(server)
+
+
+async def test_a_live_only_subscribe_reads_nothing_from_the_database_and_acks_every_commit_so_far(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await live_server()
+    orders = server.engine.object("orders")
+    for i in range(3):
+        await orders.create({"total": i})
+    reads: list[str] = []
+    source = server.realtime.source
+    for name in ("current_seq", "oldest_seq", "events", "snapshot"):
+        original = getattr(source, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            reads.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(source, name, counted)
+    client = await connect(server)
+    ack = await client.subscribe("s")
+    assert ack["seq"] == 3 and reads == []
+    created = await orders.create({"total": 9})
+    change = await client.expect("change")
+    assert change["seq"] == 4 and change["record"]["id"] == created["id"]
+    await client.subscribe("t", snapshot=True)  # a snapshot reads its rows and seq from the database
+    assert reads == ["current_seq", "snapshot"]
