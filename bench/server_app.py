@@ -74,7 +74,7 @@ def main() -> None:
         lifespan="on",
         # One access-log line per write would be measured as fan-out cost; the baseline logs nothing.
         access_log=False,
-        **uvicorn_options(),  # type: ignore[arg-type]
+        **uvicorn_options(settings),
     )
 
 

@@ -6,10 +6,13 @@ connection is closed with 1013 (try again later); if the close handshake cannot 
 second, the socket is aborted. Either way the connection counts as closed at once, so its
 subscriptions and presence entries are released without waiting for the peer.
 
-Eager sending: when nothing is queued or in flight, ``push`` starts the send itself. A send into a
-socket that is not backed up completes without ever suspending (the ASGI server writes to the transport
-at once), so the common case costs no task switch; a send that does suspend is handed to the writer,
-which finishes it before anything queued after it.
+Eager sending: when nothing is queued or in flight, ``push`` writes the message itself — through the
+transport's synchronous ``write_now`` when it has one, else by starting its send coroutine, which into a
+socket that is not backed up completes without ever suspending. The common case costs no task switch; a
+send that does suspend is handed to the writer, which finishes it before anything queued after it.
+
+Messages are text, as ``str`` or as UTF-8 ``bytes`` (the hub's fan-out hands every member of a group the
+same bytes object, which lets a transport build its frame once).
 """
 
 from __future__ import annotations
@@ -43,10 +46,17 @@ def new_connection_id() -> str:
     return f"c{_NODE}.{next(_counter)}"
 
 
+Message = str | bytes
+
+
 class Transport(Protocol):
     """What a connection needs from its socket or stream."""
 
-    def send(self, message: str) -> Coroutine[Any, Any, None]: ...
+    def write_now(self, message: Message) -> bool:
+        """Write ``message`` without waiting if the socket takes it now; False when it must be sent."""
+
+    def send(self, message: Message) -> Coroutine[Any, Any, None]:
+        """Write ``message``, waiting while the socket is backed up."""
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -58,7 +68,7 @@ class Connection:
         self.id = conn_id or new_connection_id()
         self.transport = transport
         self.queue_size = queue_size
-        self._queue: deque[str] = deque()
+        self._queue: deque[Message] = deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -73,11 +83,17 @@ class Connection:
 
     # -- hub side ------------------------------------------------------------------------------
 
-    def push(self, message: str) -> None:
+    def push(self, message: Message) -> None:
         """Queue a message; never waits. Overflow closes the connection with 1013."""
         if self.closed.is_set() or self._graceful is not None:
             return
         if not self._busy and self._writer is not None:
+            try:
+                if self.transport.write_now(message):
+                    return
+            except Exception:
+                self.peer_gone()
+                return
             self._send_now(message)
             return
         if len(self._queue) >= self.queue_size:
@@ -86,7 +102,7 @@ class Connection:
         self._queue.append(message)
         self._wake.set()
 
-    def _send_now(self, message: str) -> None:
+    def _send_now(self, message: Message) -> None:
         coro = self.transport.send(message)
         try:
             result, suspended_on = eager.begin(coro)
@@ -167,8 +183,11 @@ class Connection:
                     coro, suspended_on = self._inflight
                     self._inflight = None
                     await eager.finish(coro, suspended_on)
+                transport = self.transport
                 while self._queue:
-                    await self.transport.send(self._queue.popleft())
+                    message = self._queue.popleft()
+                    if not transport.write_now(message):
+                        await transport.send(message)
                 self._busy = False
                 if self._graceful is not None:
                     code, reason = self._graceful

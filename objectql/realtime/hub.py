@@ -46,20 +46,32 @@ RENDER_BACKLOG = 1000
 
 
 class Frame(Protocol):
-    """How a transport wraps a group's rendered text for one subscriber."""
+    """How a transport wraps a group's rendered text (UTF-8) for one subscriber.
 
-    def __call__(self, seq: int, fragment: str) -> str: ...
+    Frames must be hashable and equal when they frame alike: members with equal frames share one message.
+    """
+
+    def __call__(self, seq: int, fragment: bytes) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
 class Enclosed:
     """A frame that puts a fixed prefix and suffix around the fragment (the subscriber's id, usually)."""
 
-    prefix: str = ""
-    suffix: str = ""
+    __slots__ = ("_hash", "prefix", "suffix")
 
-    def __call__(self, seq: int, fragment: str) -> str:
+    def __init__(self, prefix: str = "", suffix: str = "") -> None:
+        self.prefix = prefix.encode("utf-8")
+        self.suffix = suffix.encode("utf-8")
+        self._hash = hash((self.prefix, self.suffix))
+
+    def __call__(self, seq: int, fragment: bytes) -> bytes:
         return self.prefix + fragment + self.suffix
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Enclosed) and self.prefix == other.prefix and self.suffix == other.suffix
 
 
 @dataclass(eq=False)
@@ -72,12 +84,12 @@ class Subscription:
     frame: Frame = field(default_factory=Enclosed)
     renderer: Renderer = CHANGE
     # While a snapshot or replay is read: held (seq, message) pairs; None once live.
-    held: list[tuple[int, str]] | None = None
+    held: list[tuple[int, bytes]] | None = None
     # Live events at or below this seq were covered by the snapshot or replay.
     covered: int = 0
     group: Group | None = field(default=None, repr=False)
 
-    def deliver(self, seq: int, message: str) -> None:
+    def deliver(self, seq: int, message: bytes) -> None:
         if self.held is not None:
             if len(self.held) >= self.conn.queue_size:
                 self.conn.abort_with(CLOSE_TRY_AGAIN, SLOW_CONSUMER)
@@ -172,8 +184,16 @@ class Group:
     def _deliver(self, event: ChangeEvent, fragment: str | None) -> None:
         if fragment is None:
             return
+        seq = event.seq
+        data = fragment.encode("utf-8")
+        # Members framed alike (the same subscription id, say) share one message object.
+        messages: dict[Frame, bytes] = {}
         for sub in list(self.members):
-            sub.deliver(event.seq, sub.frame(event.seq, fragment))
+            frame = sub.frame
+            message = messages.get(frame)
+            if message is None:
+                message = messages[frame] = frame(seq, data)
+            sub.deliver(seq, message)
 
     def _overflow(self) -> None:
         log.warning("a subscription group fell %d events behind rendering; closing its connections", RENDER_BACKLOG)
@@ -353,9 +373,9 @@ class Hub:
                 group.dispatch(event)
         self.delivered_seq = event.seq
 
-    async def replay_messages(self, sub: Subscription, events: Iterable[ChangeEvent]) -> list[str]:
+    async def replay_messages(self, sub: Subscription, events: Iterable[ChangeEvent]) -> list[bytes]:
         """Messages for ``sub`` from past events, computed as they would have been live."""
-        messages: list[str] = []
+        messages: list[bytes] = []
         for event in events:
             if event.object != sub.view.object:
                 continue
@@ -363,7 +383,7 @@ class Hub:
             if inspect.isawaitable(fragment):
                 fragment = await fragment
             if fragment is not None:
-                messages.append(sub.frame(event.seq, fragment))
+                messages.append(sub.frame(event.seq, fragment.encode("utf-8")))
         return messages
 
     # -- introspection (tests, metrics) --------------------------------------------------------

@@ -76,7 +76,7 @@ class Opening:
     framing: Framing
     seq: int
     snapshot: list[dict[str, Any]] | None = None
-    replay: list[str] = field(default_factory=list)
+    replay: list[bytes] = field(default_factory=list)
     reset: bool = False
 
     def release(self) -> Subscription | None:
@@ -97,8 +97,8 @@ class Opening:
             if not reset.live:
                 self.cancel()
                 return None
-        for message in self.replay:
-            conn.push(message)
+        for replayed in self.replay:
+            conn.push(replayed)
         self.sub.go_live(self.seq)
         return self.sub
 
@@ -148,7 +148,7 @@ async def _first_messages(
     current = await source.current_seq()
     if not await _replayable(source, resume_from, current):
         return Opening(hub, sub, framing, current, reset=True)
-    replay: list[str] = []
+    replay: list[bytes] = []
     cursor = resume_from
     while cursor < current:
         events = await source.events(after=cursor, object=sub.view.object, limit=REPLAY_BATCH)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
@@ -125,6 +126,16 @@ WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = 20.0
 
 
-def uvicorn_options() -> dict[str, float | int]:
+# uvicorn's WebSocket protocol with a direct path for fan-out frames (see objectql/server/websocket_protocol.py).
+WS_PROTOCOL = "objectql.server.websocket_protocol:FramesProtocol"
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """WebSocket options every server of this app runs with."""
-    return {"ws_max_size": WS_MAX_SIZE, "ws_ping_interval": WS_PING_INTERVAL, "ws_ping_timeout": WS_PING_TIMEOUT}
+    return {
+        "ws": WS_PROTOCOL,
+        "ws_max_size": WS_MAX_SIZE,
+        "ws_ping_interval": WS_PING_INTERVAL,
+        "ws_ping_timeout": WS_PING_TIMEOUT,
+        "ws_per_message_deflate": settings.ws_compression,
+    }

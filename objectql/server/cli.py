@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_level": settings.log_level,
         "log_config": None,
         "lifespan": "on",
-        **uvicorn_options(),
+        **uvicorn_options(settings),
     }
     if settings.workers > 1:
         # Workers are separate processes: they rebuild the app from the environment.

@@ -159,6 +159,14 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "ws_compression",
+        "OBJECTQL_WS_COMPRESSION",
+        False,
+        bool,
+        "Negotiate permessage-deflate with WebSocket clients that offer it (no context takeover, 4 KiB window). "
+        "Off by default: change messages are small JSON, and compressing costs CPU per message.",
+    ),
+    Setting(
         "ws_max_subscriptions",
         "OBJECTQL_WS_MAX_SUBSCRIPTIONS",
         100,
@@ -254,6 +262,7 @@ class Settings:
     allowed_origins: tuple[str, ...]
     outbox_retention: int
     ws_queue: int
+    ws_compression: bool
     ws_max_subscriptions: int
     presence_heartbeat: int
     presence_timeout: int

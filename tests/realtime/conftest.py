@@ -86,16 +86,23 @@ ServerFactory = Callable[..., Awaitable[LiveServer]]
 
 @pytest.fixture
 async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    """``await live_server(objects=..., **env)``: a started server; stopped after the test."""
+    """``await live_server(objects=..., **env)``: a started server; stopped after the test.
+
+    ``ws`` replaces the server's WebSocket protocol (e.g. uvicorn's own ``"websockets-sansio"``, which
+    offers no frame writer, so every message takes the plain ASGI path).
+    """
     started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def factory(objects: dict[str, str] | None = None, **env: str) -> LiveServer:
+    async def factory(objects: dict[str, str] | None = None, *, ws: str | None = None, **env: str) -> LiveServer:
         app_dir = write_objects(tmp_path / f"app{len(started)}", objects or {"orders": ORDERS, "notes": NOTES})
         # The collector policy is for server processes; the test process keeps Python's defaults.
         environ = {"OBJECTQL_DATABASE_URL": database_url, "OBJECTQL_GC_TUNING": "false", **env}
         settings = Settings.load({}, environ, app_dir=app_dir)
         app = create_app(app_dir, settings)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **uvicorn_options())
+        options = uvicorn_options(settings)
+        if ws is not None:
+            options["ws"] = ws
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)
         server = uvicorn.Server(config)
         task = asyncio.get_running_loop().create_task(server.serve())
         started.append((server, task))

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from objectql.realtime.connection import Connection
 
 
 class GatedTransport:
-    """Sends complete at once while the gate is open and wait while it is closed (a backed-up socket)."""
+    """Sends complete at once while the gate is open and wait while it is closed (a backed-up socket).
 
-    def __init__(self) -> None:
+    ``sync``: it also writes synchronously while open (as the WebSocket frame writer does); else every
+    message goes through the send coroutine (as an ASGI stream does).
+    """
+
+    def __init__(self, sync: bool) -> None:
+        self.sync = sync
         self.gate = asyncio.Event()
         self.gate.set()
         self.sent: list[str] = []
         self.closed: tuple[int, str] | None = None
         self.aborted = False
 
-    async def send(self, message: str) -> None:
+    def write_now(self, message: str | bytes) -> bool:
+        if not (self.sync and self.gate.is_set()):
+            return False
+        self.sent.append(str(message))
+        return True
+
+    async def send(self, message: str | bytes) -> None:
         await self.gate.wait()
-        self.sent.append(message)
+        self.sent.append(str(message))
 
     async def close(self, code: int, reason: str) -> None:
         await self.gate.wait()
@@ -29,8 +42,9 @@ class GatedTransport:
         self.aborted = True
 
 
-async def test_a_push_to_an_idle_connection_is_sent_without_a_task_switch() -> None:
-    transport = GatedTransport()
+@pytest.mark.parametrize("sync", [True, False], ids=["frame writer", "send only"])
+async def test_a_push_to_an_idle_connection_is_sent_without_a_task_switch(sync: bool) -> None:
+    transport = GatedTransport(sync)
     conn = Connection(transport, queue_size=10)
     conn.start()
     conn.push("a")
@@ -39,8 +53,9 @@ async def test_a_push_to_an_idle_connection_is_sent_without_a_task_switch() -> N
     await conn.wait_closed()
 
 
-async def test_a_blocked_send_is_finished_by_the_writer_before_later_messages() -> None:
-    transport = GatedTransport()
+@pytest.mark.parametrize("sync", [True, False], ids=["frame writer", "send only"])
+async def test_a_blocked_send_is_finished_by_the_writer_before_later_messages(sync: bool) -> None:
+    transport = GatedTransport(sync)
     conn = Connection(transport, queue_size=10)
     conn.start()
     transport.gate.clear()
@@ -61,8 +76,9 @@ async def test_a_blocked_send_is_finished_by_the_writer_before_later_messages() 
     assert transport.closed == (1000, "bye")
 
 
-async def test_overflow_behind_a_blocked_send_closes_1013_and_aborts_a_stuck_socket() -> None:
-    transport = GatedTransport()
+@pytest.mark.parametrize("sync", [True, False], ids=["frame writer", "send only"])
+async def test_overflow_behind_a_blocked_send_closes_1013_and_aborts_a_stuck_socket(sync: bool) -> None:
+    transport = GatedTransport(sync)
     conn = Connection(transport, queue_size=3)
     conn.start()
     transport.gate.clear()

@@ -36,8 +36,11 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send(self, message: str) -> None:
-        self.sent.append(message)
+    def write_now(self, message: str | bytes) -> bool:
+        return False
+
+    async def send(self, message: str | bytes) -> None:
+        self.sent.append(message if isinstance(message, str) else message.decode())
 
     async def close(self, code: int, reason: str) -> None:
         return None

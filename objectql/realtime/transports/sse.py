@@ -67,9 +67,9 @@ def last_event_id(request: Request) -> int | None:
         return None
 
 
-def change_frame(seq: int, fragment: str) -> str:
+def change_frame(seq: int, fragment: bytes) -> bytes:
     """A change as an SSE event: the seq is its id (what ``Last-Event-ID`` sends back)."""
-    return f"id: {seq}\nevent: change\ndata: {{{fragment}\n\n"
+    return b"id: %d\nevent: change\ndata: {%b\n\n" % (seq, fragment)
 
 
 class SSEFraming:

@@ -1,0 +1,99 @@
+"""The WebSocket protocol ``objectql serve`` runs under uvicorn: uvicorn's own, plus a frame writer.
+
+Fan-out sends one change to thousands of sockets. Through ASGI each send walks Starlette's and uvicorn's
+send path and has websockets build the same frame again; here the realtime core builds a group's frame once
+and hands the bytes to each socket through the ``objectql.websocket.frames`` ASGI extension
+(:class:`objectql.realtime.transports.sockets.FrameWriter`). Everything else — the handshake, reading,
+pings, closing, flow control — stays uvicorn's. Without this protocol (another server, another uvicorn
+WebSocket implementation) the extension is absent and the transports send through plain ASGI.
+
+Compression: permessage-deflate is negotiated only when ``ws_compression`` is on, and then with no context
+takeover in either direction and a small window (``WINDOW_BITS``), so a connection keeps no compressor or
+decompressor between messages; the realtime core compresses a group's frame once for all its sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from objectql.realtime.transports.sockets import FRAMES_EXTENSION, Deflate
+
+# A 4 KiB window: change messages are small JSON, and a larger one buys little ratio for its memory.
+WINDOW_BITS = 12
+MEM_LEVEL = 5
+
+
+class FramesProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol offering pre-built frames a direct path to the socket."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        extensions = []
+        if self.config.ws_per_message_deflate:
+            extensions = [
+                ServerPerMessageDeflateFactory(
+                    server_no_context_takeover=True,
+                    client_no_context_takeover=True,
+                    server_max_window_bits=WINDOW_BITS,
+                    client_max_window_bits=WINDOW_BITS,
+                    compress_settings={"memLevel": MEM_LEVEL},
+                )
+            ]
+        self.conn = ServerProtocol(
+            extensions=extensions,
+            max_size=self.config.ws_max_size,
+            logger=logging.getLogger("uvicorn.error"),
+        )
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][FRAMES_EXTENSION] = FrameWriter(self)
+
+
+class FrameWriter:
+    """Writes complete frames to one socket, between uvicorn's own frames (never inside one)."""
+
+    __slots__ = ("_protocol", "deflate")
+
+    def __init__(self, protocol: FramesProtocol) -> None:
+        self._protocol = protocol
+        self.deflate: Deflate | None = None
+        for extension in protocol.conn.extensions:
+            if isinstance(extension, PerMessageDeflate):
+                self.deflate = Deflate(extension.local_max_window_bits, MEM_LEVEL)
+
+    def _open(self) -> bool:
+        protocol = self._protocol
+        return (
+            protocol.handshake_complete
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and protocol.conn.state is State.OPEN
+            and not protocol.transport.is_closing()
+        )
+
+    def writable(self) -> bool:
+        """Whether a frame can be written now: the connection is open and its buffer below the high mark."""
+        return self._protocol.writable.is_set() and self._open()
+
+    async def wait_writable(self) -> None:
+        """Wait for the buffer to drain; ConnectionError when the connection is closing or gone."""
+        protocol = self._protocol
+        if not protocol.writable.is_set():
+            await protocol.writable.wait()
+        if not self._open():
+            raise ConnectionError("the WebSocket is closed")
+
+    def write(self, frame: bytes) -> None:
+        """Write one complete frame; ConnectionError when the connection is closing or gone."""
+        if not self._open():
+            raise ConnectionError("the WebSocket is closed")
+        self._protocol.transport.write(frame)
