@@ -1,14 +1,15 @@
 """The benchmarks' baseline: a minimal ``websockets`` server, "the practical limit for Python".
 
-It speaks the same auth / subscribe messages as ``/api/realtime`` (open server: every client is
-anonymous) and keeps an equality index ``(object, field, value) -> {subscription id: sockets}``.
+It speaks the same auth / subscribe messages as ``/api/realtime`` (tokens are accepted unchecked: every
+client is anonymous; checking one costs a connection, not a message) and keeps an equality index
+``(object, field, value) -> {subscription id: sockets}``.
 A write arrives as ``{"type":"bench_write","object":...,"record":{...}}`` on any connection; the record
 gets an id, timestamps and a seq like the real server's, and each subscription id the index selects gets
 ONE pre-serialised message, broadcast to all its sockets with ``websockets.broadcast`` (no per-socket
 queue, no awaiting). Filters are lists of ``[field, "=", value]``; the first criterion is indexed and the
 others are checked per write. Nothing is stored.
 
-    python -m bench.baseline_server --port P
+    python -m bench.baseline_server --port P [--compression]
 """
 
 from __future__ import annotations
@@ -136,9 +137,10 @@ def health(connection: ServerConnection, request: Request) -> Response | None:
     return None
 
 
-async def run(port: int) -> None:
+async def run(port: int, compression: bool) -> None:
     baseline = Baseline()
-    # The same limits as the server under test: 64 KiB messages, ping every 20 s, 20 s to answer.
+    # The same limits as the server under test: 64 KiB messages, ping every 20 s, 20 s to answer; and,
+    # like it by default, no compression unless asked (then websockets' own permessage-deflate defaults).
     server: Server = await serve(
         baseline.handler,
         HOST,
@@ -148,6 +150,7 @@ async def run(port: int) -> None:
         ping_interval=20,
         ping_timeout=20,
         backlog=2048,
+        compression="deflate" if compression else None,
     )
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -161,15 +164,16 @@ async def run(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline_server")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--compression", action="store_true", help="accept permessage-deflate")
     args = parser.parse_args()
     raise_nofile()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvicorn[standard] installs it
-        asyncio.run(run(args.port))
+        asyncio.run(run(args.port, args.compression))
     else:
         # The server under test runs on uvloop (uvicorn's default when installed); so does the baseline.
-        uvloop.run(run(args.port))
+        uvloop.run(run(args.port, args.compression))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ import os
 import resource
 import signal
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jwt
 
 HOST = "127.0.0.1"
 
@@ -21,6 +25,58 @@ fields:
   total:    {type: number}
   customer: {type: text}
 """
+
+# The HS256 key of the servers under test in the realistic mode (a benchmark's, never a deployment's).
+BENCH_SECRET = "objectql-bench-secret-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Realism:
+    """How the server under test is used: by default the way users run it.
+
+    ``auth``: JWT on (HS256), a token per subscriber connection; ``graphql_writes``: writes are
+    ``createOrders`` mutations over ``POST /graphql`` (else the bench-only ``POST /bench/write``);
+    ``offer_deflate``: subscribers offer permessage-deflate as browsers do; ``compression``: the server
+    accepts it (``OBJECTQL_WS_COMPRESSION``; the baseline likewise).
+    """
+
+    auth: bool = True
+    graphql_writes: bool = True
+    offer_deflate: bool = True
+    compression: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Realism:
+        return cls(
+            auth=not args.open,
+            graphql_writes=not args.bench_writes,
+            offer_deflate=not args.no_deflate_offer,
+            compression=args.compression,
+        )
+
+    @property
+    def secret(self) -> str | None:
+        return BENCH_SECRET if self.auth else None
+
+    def describe(self) -> str:
+        return ", ".join(
+            [
+                "JWT auth on (HS256, a token per connection)" if self.auth else "open server (no JWT key)",
+                "writes as GraphQL createOrders mutations" if self.graphql_writes else "writes via POST /bench/write",
+                "clients offer permessage-deflate" if self.offer_deflate else "clients offer no extensions",
+                "server compression on" if self.compression else "server compression off (the default)",
+            ]
+        )
+
+
+# How the benchmarks run unless told otherwise.
+REALISTIC = Realism()
+
+
+def writer_token(secret: str) -> str:
+    """The token the benchmark writes with."""
+    return jwt.encode({"sub": "bench-writer", "roles": ["writer"], "exp": int(time.time()) + 4 * 3600}, secret)
+
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -107,3 +163,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, drain_timeout: float, 
     parser.add_argument("--out", type=Path, help="write the report here (e.g. docs/benchmarks.md)")
     parser.add_argument("--plot", type=Path, help=f"write the PNG plot here (e.g. {plot_example})")
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--open", action="store_true", help="no JWT key on the server (anonymous subscribers)")
+    parser.add_argument("--bench-writes", action="store_true", help="write via POST /bench/write, not GraphQL")
+    parser.add_argument("--no-deflate-offer", action="store_true", help="subscribers offer no WebSocket extension")
+    parser.add_argument("--compression", action="store_true", help="servers accept permessage-deflate")

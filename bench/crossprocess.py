@@ -26,8 +26,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import postgres
+from bench.common import Realism
 from bench.loadgen import ALL_MATCHING, Plan
-from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for
+from bench.measure import RunResult, Target, Writer, measure, records_for, writer_for
 from bench.servers import BASELINE, OBJECTQL, ServerProcess, snapshot
 from bench.workers import log
 
@@ -40,10 +41,21 @@ def config_name(broker: str) -> str:
     return f"{OBJECTQL}-{urlsplit(broker).scheme}"
 
 
-def plans_for(n: int, port: int, path: str, clients: int) -> list[Plan]:
+def plans_for(n: int, port: int, path: str, clients: int, realism: Realism) -> list[Plan]:
     """N sockets with one all-matching subscription each, as in ``bench.fanout``."""
     ranges = [(i, i + 1) for i in range(n)]
-    plans = [Plan(port, path, ALL_MATCHING, ranges[w::clients], concurrency=100) for w in range(clients)]
+    plans = [
+        Plan(
+            port,
+            path,
+            ALL_MATCHING,
+            ranges[w::clients],
+            concurrency=100,
+            secret=realism.secret,
+            offer_deflate=realism.offer_deflate,
+        )
+        for w in range(clients)
+    ]
     return [p for p in plans if p.connections]
 
 
@@ -54,24 +66,27 @@ async def run_one(
     workdir = Path(tempfile.mkdtemp(prefix=f"{config}-{n}-", dir=tmp))
     servers: list[ServerProcess] = []
     writer: Writer | None = None
+    realism = Realism.from_args(args)
     try:
         if config == BASELINE:
             log(f"{label}: starting the baseline")
-            servers.append(ServerProcess(BASELINE, workdir, 1, source))
+            servers.append(ServerProcess(BASELINE, workdir, 1, source, realism=realism))
         else:
             await postgres.recreate(args.pg)
             names = ["A", "B"] if broker is not None else ["A"]
             for name in names:
                 log(f"{label}: starting server {name} on {args.pg.split('@')[-1]} (broker {broker or 'memory://'})")
                 # One at a time: the schema is created once, by A, before B starts.
-                servers.append(ServerProcess(OBJECTQL, workdir, 1, source, db=args.pg, broker=broker, name=name))
+                servers.append(
+                    ServerProcess(OBJECTQL, workdir, 1, source, db=args.pg, broker=broker, name=name, realism=realism)
+                )
                 await asyncio.to_thread(servers[-1].wait_ready)
         writing, subscribed = servers[0], servers[-1]
         await asyncio.to_thread(subscribed.wait_ready)
-        writer = await WsWriter.open(writing.port) if config == BASELINE else HttpWriter(writing.port)
+        writer = await writer_for(BASELINE if config == BASELINE else OBJECTQL, writing.port, realism)
         others = {"A": writing.pid} if writing is not subscribed else {}
         target = Target(config, ALL_MATCHING, n, subscribed.pid, others=others, warmup=WARMUP)
-        plans = plans_for(n, subscribed.port, subscribed.path, args.clients)
+        plans = plans_for(n, subscribed.port, subscribed.path, args.clients, realism)
         records = records_for(ALL_MATCHING, n, args.writes)
         return await measure(target, plans, n, writer, records, rate=args.rate, drain_timeout=args.drain_timeout)
     finally:

@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 from bench import crossprocess, crossprocess_report, postgres, report
-from bench.common import add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
+from bench.common import REALISTIC, Realism, add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
 from bench.loadgen import ALL_MATCHING, DISTINCT, Plan
-from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for, run_matrix, stop_run
+from bench.measure import RunResult, Target, Writer, measure, records_for, run_matrix, stop_run, writer_for
 from bench.servers import BASELINE, OBJECTQL, ServerProcess
 from bench.workers import log
 
@@ -45,7 +45,9 @@ __all__ = ["RunResult", "build_parser", "main", "plans_for", "records_for"]
 # -- plans ---------------------------------------------------------------------------------------
 
 
-def plans_for(scenario: str, n: int, port: int, path: str, clients: int, mux: int) -> tuple[list[Plan], int]:
+def plans_for(
+    scenario: str, n: int, port: int, path: str, clients: int, mux: int, realism: Realism = REALISTIC
+) -> tuple[list[Plan], int]:
     """Each worker's connections and the number of connections in all."""
     if scenario == ALL_MATCHING:
         ranges = [(i, i + 1) for i in range(n)]
@@ -54,7 +56,18 @@ def plans_for(scenario: str, n: int, port: int, path: str, clients: int, mux: in
         per = -(-n // count)
         ranges = [(start, min(n, start + per)) for start in range(0, n, per)]
     # Each worker opens at most 100 sockets at once: connects come in batches, not as a stampede.
-    plans = [Plan(port, path, scenario, ranges[w::clients], concurrency=100) for w in range(clients)]
+    plans = [
+        Plan(
+            port,
+            path,
+            scenario,
+            ranges[w::clients],
+            concurrency=100,
+            secret=realism.secret,
+            offer_deflate=realism.offer_deflate,
+        )
+        for w in range(clients)
+    ]
     return [p for p in plans if p.connections], len(ranges)
 
 
@@ -68,12 +81,15 @@ async def run_one(kind: str, scenario: str, n: int, args: argparse.Namespace, tm
     per_conn = max(stop - start for plan in plans_probe for start, stop in plan.connections)
     workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-{scenario}-{n}-", dir=tmp))
     log(f"{label}: starting the server")
-    server = ServerProcess(kind, workdir, max_subscriptions=per_conn, source=source)
+    realism = Realism.from_args(args)
+    server = ServerProcess(kind, workdir, max_subscriptions=per_conn, source=source, realism=realism)
     writer: Writer | None = None
     try:
         await asyncio.to_thread(server.wait_ready)
-        writer = HttpWriter(server.port) if kind == OBJECTQL else await WsWriter.open(server.port)
-        plans, connections = plans_for(scenario, n, server.port, server.path, args.clients, args.mux_connections)
+        writer = await writer_for(kind, server.port, realism)
+        plans, connections = plans_for(
+            scenario, n, server.port, server.path, args.clients, args.mux_connections, realism
+        )
         target = Target(kind, scenario, n, server.pid)
         records = records_for(scenario, n, writes)
         return await measure(

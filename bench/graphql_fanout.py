@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 
 from bench import graphql_report
-from bench.common import add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
+from bench.common import REALISTIC, Realism, add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
 from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
-from bench.measure import HttpWriter, RunResult, Target, Writer, WsWriter, measure, records_for, run_matrix, stop_run
+from bench.measure import RunResult, Target, Writer, measure, records_for, run_matrix, stop_run, writer_for
 from bench.servers import BASELINE, NAIVE, OBJECTQL, ServerProcess
 from bench.workers import log
 
@@ -45,12 +45,24 @@ SERVERS = (OBJECTQL, BASELINE, NAIVE)
 WARMUP = {"status": "paid", "customer": "bench"}
 
 
-def plans_for(kind: str, scenario: str, n: int, port: int, clients: int) -> list[Plan]:
+def plans_for(kind: str, scenario: str, n: int, port: int, clients: int, realism: Realism = REALISTIC) -> list[Plan]:
     """One socket per subscriber, shared out over the load-generator processes."""
     ranges = [(i, i + 1) for i in range(n)]
     protocol = PLAIN if kind == BASELINE else GRAPHQL
     path = "/" if kind == BASELINE else "/graphql"
-    plans = [Plan(port, path, scenario, ranges[w::clients], concurrency=100, protocol=protocol) for w in range(clients)]
+    plans = [
+        Plan(
+            port,
+            path,
+            scenario,
+            ranges[w::clients],
+            concurrency=100,
+            protocol=protocol,
+            secret=realism.secret,
+            offer_deflate=realism.offer_deflate,
+        )
+        for w in range(clients)
+    ]
     return [p for p in plans if p.connections]
 
 
@@ -59,11 +71,12 @@ async def run_one(kind: str, scenario: str, n: int, args: argparse.Namespace, tm
     writes = args.writes if scenario == ALL_MATCHING else args.distinct_writes
     workdir = Path(tempfile.mkdtemp(prefix=f"gql-{kind}-{scenario}-{n}-", dir=tmp))
     log(f"{label}: starting the server")
-    server = ServerProcess(kind, workdir, max_subscriptions=1, source=source)
+    realism = Realism.from_args(args)
+    server = ServerProcess(kind, workdir, max_subscriptions=1, source=source, realism=realism)
     writer: Writer | None = None
     try:
         await asyncio.to_thread(server.wait_ready)
-        writer = await WsWriter.open(server.port) if kind == BASELINE else HttpWriter(server.port)
+        writer = await writer_for(kind, server.port, realism)
         target = Target(
             kind,
             scenario,
@@ -72,7 +85,7 @@ async def run_one(kind: str, scenario: str, n: int, args: argparse.Namespace, tm
             stats_port=None if kind == BASELINE else server.port,
             warmup=WARMUP if scenario == ALL_MATCHING else None,
         )
-        plans = plans_for(kind, scenario, n, server.port, args.clients)
+        plans = plans_for(kind, scenario, n, server.port, args.clients, realism)
         records = records_for(scenario, n, writes)
         return await measure(target, plans, n, writer, records, rate=args.rate, drain_timeout=args.drain_timeout)
     finally:

@@ -6,7 +6,9 @@ with the number of change messages received (warm-up writes, whose ``total`` is 
 on ``finish`` it sends every ``(write index, received at)`` pair and its checks, closes its sockets and
 exits. It exits too when the pipe closes (the orchestrator is gone).
 
-Two protocols: ``plain`` (``/api/realtime`` and the baseline: ``auth`` then ``subscribe``, each acked) and
+Realistic by default: each socket offers permessage-deflate as a browser does and, when the plan carries
+a JWT secret, authenticates with a token of its own (users ``user0`` … share one role, as an app's users
+do). Two protocols: ``plain`` (``/api/realtime`` and the baseline: ``auth`` then ``subscribe``, each acked) and
 ``graphql`` (``graphql-transport-ws``: ``connection_init`` → ``connection_ack``, then ``subscribe``, which
 the protocol never acknowledges — the orchestrator asks the server how many subscriptions it holds).
 """
@@ -18,11 +20,14 @@ import contextlib
 import json
 import os
 import re
+import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
+
+import jwt
 
 from bench.common import HOST, raise_nofile
 from bench.wsclient import WSClient
@@ -49,6 +54,10 @@ CHUNK_INTERVAL = 1.0
 CONNECT_ATTEMPTS = 3
 STEP_TIMEOUT = 120.0
 PROGRESS_INTERVAL = 1.0
+# Subscribers' tokens: this many distinct users, all with one read role.
+TOKEN_USERS = 50
+TOKEN_ROLES = ["viewer"]
+TOKEN_TTL = 4 * 3600
 
 _TOTAL = re.compile(rb'"total":\s*(-?[0-9.eE+]+)')
 _NEXT = re.compile(rb'"type":\s*"next"')
@@ -64,6 +73,24 @@ class Plan:
     connections: list[tuple[int, int]]
     concurrency: int = 100
     protocol: str = PLAIN
+    # HS256 secret the server checks tokens with; None: an open server (anonymous connections).
+    secret: str | None = None
+    offer_deflate: bool = True
+
+
+def subscriber_token(secret: str, n: int) -> str:
+    """Connection ``n``'s token: one of ``TOKEN_USERS`` users sharing the read role."""
+    claims = {"sub": f"user{n % TOKEN_USERS}", "roles": TOKEN_ROLES, "exp": int(time.time()) + TOKEN_TTL}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def auth_message(plan: Plan, n: int, protocol: str = PLAIN) -> str:
+    """The first message of connection ``n``: plain ``auth`` or GraphQL ``connection_init``."""
+    token = subscriber_token(plan.secret, n) if plan.secret is not None else None
+    if protocol == GRAPHQL:
+        payload = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return json.dumps({"type": "connection_init", "payload": payload})
+    return json.dumps({"type": "auth", "token": token})
 
 
 def subscribe_message(scenario: str, j: int, protocol: str = PLAIN) -> str:
@@ -198,7 +225,7 @@ class Worker:
             ws = sub.ws
             ws.closed.add_done_callback(lambda f: self.closes.update([f.result()]))
             self.connected += 1
-            ws.send_text('{"type":"connection_init","payload":{}}' if self.graphql else '{"type":"auth","token":null}')
+            ws.send_text(auth_message(self.plan, sub.start, self.plan.protocol))
             await asyncio.wait_for(sub.authed.wait(), STEP_TIMEOUT)
             ids = range(sub.start, sub.stop)
             for first in range(0, len(ids), CHUNK):
@@ -216,7 +243,9 @@ class Worker:
 
     def _client(self) -> WSClient:
         subprotocol = GRAPHQL_SUBPROTOCOL if self.graphql else None
-        return WSClient(HOST, self.plan.port, self.plan.path, self.on_text, subprotocol)
+        return WSClient(
+            HOST, self.plan.port, self.plan.path, self.on_text, subprotocol, offer_deflate=self.plan.offer_deflate
+        )
 
     async def setup(self) -> None:
         sem = asyncio.Semaphore(self.plan.concurrency)

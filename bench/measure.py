@@ -26,9 +26,9 @@ from typing import Any, Protocol
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import HOST, cpu_seconds, percentiles, rss_kib
+from bench.common import HOST, Realism, cpu_seconds, percentiles, rss_kib, writer_token
 from bench.loadgen import ALL_MATCHING, Plan
-from bench.servers import snapshot
+from bench.servers import BASELINE, OBJECTQL, snapshot
 from bench.workers import PROGRESS_EVERY, SETUP_TIMEOUT, Workers, log
 
 STALL_TIMEOUT = 60.0
@@ -117,6 +117,30 @@ class HttpWriter:
         await self.client.aclose()
 
 
+class GraphQLWriter:
+    """Writes as users do: one ``createOrders`` mutation per write over ``POST /graphql``, with a token."""
+
+    MUTATION = "mutation ($input: OrdersInput!) { createOrders(input: $input) { id } }"
+
+    def __init__(self, port: int, token: str | None) -> None:
+        headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+        self.client = httpx.AsyncClient(
+            base_url=f"http://{HOST}:{port}",
+            timeout=httpx.Timeout(300.0),
+            limits=httpx.Limits(max_connections=50),
+            headers=headers,
+        )
+
+    async def write(self, record: dict[str, Any]) -> None:
+        response = await self.client.post("/graphql", json={"query": self.MUTATION, "variables": {"input": record}})
+        body = response.json() if response.status_code == 200 else None
+        if body is None or body.get("errors"):
+            raise RuntimeError(f"mutation answered {response.status_code}: {response.text[:200]}")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
 class WsWriter:
     """Writes to the baseline: ``bench_write`` messages on a control socket."""
 
@@ -135,6 +159,15 @@ class WsWriter:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def writer_for(kind: str, port: int, realism: Realism) -> Writer:
+    """How a benchmark writes to a server of ``kind`` (ours in the realistic mode: GraphQL mutations)."""
+    if kind == BASELINE:
+        return await WsWriter.open(port)
+    if kind == OBJECTQL and realism.graphql_writes:
+        return GraphQLWriter(port, writer_token(realism.secret) if realism.secret is not None else None)
+    return HttpWriter(port)
 
 
 async def server_subscriptions(port: int) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import HOST, write_app
+from bench.common import HOST, REALISTIC, Realism, write_app
 
 OBJECTQL = "objectql"
 BASELINE = "baseline"
@@ -66,6 +66,7 @@ class ServerProcess:
     ``kind`` is ``objectql`` (``bench.server_app``: SQLite in ``workdir`` unless ``db`` is given, and
     ``broker`` for scale-out), ``baseline`` (``bench.baseline_server``) or ``naive``
     (``bench.naive_strawberry``). ``name`` tells apart several servers of one kind (their logs too).
+    ``realism`` sets ours up as users run it (a JWT key; compression as asked, the baseline likewise).
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class ServerProcess:
         db: str | None = None,
         broker: str | None = None,
         name: str | None = None,
+        realism: Realism = REALISTIC,
     ) -> None:
         self.kind = kind
         self.name = name or kind
@@ -94,13 +96,19 @@ class ServerProcess:
             env.update(
                 OBJECTQL_LOG_LEVEL="warning",
                 OBJECTQL_WS_MAX_SUBSCRIPTIONS=str(max(100, max_subscriptions)),
+                OBJECTQL_WS_COMPRESSION=str(realism.compression).lower(),
             )
+            env.pop("OBJECTQL_JWT_SECRET", None)
+            if realism.secret is not None:
+                env["OBJECTQL_JWT_SECRET"] = realism.secret
             self.path = "/api/realtime"
         elif kind == NAIVE:
             cmd = [sys.executable, "-m", "bench.naive_strawberry", "--port", str(self.port)]
             self.path = "/graphql"
         else:
             cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(self.port)]
+            if realism.compression:
+                cmd.append("--compression")
             self.path = "/"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

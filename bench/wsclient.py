@@ -2,9 +2,10 @@
 
 The ``websockets`` client costs several times more CPU per received message than this; on a 2-core
 machine shared with the server, a heavy client would become the bottleneck. This one only does what the
-benchmark needs: the opening handshake (no extensions, so no compression on either server; optionally one
-subprotocol, e.g. ``graphql-transport-ws``), masked text
-frames out, text frames in (fragments joined), pings answered, and the closing handshake.
+benchmark needs: the opening handshake (optionally one subprotocol, e.g. ``graphql-transport-ws``, and,
+as every browser does, an offer of ``permessage-deflate; client_max_window_bits``), masked text frames
+out, text frames in (fragments joined, inflated when the server compressed them), pings answered, and the
+closing handshake. It never compresses what it sends.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import hashlib
 import os
 import time
+import zlib
 from collections.abc import Callable
 from typing import cast
 
@@ -24,6 +26,25 @@ CLOSE_NO_STATUS = 1005
 CLOSE_ABNORMAL = 1006
 
 OnText = Callable[["WSClient", bytes, float], None]
+# What browsers send (Chromium, Firefox): the server may then compress, and say how.
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
+_SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"
+
+
+class Inflater:
+    """The receiving side of a negotiated permessage-deflate (RFC 7692)."""
+
+    def __init__(self, parameters: str) -> None:
+        params = [p.strip() for p in parameters.split(";")[1:]]
+        self.no_context_takeover = "server_no_context_takeover" in params
+        bits = [p.split("=", 1)[1] for p in params if p.startswith("server_max_window_bits=")]
+        self.window_bits = int(bits[0].strip('"')) if bits else 15
+        self._decoder = zlib.decompressobj(wbits=-self.window_bits)
+
+    def inflate(self, data: bytes) -> bytes:
+        if self.no_context_takeover:
+            self._decoder = zlib.decompressobj(wbits=-self.window_bits)
+        return self._decoder.decompress(data + _SYNC_FLUSH_TAIL)
 
 
 def frame(opcode: int, payload: bytes) -> bytes:
@@ -46,10 +67,22 @@ class WSClient(asyncio.Protocol):
     """Calls ``on_text(client, payload, received_at)`` for every text message; ``received_at`` is
     ``time.time()`` when the bytes carrying it were read."""
 
-    def __init__(self, host: str, port: int, path: str, on_text: OnText, subprotocol: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: str,
+        on_text: OnText,
+        subprotocol: str | None = None,
+        *,
+        offer_deflate: bool = True,
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.host, self.port, self.path = host, port, path
         self.subprotocol = subprotocol
+        self.offer_deflate = offer_deflate
+        # Set when the server accepted permessage-deflate.
+        self.inflater: Inflater | None = None
         self.on_text = on_text
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
@@ -59,6 +92,7 @@ class WSClient(asyncio.Protocol):
         self._buf = bytearray()
         self._open = False
         self._fragments: list[bytes] | None = None
+        self._compressed = False
         self._close_sent = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -67,10 +101,11 @@ class WSClient(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         protocol = f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n" if self.subprotocol else ""
+        extensions = f"Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n" if self.offer_deflate else ""
         request = (
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
-            f"{protocol}\r\n"
+            f"{protocol}{extensions}\r\n"
         )
         self.transport.write(request.encode())
 
@@ -100,7 +135,7 @@ class WSClient(asyncio.Protocol):
                 break
             payload = bytes(buf[pos + head : end])
             pos = end
-            self._frame(b0 & 0x0F, bool(b0 & 0x80), payload, now)
+            self._frame(b0 & 0x0F, bool(b0 & 0x80), bool(b0 & 0x40), payload, now)
         if pos:
             del buf[:pos]
 
@@ -127,21 +162,31 @@ class WSClient(asyncio.Protocol):
                 self.opened.set_exception(ConnectionError(f"handshake refused: {status}"))
             self._fail()
             return False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip() == b"sec-websocket-extensions" and value.strip().startswith(b"permessage-deflate"):
+                self.inflater = Inflater(value.strip().decode())
         self._open = True
         # A waiter that gave up (timeout, Ctrl-C) cancels the future through wait_for.
         if not self.opened.done():
             self.opened.set_result(None)
         return True
 
-    def _frame(self, opcode: int, fin: bool, payload: bytes, now: float) -> None:
+    def _frame(self, opcode: int, fin: bool, rsv1: bool, payload: bytes, now: float) -> None:
         if opcode in (OP_TEXT, OP_BINARY, OP_CONT):
             if opcode != OP_CONT:
                 self._fragments = []
+                self._compressed = rsv1
             if self._fragments is None:
                 return
             self._fragments.append(payload)
             if fin:
                 message, self._fragments = b"".join(self._fragments), None
+                if self._compressed:
+                    if self.inflater is None:  # compressed without having negotiated it
+                        self._fail()
+                        return
+                    message = self.inflater.inflate(message)
                 self.on_text(self, message, now)
         elif opcode == OP_PING:
             self._write(OP_PONG, payload)

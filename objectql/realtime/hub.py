@@ -24,10 +24,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import View
@@ -55,23 +56,29 @@ class Frame(Protocol):
 
 
 class Enclosed:
-    """A frame that puts a fixed prefix and suffix around the fragment (the subscriber's id, usually)."""
+    """A frame that puts a fixed prefix and suffix around the fragment (the subscriber's id, usually).
 
-    __slots__ = ("_hash", "prefix", "suffix")
+    Equal frames are one object while any subscription holds them (identity is equality), so a group's
+    members framed alike find their shared message by identity.
+    """
 
-    def __init__(self, prefix: str = "", suffix: str = "") -> None:
-        self.prefix = prefix.encode("utf-8")
-        self.suffix = suffix.encode("utf-8")
-        self._hash = hash((self.prefix, self.suffix))
+    __slots__ = ("__weakref__", "prefix", "suffix")
+    prefix: bytes
+    suffix: bytes
+    _interned: ClassVar[weakref.WeakValueDictionary[tuple[str, str], Enclosed]] = weakref.WeakValueDictionary()
+
+    def __new__(cls, prefix: str = "", suffix: str = "") -> Enclosed:
+        key = (prefix, suffix)
+        frame = cls._interned.get(key)
+        if frame is None:
+            frame = super().__new__(cls)
+            frame.prefix = prefix.encode("utf-8")
+            frame.suffix = suffix.encode("utf-8")
+            cls._interned[key] = frame
+        return frame
 
     def __call__(self, seq: int, fragment: bytes) -> bytes:
         return self.prefix + fragment + self.suffix
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Enclosed) and self.prefix == other.prefix and self.suffix == other.suffix
 
 
 @dataclass(eq=False)

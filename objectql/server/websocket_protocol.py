@@ -19,7 +19,6 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
-from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from objectql.realtime.transports.sockets import FRAMES_EXTENSION, Deflate
@@ -71,18 +70,23 @@ class FrameWriter:
                 self.deflate = Deflate(extension.local_max_window_bits, MEM_LEVEL)
 
     def _open(self) -> bool:
+        # Every way a WebSocket ends sets close_sent (our close, a keepalive timeout, a protocol error) or
+        # closes the transport (the peer's close, a lost connection); frames exist only after the handshake.
         protocol = self._protocol
-        return (
-            protocol.handshake_complete
-            and not protocol.close_sent
-            and not protocol.disconnected
-            and protocol.conn.state is State.OPEN
-            and not protocol.transport.is_closing()
-        )
+        return not protocol.close_sent and not protocol.transport.is_closing()
 
-    def writable(self) -> bool:
-        """Whether a frame can be written now: the connection is open and its buffer below the high mark."""
-        return self._protocol.writable.is_set() and self._open()
+    def try_write(self, frame: bytes) -> bool:
+        """Write one complete frame if the socket's buffer is below its high mark (True), else False.
+
+        ConnectionError when the connection is closing or gone.
+        """
+        protocol = self._protocol
+        if protocol.close_sent or protocol.transport.is_closing():
+            raise ConnectionError("the WebSocket is closed")
+        if not protocol.writable.is_set():
+            return False
+        protocol.transport.write(frame)
+        return True
 
     async def wait_writable(self) -> None:
         """Wait for the buffer to drain; ConnectionError when the connection is closing or gone."""

@@ -36,8 +36,11 @@ class FrameWriter(Protocol):
     def deflate(self) -> Deflate | None:
         """The connection's permessage-deflate parameters, None when it did not negotiate compression."""
 
-    def writable(self) -> bool:
-        """Whether a frame can be written now (open, and the socket's buffer below its high mark)."""
+    def try_write(self, frame: bytes) -> bool:
+        """Write one complete frame if the socket takes it now (True); False when it is backed up.
+
+        ConnectionError when the connection closed.
+        """
 
     async def wait_writable(self) -> None:
         """Wait until a frame can be written; ConnectionError when the connection closed."""
@@ -127,10 +130,9 @@ class WebSocketTransport:
     def write_now(self, message: Message) -> bool:
         """Write ``message`` at once if the socket takes it (True); False: :meth:`send` it instead."""
         frames = self.frames
-        if frames is None or not frames.writable():
+        if frames is None:
             return False
-        frames.write(_frames.frame(_as_bytes(message), frames.deflate))
-        return True
+        return frames.try_write(_frames.frame(_as_bytes(message), frames.deflate))
 
     async def send(self, message: Message) -> None:
         frames = self.frames
