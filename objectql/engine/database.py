@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from objectql.engine import sqlite_driver
 from objectql.errors import Conflict, InternalError, ObjectQLError, Unavailable, ValidationError
 
 log = logging.getLogger("objectql.engine")
@@ -38,7 +39,13 @@ def normalise_url(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        module = sqlite_driver.dbapi()
+        if module is not None:
+            options["module"] = module
+        # Units end with an explicit commit or rollback: the pool's own rollback on return would only add
+        # a trip to the driver's thread per unit.
+        engine = create_async_engine(url, pool_reset_on_return=None, **options)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
