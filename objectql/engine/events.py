@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from objectql.metadata.model import Kind, ObjectDef
@@ -107,6 +107,14 @@ class Outbox:
         self.events = events
         self.counter = counter
         self.objects = objects
+        # Built once: the values travel as parameters (one cache key per statement, not per commit).
+        self._take_seqs = (
+            update(counter)
+            .where(counter.c.id == 1)
+            .values(value=counter.c.value + bindparam("taken"))
+            .returning(counter.c.value)
+        )
+        self._append = insert(events)
 
     async def ensure_counter(self, conn: AsyncConnection) -> None:
         start = (await conn.execute(select(func.coalesce(func.max(self.events.c.seq), 0)))).scalar_one()
@@ -122,35 +130,26 @@ class Outbox:
         """Give ``pending`` their seqs and write them; call last in the transaction, just before commit."""
         if not pending:
             return []
-        top = (
-            await conn.execute(
-                update(self.counter)
-                .where(self.counter.c.id == 1)
-                .values(value=self.counter.c.value + len(pending))
-                .returning(self.counter.c.value)
-            )
-        ).scalar_one()
+        top = (await conn.execute(self._take_seqs, {"taken": len(pending)})).scalar_one()
         first = int(top) - len(pending) + 1
         committed = [p.committed(first + i) for i, p in enumerate(pending)]
-        await conn.execute(
-            insert(self.events),
-            [
-                {
-                    "seq": e.seq,
-                    "object": e.object,
-                    "action": e.action,
-                    "record_id": e.id,
-                    "user_id": e.user_id,
-                    "ts": e.ts,
-                    "payload": json.dumps(
-                        {"record": e.record, "previous": e.previous, "changed": e.changed},
-                        default=_encode_value,
-                        ensure_ascii=False,
-                    ),
-                }
-                for e in committed
-            ],
-        )
+        rows = [
+            {
+                "seq": e.seq,
+                "object": e.object,
+                "action": e.action,
+                "record_id": e.id,
+                "user_id": e.user_id,
+                "ts": e.ts,
+                "payload": json.dumps(
+                    {"record": e.record, "previous": e.previous, "changed": e.changed},
+                    default=_encode_value,
+                    ensure_ascii=False,
+                ),
+            }
+            for e in committed
+        ]
+        await conn.execute(self._append, rows[0] if len(rows) == 1 else rows)
         return committed
 
     async def current_seq(self, conn: AsyncConnection) -> int:

@@ -7,10 +7,25 @@ and update roles, and row rules (added to every read and checked on every write'
 from __future__ import annotations
 
 import copy
+import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from objectql.engine.events import PendingEvent
 from objectql.engine.filters.ast import FALSE, TRUE, Node, conjoin
@@ -38,6 +53,26 @@ if TYPE_CHECKING:
     from objectql.engine.user import User
 
 Record = dict[str, Any]
+
+
+# The bound parameter naming the row an update or delete is about; no field name starts with an underscore.
+ROW_ID = "_objectql_row_id"
+
+
+@dataclass(frozen=True)
+class _WriteStatements:
+    """One table's write statements, built once: the values come as parameters, so SQLAlchemy computes
+    each statement's cache key once instead of for every write."""
+
+    insert: Insert
+    update: Update
+    delete: Delete
+
+
+@functools.cache
+def _writes(table: Table) -> _WriteStatements:
+    by_id = table.c.id == bindparam(ROW_ID)
+    return _WriteStatements(insert(table), update(table).where(by_id), delete(table).where(by_id))
 
 
 class ObjectRepository:
@@ -129,7 +164,7 @@ class ObjectRepository:
             await self.app.hooks.run("before:create", hctx)
             record = await self._prepare_create(unit, hctx.data or {})
             hctx.id = record["id"]
-            await unit.conn.execute(insert(self.table).values(self._row(record)))
+            await unit.conn.execute(_writes(self.table).insert, self._row(record))
             self._require_visible(record)
             hctx.result = self._readable(record)
             hctx.api = self.ctx.app.context(self.user)
@@ -148,7 +183,7 @@ class ObjectRepository:
             await self.app.hooks.run("before:update", hctx)
             record, changed = await self._prepare_update(unit, current, hctx.data or {})
             values = {k: v for k, v in self._row(record).items() if k != "id"}
-            await unit.conn.execute(update(self.table).where(self.table.c.id == id).values(values))
+            await unit.conn.execute(_writes(self.table).update, {**values, ROW_ID: id})
             self._require_visible(record)
             hctx.result = self._readable(record)
             hctx.api = self.ctx.app.context(self.user)
@@ -163,7 +198,7 @@ class ObjectRepository:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("delete", id=id, previous=current, unit=unit)
             await self.app.hooks.run("before:delete", hctx)
-            await unit.conn.execute(delete(self.table).where(self.table.c.id == id))
+            await unit.conn.execute(_writes(self.table).delete, {ROW_ID: id})
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("delete", id, None, current, None), "after:delete", hctx)
 

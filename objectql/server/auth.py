@@ -24,7 +24,7 @@ import logging
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from objectql.realtime.transports.credentials import bearer_token, connection_in
 from objectql.server.settings import HMAC_ALGORITHMS, SettingError, Settings
 
 logger = logging.getLogger(__name__)
+
+VERIFIED_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,9 @@ class Authenticator:
     issuer: str | None = None
     leeway: float = 10.0
     roles_claim: str = "roles"
+    # Tokens already verified, by their text: a client sends the same token with every request. Bounded
+    # (the oldest goes first); an entry is only used before its token's exp + leeway.
+    _verified: dict[str, Identity] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
@@ -136,6 +141,11 @@ class Authenticator:
         """
         if not self.enabled or not token:
             return ANONYMOUS_IDENTITY
+        known = self._verified.get(token)
+        if known is not None:
+            if known.ends_at is not None and time.time() < known.ends_at:
+                return known
+            del self._verified[token]
         try:
             claims = self._decode(token)
         except jwt.ExpiredSignatureError:
@@ -146,7 +156,11 @@ class Authenticator:
             # message may quote parts of the token, so it stays out of the log.
             logger.debug("token refused: %s", type(exc).__name__)
             raise _invalid() from None
-        return self._identity(claims)
+        identity = self._identity(claims)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = identity
+        return identity
 
     def mint(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -594,3 +595,29 @@ def test_sse_token_prefers_the_header_over_the_access_token_parameter(
     headers: dict[str, str], query: dict[str, str], expected: str | None
 ) -> None:
     assert sse_token(headers, query) == expected
+
+
+async def test_a_verified_token_is_remembered_until_its_exp_plus_leeway_and_refused_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    authenticator = Authenticator(algorithm="HS256", key=SECRET, leeway=0.0)
+    token = authenticator.mint("sam", ["sales"], 1)
+    decoded: list[str] = []
+    original = Authenticator._decode
+
+    def counting(self: Authenticator, text: str) -> dict[str, Any]:
+        decoded.append(text)
+        return original(self, text)
+
+    monkeypatch.setattr(Authenticator, "_decode", counting)
+    first = authenticator.authenticate(token)
+    assert authenticator.authenticate(token) == first and len(decoded) == 1  # the second was remembered
+    assert first.ends_at is not None
+    await asyncio.sleep(max(0.0, first.ends_at - time.time()) + 0.2)  # past exp (+ no leeway)
+    with pytest.raises(Unauthenticated) as raised:
+        authenticator.authenticate(token)
+    assert raised.value.details["reason"] == "expired" and len(decoded) == 2
+    # A token that fails is never remembered.
+    with pytest.raises(Unauthenticated):
+        authenticator.authenticate(token[:-2] + "xx")
+    assert token[:-2] + "xx" not in authenticator._verified
