@@ -9,7 +9,7 @@ Each phase gets a fresh server (``bench.server_app``, SQLite in a temporary dire
   write matches — the realtime machinery's cost on the write path without the deliveries.
 
 The writes go through the server's write path — GraphQL ``createOrders`` mutations over ``POST /graphql``
-(``--write-path bench``: the bench-only ``POST /bench/write``) — closed loop: ``--concurrency`` writers each
+(``--bench-writes``: the bench-only ``POST /bench/write``) — closed loop: ``--concurrency`` writers each
 send the next write as soon as the previous one is answered, for ``--warmup`` seconds (not counted), then
 for ``--seconds``. Sustained means delivered: with subscribers the window ends when the last message of its
 writes was read, so a server that answers writes faster than it can deliver them is not credited with the
@@ -38,9 +38,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.common import HOST, add_run_arguments, command_line, cpu_seconds, percentiles, raise_nofile, stop_on_sigterm
+from bench.common import (
+    HOST,
+    Realism,
+    add_run_arguments,
+    command_line,
+    cpu_seconds,
+    percentiles,
+    raise_nofile,
+    stop_on_sigterm,
+    writer_token,
+)
+from bench.httpclient import HttpConnection
 from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
 from bench.measure import POLL_INTERVAL, STALL_TIMEOUT, WARMUP_TOTAL, wait_held
 from bench.sections import ms_text, run_header, write_section
@@ -93,51 +102,51 @@ class Phase:
 
 
 class Writes:
-    """Closed-loop writers through GraphQL (``POST /graphql``) or ``POST /bench/write``."""
+    """Closed-loop writers through GraphQL (``POST /graphql``) or ``POST /bench/write``, each on its own
+    keep-alive connection of a minimal HTTP client (``bench/httpclient.py``), with the writer's token."""
 
-    def __init__(self, port: int, path: str, concurrency: int) -> None:
+    def __init__(self, port: int, path: str, concurrency: int, token: str | None) -> None:
         self.path = path
         self.concurrency = concurrency
-        self.client = httpx.AsyncClient(
-            base_url=f"http://{HOST}:{port}",
-            timeout=httpx.Timeout(60.0),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
+        self.connections = [HttpConnection(HOST, port) for _ in range(concurrency)]
+        self.headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         self.sent = array("d")
         self.answered = array("d")
         self.errors: list[str] = []
 
-    async def one(self, total: int) -> None:
+    async def one(self, conn: HttpConnection, total: int) -> None:
         record = {"status": "paid", "total": total, "customer": "bench"}
         if self.path == "graphql":
-            response = await self.client.post("/graphql", json={"query": MUTATION, "variables": {"input": record}})
-            ok = response.status_code == 200 and "errors" not in response.json()
+            body = json.dumps({"query": MUTATION, "variables": {"input": record}}).encode()
+            status, data = await conn.post("/graphql", body, self.headers)
+            ok = status == 200 and b'"errors"' not in data
         else:
-            response = await self.client.post("/bench/write", json=record)
-            ok = response.status_code == 201
+            status, data = await conn.post("/bench/write", json.dumps(record).encode(), self.headers)
+            ok = status == 201
         if not ok and len(self.errors) < 10:
-            self.errors.append(f"{response.status_code}: {response.text[:200]}")
+            self.errors.append(f"{status}: {data[:200].decode(errors='replace')}")
 
     async def run(self, seconds: float, *, counted: bool) -> None:
         """Write for ``seconds``; counted writes get indexes 0, 1, … in the order they are sent."""
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
 
-        async def writer() -> None:
+        async def writer(conn: HttpConnection) -> None:
             while loop.time() < end:
                 if counted:
                     index = len(self.sent)
                     self.sent.append(time.time())
                     self.answered.append(0.0)
-                    await self.one(index)
+                    await self.one(conn, index)
                     self.answered[index] = time.time()
                 else:
-                    await self.one(WARMUP_TOTAL)
+                    await self.one(conn, WARMUP_TOTAL)
 
-        await asyncio.gather(*(writer() for _ in range(self.concurrency)))
+        await asyncio.gather(*(writer(conn) for conn in self.connections))
 
     async def close(self) -> None:
-        await self.client.aclose()
+        for conn in self.connections:
+            await conn.close()
 
 
 async def run_phase(phase: str, round_no: int, args: argparse.Namespace, tmp: Path, source: Path) -> Phase:
@@ -146,7 +155,8 @@ async def run_phase(phase: str, round_no: int, args: argparse.Namespace, tmp: Pa
     scenario = ALL_MATCHING if phase == ON else DISTINCT
     workdir = Path(tempfile.mkdtemp(prefix=f"writes-{phase}-{round_no}-", dir=tmp))
     log(f"{label}: starting the server")
-    server = ServerProcess(OBJECTQL, workdir, 1, source)
+    realism = Realism.from_args(args)
+    server = ServerProcess(OBJECTQL, workdir, 1, source, realism=realism)
     workers: Workers | None = None
     writes: Writes | None = None
     try:
@@ -155,14 +165,25 @@ async def run_phase(phase: str, round_no: int, args: argparse.Namespace, tmp: Pa
             protocol = GRAPHQL if args.protocol == "graphql" else PLAIN
             path = "/graphql" if protocol == GRAPHQL else server.path
             ranges = [(i, i + 1) for i in range(subscribers)]
-            plans = [Plan(server.port, path, scenario, ranges[w :: args.clients], protocol=protocol)
-                     for w in range(args.clients)]  # fmt: skip
+            plans = [
+                Plan(
+                    server.port,
+                    path,
+                    scenario,
+                    ranges[w :: args.clients],
+                    protocol=protocol,
+                    secret=realism.secret,
+                    offer_deflate=realism.offer_deflate,
+                )
+                for w in range(args.clients)
+            ]
             workers = Workers([p for p in plans if p.connections])
             ready = await asyncio.to_thread(workers.wait_ready, label)
             log(f"{label}: {ready['subscribed']:,} subscribed")
             if protocol == GRAPHQL:
                 await wait_held(label, server.port, int(ready["subscribed"]))
-        writes = Writes(server.port, args.write_path, args.concurrency)
+        token = writer_token(realism.secret) if realism.secret is not None else None
+        writes = Writes(server.port, "graphql" if realism.graphql_writes else "bench", args.concurrency, token)
         log(f"{label}: warming up for {args.warmup:g} s")
         await writes.run(args.warmup, counted=False)
         watched = [server.pid, os.getpid(), *(workers.pids if workers else [])]
@@ -350,7 +371,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.write_throughput", description=__doc__.split("\n\n")[0])
     p.add_argument("--subscribers", type=int, default=1000, help="subscribers with realtime on")
     p.add_argument("--protocol", choices=("plain", "graphql"), default="plain", help="the subscribers' protocol")
-    p.add_argument("--write-path", choices=("graphql", "bench"), default="graphql", help="how writes are sent")
     p.add_argument("--concurrency", type=int, default=8, help="closed-loop writers")
     p.add_argument("--seconds", type=float, default=10.0, help="measured window per phase")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of uncounted writes before the window")
