@@ -9,6 +9,10 @@ fresh process and a fresh database (``--pg``, dropped and re-created per run, dr
 - ``objectql-<scheme>``: for each ``--broker`` URL, servers A and B on the database with that broker; the
   subscribers connect to B and the writes go through A's ``POST /bench/write``, so every message crossed
   the broker;
+- ``objectql-2w-<scheme>``: for each ``--broker`` URL, one server with ``--workers 2`` (uvicorn's two worker
+  processes on one port, as ``objectql serve --workers 2`` runs) and that broker: the subscribers spread over
+  both workers as the kernel hands out connections, the writes go to either; the server's CPU is both
+  workers' (each reported);
 - ``baseline``: ``bench.baseline_server``, as in the single-process benchmark.
 
 Before the burst one warm-up write must reach every subscriber (it proves B hears A). The figures are B's
@@ -34,6 +38,11 @@ from bench.workers import log
 
 SINGLE = "objectql-1p"
 WARMUP = {"status": "paid", "customer": "bench"}
+
+
+def workers_config_name(broker: str) -> str:
+    """``redis://…`` → ``objectql-2w-redis``."""
+    return f"{OBJECTQL}-2w-{urlsplit(broker).scheme}"
 
 
 def config_name(broker: str) -> str:
@@ -71,6 +80,12 @@ async def run_one(
         if config == BASELINE:
             log(f"{label}: starting the baseline")
             servers.append(ServerProcess(BASELINE, workdir, 1, source, realism=realism))
+        elif config.startswith(f"{OBJECTQL}-2w-"):
+            await postgres.recreate(args.pg)
+            log(f"{label}: starting one server with 2 workers (broker {broker})")
+            servers.append(
+                ServerProcess(OBJECTQL, workdir, 1, source, db=args.pg, broker=broker, realism=realism, workers=2)
+            )
         else:
             await postgres.recreate(args.pg)
             names = ["A", "B"] if broker is not None else ["A"]
@@ -85,7 +100,8 @@ async def run_one(
         await asyncio.to_thread(subscribed.wait_ready)
         writer = await writer_for(BASELINE if config == BASELINE else OBJECTQL, writing.port, realism)
         others = {"A": writing.pid} if writing is not subscribed else {}
-        target = Target(config, ALL_MATCHING, n, subscribed.pid, others=others, warmup=WARMUP)
+        workers = {f"worker {i}": pid for i, pid in enumerate(subscribed.worker_pids(), 1)}
+        target = Target(config, ALL_MATCHING, n, subscribed.pid, others=others, workers=workers, warmup=WARMUP)
         plans = plans_for(n, subscribed.port, subscribed.path, args.clients, realism)
         records = records_for(ALL_MATCHING, n, args.writes)
         return await measure(target, plans, n, writer, records, rate=args.rate, drain_timeout=args.drain_timeout)
@@ -105,6 +121,7 @@ async def amain(args: argparse.Namespace) -> list[RunResult]:
     configs: list[tuple[str, str | None]] = []
     if OBJECTQL in servers:
         configs += [(SINGLE, None), *((config_name(b), b) for b in args.broker)]
+        configs += [(workers_config_name(b), b) for b in args.broker]
     if BASELINE in servers:
         configs.append((BASELINE, None))
     results: list[RunResult] = []

@@ -21,7 +21,13 @@ def name(config: str) -> str:
         return "objectql, one process"
     if config == BASELINE:
         return "baseline (one process)"
+    if config.startswith("objectql-2w-"):
+        return f"objectql --workers 2 via {config.rsplit('-', 1)[1]}"
     return f"objectql A → B via {config.split('-', 1)[1]}"
+
+
+def _workers(config: str) -> bool:
+    return config.startswith("objectql-2w-")
 
 
 def _order(results: Sequence[RunResult]) -> tuple[list[int], list[str], dict[tuple[str, int], RunResult]]:
@@ -36,7 +42,7 @@ def tables(results: Sequence[RunResult]) -> str:
         "### All matching, cross-process: subscribers on B, writes through A",
         "",
         "| N | server | setup s | delivered / expected | msgs/s | B CPU s | B CPU ms / 1000 msgs | ÷ one process "
-        "| ÷ baseline | A CPU s | p50 ms | p99 ms | max ms | loadgen CPU s (peak core) |",
+        "| ÷ baseline | A CPU s (workers: each) | p50 ms | p99 ms | max ms | loadgen CPU s (peak core) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
@@ -48,7 +54,10 @@ def tables(results: Sequence[RunResult]) -> str:
             cross = config not in (SINGLE, BASELINE)
             vs_single = _ratio(r.cpu_per_1000, single.cpu_per_1000) if single and cross else ""
             vs_base = _ratio(r.cpu_per_1000, base.cpu_per_1000) if base and config != BASELINE else ""
-            a_cpu = f"{r.other_cpu['A']:.2f}" if "A" in r.other_cpu else ""
+            if "A" in r.other_cpu:
+                a_cpu = f"{r.other_cpu['A']:.2f}"
+            else:  # --workers 2: each worker's share of the server's CPU
+                a_cpu = " / ".join(f"{cpu:.2f}" for key, cpu in r.other_cpu.items() if key.startswith("worker"))
             out.append(
                 f"| {n:,} | {name(config)} | {r.setup_seconds:.1f} | {r.delivered:,} / {r.expected:,} | {r.rate:,.0f} "
                 f"| {r.server_cpu:.2f} | {r.cpu_per_1000:.1f} | {vs_single} | {vs_base} | {a_cpu} "
@@ -80,7 +89,10 @@ def readings(results: Sequence[RunResult]) -> list[str]:
             if (config, n) in runs
         )
         lines.append(f"- {name(config)}: cross-process latency {latency}.")
-        if (config, 5000) in runs:
+        if _workers(config) and (config, 10000) in runs:
+            p99 = runs[(config, 10000)].latency_ms["p99"]
+            lines.append(f"  - p99 at N = 10,000 with `--workers 2` ≤ 250 ms: **{_met(p99 <= 250)}**.")
+        if (config, 5000) in runs and not _workers(config):
             p99 = runs[(config, 5000)].latency_ms["p99"]
             lines.append(f"  - p99 at N = 5,000 ≤ 100 ms (the latency target): **{_met(p99 <= 100)}**.")
         ratios = [
@@ -90,8 +102,8 @@ def readings(results: Sequence[RunResult]) -> list[str]:
         ]
         if ratios:
             figures = ", ".join(f"{r:.2f}× at N = {n:,}" for n, r in ratios)
-            met = all(r <= 2.0 for _, r in ratios)
-            lines.append(f"  - B's CPU per delivered message ≤ 2× the baseline (the plain WS target): {figures} — "
+            met = all(r <= 1.0 for _, r in ratios)
+            lines.append(f"  - server CPU per delivered message ≤ 1× the baseline (the plain WS target): {figures} — "
                          f"**{_met(met)}**.")  # fmt: skip
     return lines
 

@@ -198,6 +198,9 @@ class Target:
     pid: int
     # Other server processes whose CPU is reported (name → pid), e.g. the writing process.
     others: dict[str, int] = field(default_factory=dict)
+    # Processes that together with ``pid`` are the server under test (uvicorn workers): their CPU and memory
+    # count as the server's, and each worker's CPU is reported too.
+    workers: dict[str, int] = field(default_factory=dict)
     # Wait until ``GET /bench/stats`` on this port counts every subscription (protocols without acks).
     stats_port: int | None = None
     # Send one warm-up write matching every subscriber and wait for all of them to receive it.
@@ -217,7 +220,8 @@ async def measure(
     """Open the plans' subscribers, send ``records`` at ``rate`` per second and time every message."""
     label = f"{target.server} {target.scenario} N={target.n:,}"
     writes = len(records)
-    rss_before = rss_kib(target.pid)
+    server_pids = [target.pid, *target.workers.values()]
+    rss_before = sum(rss_kib(pid) for pid in server_pids)
     log(f"{label}: opening {connections:,} connection(s) from {len(plans)} load-generator process(es)")
     started = time.monotonic()
     workers = Workers(plans)
@@ -228,17 +232,17 @@ async def measure(
             await wait_held(label, target.stats_port, int(setup["subscribed"]))
         setup_seconds = time.monotonic() - started
         log(f"{label}: {setup['subscribed']:,} subscribed in {setup_seconds:.1f} s; measuring idle CPU")
-        rss_after = rss_kib(target.pid)
-        idle0 = cpu_seconds(target.pid)
+        rss_after = sum(rss_kib(pid) for pid in server_pids)
+        idle0 = sum(cpu_seconds(pid) for pid in server_pids)
         await asyncio.sleep(IDLE_SECONDS)
-        idle_cpu = (cpu_seconds(target.pid) - idle0) / IDLE_SECONDS
+        idle_cpu = (sum(cpu_seconds(pid) for pid in server_pids) - idle0) / IDLE_SECONDS
         if target.warmup is not None:
             await _warm_up(label, workers, writer, target.warmup, int(setup["subscribed"]))
         per_write = setup["subscribed"] if target.scenario == ALL_MATCHING else 1
         expected = per_write * writes
         sent = [0.0] * writes
         write_errors: list[str] = []
-        servers = [target.pid, *target.others.values()]
+        servers = [*server_pids, *target.others.values()]
         cpu0 = {pid: cpu_seconds(pid) for pid in [*servers, *workers.pids, os.getpid()]}
         wall0 = time.monotonic()
         burst = asyncio.create_task(_burst(writer, records, rate, sent, write_errors))
@@ -249,12 +253,12 @@ async def measure(
         results = await asyncio.to_thread(workers.ask, "finish")
         result = _result(
             target, connections, writes, setup, setup_seconds, expected, per_write, sent, results,
-            server_cpu=cpu[target.pid],
+            server_cpu=sum(cpu[pid] for pid in server_pids),
             loadgen_cpu=sum(cpu[p] for p in workers.pids) + cpu[os.getpid()],
             loadgen_peak_util=max(cpu[p] for p in workers.pids) / wall if wall > 0 else 0.0,
             idle_cpu=idle_cpu, rss=(rss_before, rss_after), write_errors=write_errors,
         )  # fmt: skip
-        result.other_cpu = {name: cpu[pid] for name, pid in target.others.items()}
+        result.other_cpu = {name: cpu[pid] for name, pid in {**target.workers, **target.others}.items()}
         return result
     finally:
         if burst is not None and not burst.done():

@@ -98,8 +98,8 @@ def verdicts(results: Sequence[RunResult]) -> list[str]:
     if pairs:
         ratios = [o.cpu_per_1000 / b.cpu_per_1000 for _, o, b in pairs]
         figures = ", ".join(f"{r:.2f}× at N = {n:,}" for (n, _, _), r in zip(pairs, ratios, strict=True))
-        met = all(r <= 2.0 for r in ratios)
-        lines.append(f"- Plain WS server CPU per delivered message ≤ 2× the baseline: {figures} — **{_met(met)}**.")
+        met = all(r <= 1.0 for r in ratios)
+        lines.append(f"- Plain WS server CPU per delivered message ≤ 1.0× the baseline: {figures} — **{_met(met)}**.")
     if (OURS, 5000) in runs:
         p99 = runs[(OURS, 5000)].latency_ms["p99"]
         lines.append(f"- Delivery latency p99 at N = 5,000 ≤ 100 ms: {p99:,.0f} ms — **{_met(p99 <= 100)}**.")
@@ -118,6 +118,10 @@ def verdicts(results: Sequence[RunResult]) -> list[str]:
         lines.append(
             f"- Server CPU per write flat from N = {ours[0].n:,} to {ours[-1].n:,} distinct subscriptions (≤ 1.5×): "
             f"{ours[0].cpu_per_write:.2f} → {ours[-1].cpu_per_write:.2f} ms, {flat:.2f}× — **{_met(flat <= 1.5)}**."
+        )
+        worst = max(r.cpu_per_write for r in ours)
+        lines.append(
+            f"- ≤ 2 ms server CPU per write, the write included: up to {worst:.2f} ms — **{_met(worst <= 2.0)}**."
         )
     lines.append(
         "- GraphQL fan-out, cross-process fan-out and write throughput with realtime on/off: measured by "

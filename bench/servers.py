@@ -80,6 +80,7 @@ class ServerProcess:
         broker: str | None = None,
         name: str | None = None,
         realism: Realism = REALISTIC,
+        workers: int = 1,
     ) -> None:
         self.kind = kind
         self.name = name or kind
@@ -93,6 +94,8 @@ class ServerProcess:
             cmd += ["--db", db or f"sqlite:///{app_dir / 'bench.db'}", "--port", str(self.port)]
             if broker is not None:
                 cmd += ["--broker", broker]
+            if workers > 1:
+                cmd += ["--workers", str(workers)]
             env.update(
                 OBJECTQL_LOG_LEVEL="warning",
                 OBJECTQL_WS_MAX_SUBSCRIPTIONS=str(max(100, max_subscriptions)),
@@ -118,6 +121,14 @@ class ServerProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def worker_pids(self) -> list[int]:
+        """The processes this server started (uvicorn's workers), besides its own."""
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
