@@ -15,6 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.sections import mode_of
 from bench.sections import ms_text as _ms
 from bench.sections import ratio_text as _ratio
 
@@ -154,8 +155,9 @@ def machine() -> list[str]:
         f"- {os.cpu_count()} CPU cores ({model}){mem}, Linux {platform.release()}; servers, load generator and "
         "this script all on the one machine.",
         f"- Python {sys.version.split()[0]}; uvicorn {version('uvicorn')} (WebSocket protocol "
-        f"`{getattr(AutoWebSocketsProtocol, '__name__', 'none')}`, uvloop {version('uvloop')}, httptools), starlette "
-        f"{version('starlette')}, websockets {version('websockets')} (baseline, also on uvloop).",
+        f"`{getattr(AutoWebSocketsProtocol, '__name__', 'none')}`; ours as the measured revision's "
+        f"`uvicorn_options()` sets it, `FramesProtocol` on top of it once it exists; uvloop {version('uvloop')}, "
+        f"httptools), starlette {version('starlette')}, websockets {version('websockets')} (baseline, also on uvloop).",
     ]
 
 
@@ -220,6 +222,7 @@ def write_markdown(
         "```",
         "",
         *machine(),
+        f"- Mode: {mode_of(command).describe()}.",
         "",
     ]
     if plot is not None:
