@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from bench import postgres
 from bench.common import Realism
-from bench.loadgen import ALL_MATCHING, Plan
+from bench.loadgen import ALL_MATCHING, Plan, share_out
 from bench.measure import RunResult, Target, Writer, measure, records_for, writer_for
 from bench.servers import BASELINE, OBJECTQL, ServerProcess, snapshot
 from bench.workers import log
@@ -53,19 +53,7 @@ def config_name(broker: str) -> str:
 def plans_for(n: int, port: int, path: str, clients: int, realism: Realism) -> list[Plan]:
     """N sockets with one all-matching subscription each, as in ``bench.fanout``."""
     ranges = [(i, i + 1) for i in range(n)]
-    plans = [
-        Plan(
-            port,
-            path,
-            ALL_MATCHING,
-            ranges[w::clients],
-            concurrency=100,
-            secret=realism.secret,
-            offer_deflate=realism.offer_deflate,
-        )
-        for w in range(clients)
-    ]
-    return [p for p in plans if p.connections]
+    return share_out(ranges, clients, (port, path, ALL_MATCHING), realism)
 
 
 async def run_one(

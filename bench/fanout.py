@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench import crossprocess, crossprocess_report, postgres, report
 from bench.common import REALISTIC, Realism, add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
-from bench.loadgen import ALL_MATCHING, DISTINCT, Plan
+from bench.loadgen import ALL_MATCHING, DISTINCT, Plan, share_out
 from bench.measure import RunResult, Target, Writer, measure, records_for, run_matrix, stop_run, writer_for
 from bench.servers import BASELINE, OBJECTQL, ServerProcess
 from bench.workers import log
@@ -55,20 +55,8 @@ def plans_for(
         count = min(mux, n)
         per = -(-n // count)
         ranges = [(start, min(n, start + per)) for start in range(0, n, per)]
-    # Each worker opens at most 100 sockets at once: connects come in batches, not as a stampede.
-    plans = [
-        Plan(
-            port,
-            path,
-            scenario,
-            ranges[w::clients],
-            concurrency=100,
-            secret=realism.secret,
-            offer_deflate=realism.offer_deflate,
-        )
-        for w in range(clients)
-    ]
-    return [p for p in plans if p.connections], len(ranges)
+    plans = share_out(ranges, clients, (port, path, scenario), realism)
+    return plans, len(ranges)
 
 
 # -- one run -------------------------------------------------------------------------------------

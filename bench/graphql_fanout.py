@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench import graphql_report
 from bench.common import REALISTIC, Realism, add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
-from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
+from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan, share_out
 from bench.measure import RunResult, Target, Writer, measure, records_for, run_matrix, stop_run, writer_for
 from bench.servers import BASELINE, NAIVE, OBJECTQL, ServerProcess
 from bench.workers import log
@@ -50,19 +50,7 @@ def plans_for(kind: str, scenario: str, n: int, port: int, clients: int, realism
     ranges = [(i, i + 1) for i in range(n)]
     protocol = PLAIN if kind == BASELINE else GRAPHQL
     path = "/" if kind == BASELINE else "/graphql"
-    plans = [
-        Plan(
-            port,
-            path,
-            scenario,
-            ranges[w::clients],
-            concurrency=100,
-            protocol=protocol,
-            secret=realism.secret,
-            offer_deflate=realism.offer_deflate,
-        )
-        for w in range(clients)
-    ]
+    plans = share_out(ranges, clients, (port, path, scenario), realism, protocol)
     return [p for p in plans if p.connections]
 
 

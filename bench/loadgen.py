@@ -29,7 +29,7 @@ from typing import Any
 
 import jwt
 
-from bench.common import HOST, raise_nofile
+from bench.common import HOST, Realism, raise_nofile
 from bench.wsclient import WSClient
 
 ALL_MATCHING = "all"
@@ -76,6 +76,31 @@ class Plan:
     # HS256 secret the server checks tokens with; None: an open server (anonymous connections).
     secret: str | None = None
     offer_deflate: bool = True
+
+
+def share_out(
+    ranges: list[tuple[int, int]], clients: int, target: tuple[int, str, str], realism: Realism, protocol: str = PLAIN
+) -> list[Plan]:
+    """Connections (``ranges`` of subscription numbers) dealt out over ``clients`` load-generator processes.
+
+    ``target`` is (port, path, scenario). Each opens at most 100 sockets at once: connects come in batches,
+    not as a stampede.
+    """
+    port, path, scenario = target
+    plans = [
+        Plan(
+            port,
+            path,
+            scenario,
+            ranges[w::clients],
+            concurrency=100,
+            protocol=protocol,
+            secret=realism.secret,
+            offer_deflate=realism.offer_deflate,
+        )
+        for w in range(clients)
+    ]
+    return [p for p in plans if p.connections]
 
 
 def subscriber_token(secret: str, n: int) -> str:

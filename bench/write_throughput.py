@@ -50,7 +50,7 @@ from bench.common import (
     writer_token,
 )
 from bench.httpclient import HttpConnection
-from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, Plan
+from bench.loadgen import ALL_MATCHING, DISTINCT, GRAPHQL, PLAIN, share_out
 from bench.measure import POLL_INTERVAL, STALL_TIMEOUT, WARMUP_TOTAL, wait_held
 from bench.sections import ms_text, run_header, write_section
 from bench.servers import OBJECTQL, ServerProcess, snapshot
@@ -165,19 +165,8 @@ async def run_phase(phase: str, round_no: int, args: argparse.Namespace, tmp: Pa
             protocol = GRAPHQL if args.protocol == "graphql" else PLAIN
             path = "/graphql" if protocol == GRAPHQL else server.path
             ranges = [(i, i + 1) for i in range(subscribers)]
-            plans = [
-                Plan(
-                    server.port,
-                    path,
-                    scenario,
-                    ranges[w :: args.clients],
-                    protocol=protocol,
-                    secret=realism.secret,
-                    offer_deflate=realism.offer_deflate,
-                )
-                for w in range(args.clients)
-            ]
-            workers = Workers([p for p in plans if p.connections])
+            plans = share_out(ranges, args.clients, (server.port, path, scenario), realism, protocol)
+            workers = Workers(plans)
             ready = await asyncio.to_thread(workers.wait_ready, label)
             log(f"{label}: {ready['subscribed']:,} subscribed")
             if protocol == GRAPHQL:
