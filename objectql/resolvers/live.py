@@ -120,7 +120,9 @@ class GraphQLRenderer:
         if self.kind == "changed":
             if effect is None:
                 return None
-            record = Row({"id": event.id}) if effect == REMOVED else _project(event.record, view)
+            # A removed record identifies the row and nothing else: its other fields are null, not hidden
+            # (the before-state, as the user last saw it, is ``previous``).
+            record = _removed(event.id, view) if effect == REMOVED else _project(event.record, view)
             change = Row(
                 seq=str(event.seq),
                 action=ChangeAction(event.action),
@@ -149,6 +151,10 @@ class GraphQLRenderer:
         # A subscription root field resolves to the root value itself: the event's payload.
         result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), value)
         return dumps(result)
+
+
+def _removed(record_id: str, view: View) -> Row:
+    return Row({**dict.fromkeys(view.fields), "id": record_id})
 
 
 def _project(record: Mapping[str, Any] | None, view: View) -> Row | None:
