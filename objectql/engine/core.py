@@ -41,10 +41,14 @@ class ObjectQL:
         *,
         allow_anonymous: bool = True,
         outbox_retention: float = DEFAULT_RETENTION,
+        sign_in: bool = True,
     ) -> None:
         self._objects = objects
         self.database_url = normalise_url(database_url)
         self.allow_anonymous = allow_anonymous
+        # Whether callers can sign in at all (a server with a key): when not, an anonymous caller refused for
+        # want of a role is told so (FORBIDDEN) instead of being asked to sign in (UNAUTHENTICATED).
+        self.sign_in = sign_in
         self.outbox_retention = outbox_retention
         self.hooks = Hooks()
         self.listeners: list[EventListener] = []
@@ -62,7 +66,9 @@ class ObjectQL:
         if self._engine is not None:
             return self
         registry = self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
-        policies = {obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous) for obj in registry}
+        policies = {
+            obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous, sign_in=self.sign_in) for obj in registry
+        }
         metadata = build_metadata(registry)
         engine = create_engine(self.database_url)
         outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})

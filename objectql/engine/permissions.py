@@ -32,9 +32,10 @@ def role_matches(allowed: Iterable[str], user: User) -> bool:
 class ObjectPolicy:
     """The compiled permissions of one object."""
 
-    def __init__(self, obj: ObjectDef, *, allow_anonymous: bool) -> None:
+    def __init__(self, obj: ObjectDef, *, allow_anonymous: bool, sign_in: bool = True) -> None:
         self.obj = obj
         self.allow_anonymous = allow_anonymous
+        self.sign_in = sign_in
         self.perms = obj.permissions
         self.rules: list[tuple[RowRule, Node]] = []
         for rule in self.perms.rows if self.perms else ():
@@ -62,6 +63,14 @@ class ObjectPolicy:
         if self.allows(action, user):
             return
         assert user is not None
+        if user.is_anonymous and not self.sign_in:
+            # A server without a key has no way to sign in: "sign in" would be advice nobody can follow.
+            roles = list(getattr(self.perms, action, None) or ())
+            needs = "a signed-in user" if "*" in roles else f"the role(s) {', '.join(roles)}"
+            raise Forbidden(
+                f"this server has no sign-in (no JWT key): to {action} {self.obj.name} takes {needs}",
+                details={"object": self.obj.name, "roles": roles},
+            )
         if user.is_anonymous:
             raise Unauthenticated(f"sign in to {action} {self.obj.name}")
         raise Forbidden(f"you may not {action} {self.obj.name}", details={"object": self.obj.name})

@@ -75,10 +75,16 @@ def load_file(path: Path) -> ObjectDef:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise DefinitionError(file, where, "valid YAML") from None
+        raise yaml_error(file, exc) from None
     return _Parser(file, name).object_def(raw)
+
+
+def yaml_error(file: str, exc: yaml.YAMLError) -> DefinitionError:
+    """A YAML parse error as a definition error: where it is and what the parser found wrong."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return DefinitionError(file, where, f"valid YAML ({problem})")
 
 
 class _Parser:

@@ -20,7 +20,7 @@ class Registry:
     def from_directory(cls, directory: str | Path) -> Registry:
         path = Path(directory)
         if not path.is_dir():
-            raise DefinitionError(str(path), "", "a directory of <name>.object.yml files")
+            raise DefinitionError(str(path), "", "an app directory holding objects/<name>.object.yml files")
         registry = cls([load_file(p) for p in definition_files(path)])
         registry.check()
         return registry

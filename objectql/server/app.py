@@ -58,6 +58,7 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
                 objects=app_dir,
                 database_url=settings.database_url,
                 allow_anonymous=not settings.auth_enabled,
+                sign_in=settings.auth_enabled,
                 outbox_retention=settings.outbox_retention,
             )
             await engine.init()

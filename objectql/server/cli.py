@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 a broken app (definitions or seed data), 2 a usage or s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import sys
@@ -29,9 +30,10 @@ EXIT_USAGE = 2
 
 
 def load_app(app_dir: Path) -> tuple[Registry, int]:
-    """Check an app directory without a database: definitions, row rules and the seed file's shape.
+    """Check an app directory without its database: definitions, row rules and every seed record.
 
-    Returns the registry and the number of seed records.
+    The seed records go through the engine's own validation (types, required, options, unique values,
+    lookup targets) on a throwaway in-memory database. Returns the registry and the number of seed records.
     """
     registry = Registry.from_directory(app_dir)
     if not len(registry):
@@ -42,8 +44,17 @@ def load_app(app_dir: Path) -> tuple[Registry, int]:
     seed_file = seed_path(app_dir)
     records = 0
     if seed_file.is_file():
-        records = sum(len(rows) for rows in read_seed(seed_file, registry).values())
+        read_seed(seed_file, registry)
+        records = asyncio.run(_insert_seed(registry, app_dir))
     return registry, records
+
+
+async def _insert_seed(registry: Registry, app_dir: Path) -> int:
+    from objectql.engine.core import ObjectQL
+    from objectql.server.seed import load_seed
+
+    async with ObjectQL(registry, "sqlite+aiosqlite://") as engine:
+        return sum((await load_seed(engine, app_dir)).values())
 
 
 def cmd_check(args: argparse.Namespace) -> int:

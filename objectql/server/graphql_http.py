@@ -58,7 +58,9 @@ class GraphQLEndpoint:
         try:
             principal = policy.authenticate(bearer_token(request.headers))
         except Unauthenticated as exc:
-            return errors_response([request_error("UNAUTHENTICATED", exc.message)], 401)
+            error = request_error("UNAUTHENTICATED", exc.message)
+            error["extensions"]["details"] = exc.details  # {"reason": "expired" | "invalid"}
+            return errors_response([error], 401)
         streaming = "text/event-stream" in request.headers.get("accept", "") and request.method == "POST"
         try:
             prepared = operations.prepare(body.get("query"), body.get("variables"), body.get("operationName"))

@@ -24,6 +24,7 @@ import yaml
 from objectql.engine.core import ObjectQL
 from objectql.engine.validation import READ_ONLY
 from objectql.errors import DefinitionError, ObjectQLError
+from objectql.metadata.loader import yaml_error
 from objectql.metadata.registry import Registry
 
 log = logging.getLogger("objectql.server")
@@ -45,9 +46,7 @@ def read_seed(path: Path, registry: Registry) -> Seed:
     except OSError as exc:
         raise DefinitionError(file, "", f"a readable file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise DefinitionError(file, where, "valid YAML") from None
+        raise yaml_error(file, exc) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):

@@ -241,7 +241,8 @@ class PlainSession:
             if self.authenticated and exc.details.get("reason") == "expired":
                 self._expire()
                 return
-            self.conn.close(CLOSE_FORBIDDEN, "invalid token")
+            expired = exc.details.get("reason") == "expired"
+            self.conn.close(CLOSE_FORBIDDEN, "token expired" if expired else "invalid token")
             return
         user: User = principal.user
         if self.token_user and user.id != self.user.id:  # type: ignore[union-attr]
