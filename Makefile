@@ -16,7 +16,7 @@ PLAYGROUND_SRC   := playground/build.mjs $(wildcard playground/src/*)
 .PHONY: serve test lint playground clean
 
 serve: $(RUN_STAMP) playground
-	$(BIN)/objectql serve examples/shop
+	$(BIN)/objectql serve examples/shop --dev
 
 test: lint playground
 	$(BIN)/pytest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import re
 import sys
@@ -20,6 +21,7 @@ from objectql import __version__
 from objectql.engine.permissions import ObjectPolicy
 from objectql.errors import DefinitionError
 from objectql.metadata.registry import Registry
+from objectql.server.banner import banner, dev_secret, dev_users, token_lines
 from objectql.server.scaffold import TargetNotEmpty, scaffold
 from objectql.server.seed import read_seed, seed_path
 from objectql.server.settings import SETTINGS, SettingError, Settings
@@ -100,20 +102,65 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# URL scheme → (the module its driver is, the extra that installs it, what it is for).
+_DRIVERS = {
+    "postgresql": ("asyncpg", "postgres", "the PostgreSQL driver"),
+    "redis": ("redis", "redis", "the Redis client"),
+}
+
+
+def missing_driver(settings: Settings) -> str | None:
+    """What to install when the database or broker URL needs a driver that is not installed, else None."""
+    wanted = [
+        ("--db", settings.database_url, "postgresql" if settings.database_url.startswith("postgres") else None),
+        ("--broker", settings.broker_url, _broker_kind(settings.broker_url)),
+    ]
+    for flag, url, kind in wanted:
+        if kind is None:
+            continue
+        module, extra, what = _DRIVERS[kind]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            scheme = url.split("://", 1)[0]
+            return f"{flag} {scheme}://… needs {what}, which is not installed: pip install 'objectql[{extra}]'"
+    return None
+
+
+def _broker_kind(url: str) -> str | None:
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.startswith("postgres"):
+        return "postgresql"
+    return "redis" if scheme in ("redis", "rediss") else None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve an app with uvicorn until interrupted."""
     app_dir: Path = args.dir
     cli_values = {s.name: getattr(args, s.name) for s in SETTINGS if s.flag}
     try:
         settings = Settings.load(cli_values, os.environ, app_dir=app_dir)
+        dev = args.dev and not settings.auth_enabled
+        if dev:
+            # A key for this run only, in the environment so that --workers processes share it.
+            os.environ["OBJECTQL_JWT_SECRET"] = dev_secret()
+            settings = Settings.load(cli_values, os.environ, app_dir=app_dir)
     except SettingError as exc:
         print(f"objectql serve: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    missing = missing_driver(settings)
+    if missing is not None:
+        print(f"objectql serve: {missing}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        load_app(app_dir)
+        registry, _ = load_app(app_dir)
+        lines = banner(app_dir, settings, registry, dev=dev)
+        if dev:
+            lines += token_lines(settings, dev_users(app_dir, registry))
     except DefinitionError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_BROKEN_APP
+    print("\n".join(lines), flush=True)
 
     # Imported here: check and init should not pay for the web stack.
     import uvicorn
@@ -209,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
         "see docs/settings.md.",
     )
     serve.add_argument("dir", type=Path, nargs="?", default=Path("."), metavar="DIR", help="the app directory")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development: without a configured key, sign with a key made for this run and print tokens "
+        "for the app's users (DIR/dev-users.yml, else one per role)",
+    )
     for setting in SETTINGS:
         if setting.flag is None:
             continue

@@ -17,6 +17,7 @@ Without a built bundle the page is a plain-text explanation of how to build it (
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from objectql.server.playground_example import GENERIC, example_document
 
 log = logging.getLogger("objectql.server")
 
@@ -69,7 +72,7 @@ PAGE = """\
 <script src="{js}" defer></script>
 </head>
 <body>
-<div id="graphiql" data-endpoint="{endpoint}">Loading the GraphQL playground…</div>
+<div id="graphiql" data-endpoint="{endpoint}" data-example="{example}">Loading the GraphQL playground…</div>
 <noscript>The GraphQL playground needs JavaScript.</noscript>
 </body>
 </html>
@@ -123,10 +126,13 @@ class PlaygroundPage:
                 log.warning("GraphQL playground not built: no bundle in %s (run `make playground`)", self.dist_dir)
                 self._warned = True
             return PlainTextResponse(NOT_BUILT, status_code=503, headers={"cache-control": "no-store"})
+        engine = getattr(request.app.state, "objectql", None)
+        example = example_document(engine.registry) if engine is not None else GENERIC
         page = PAGE.format(
             css=f"{root}{ASSETS_PATH}/{manifest['css']}",
             js=f"{root}{ASSETS_PATH}/{manifest['js']}",
             endpoint=f"{root}{PAGE_PATH}",
+            example=html.escape(example, quote=True),
         )
         return HTMLResponse(page, headers=_page_headers(request))
 

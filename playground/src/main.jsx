@@ -8,7 +8,8 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import "./playground.css";
 
-const DEFAULT_QUERY = `# ObjectQL GraphQL playground.
+// The server writes an example of the app's own schema into the page; this one is for a page without it.
+const FALLBACK_QUERY = `# ObjectQL GraphQL playground.
 #
 # To act as a user, put a token in the Headers pane below:
 #   {"Authorization": "Bearer <token>"}
@@ -25,6 +26,7 @@ query {
 `;
 
 const root = document.getElementById("graphiql");
+const DEFAULT_QUERY = root.dataset.example || FALLBACK_QUERY;
 // The server says where it answers GraphQL (the path this page was served at); the WebSocket
 // endpoint is the same path on the same host, ws: or wss: like the page.
 const endpoint = new URL(root.dataset.endpoint || "/graphql", window.location.href);
@@ -39,7 +41,7 @@ const toolkitFetcher = createGraphiQLFetcher({
   subscriptionUrl: socket.href,
 });
 
-// The server limits queries to depth 10, introspection included (SPEC §6), and graphql-js's standard
+// The server limits queries to depth 10, introspection included (docs/graphql.md), and graphql-js's standard
 // introspection query nests type references deeper than that. ObjectQL's types wrap at most three
 // times (non-null list of non-null), so this introspection query keeps four levels of ofType.
 const TYPE_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from graphql import OperationDefinitionNode, parse, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -289,3 +290,40 @@ async def test_app_serves_the_playground_to_browsers_and_operations_to_the_graph
     assert asset.status_code == 200
     assert operation.status_code == 200, "GET /graphql?query= must reach the GraphQL endpoint"
     assert operation.json() == {"data": {"__typename": "Query"}}
+
+
+class _DataAttributes(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "div" and dict(attrs).get("id") == "graphiql":
+            self.found = {k: v or "" for k, v in attrs}
+
+
+async def test_the_playground_opens_on_a_query_a_mutation_and_a_subscription_of_the_apps_first_object(
+    tmp_path: Path,
+) -> None:
+    dist = fake_bundle(tmp_path / "dist")
+    env = {
+        "OBJECTQL_DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
+        "OBJECTQL_PLAYGROUND_DIR": str(dist),
+        "OBJECTQL_JWT_SECRET": "playground-test-secret-0123456789abcdef",
+    }
+    app = create_app(SHOP, Settings.load({}, env, app_dir=SHOP))
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        page = await client.get("/graphql", headers={"accept": HTML})
+        parser = _DataAttributes()
+        parser.feed(page.text)
+        example = parser.found["data-example"]
+        # The example is a valid document of this app's schema: every operation in it runs, as an admin.
+        document = parse(example)
+        assert validate(app.state.graphql.executor.graphql_schema, document) == []
+        names = [d.name.value for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        assert names == ["ListCustomers", "CreateCustomers", "CustomersChanged"]
+        token = app.state.policy.authenticator.mint("root", ["admin"], 60)
+        for name in names[:2]:
+            body = {"query": example, "operationName": name}
+            result = await client.post("/graphql", json=body, headers={"authorization": f"Bearer {token}"})
+            assert "errors" not in result.json(), result.json()
