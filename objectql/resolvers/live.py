@@ -20,7 +20,7 @@ from objectql.engine.events import ChangeEvent
 from objectql.engine.filters.parse import AllOf
 from objectql.engine.user import User
 from objectql.engine.views import View
-from objectql.errors import InvalidRequest
+from objectql.errors import Forbidden, InvalidRequest
 from objectql.realtime.changes import ADDED, REMOVED, effect_of
 from objectql.realtime.opening import SubscriptionRequest
 from objectql.realtime.wire import dumps
@@ -73,17 +73,24 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
         raise InvalidRequest("variables", "; ".join(e.message for e in coerced))
     args = get_argument_values(field_def, field, coerced)
     selection = field.selection_set
+    # Definition field name -> where the document selects it (for an error's path).
+    paths: dict[str, str] = {}
     if kind == "changed":
-        selected = set()
         if selection is not None:
             for sub in _fields(selection, prepared.fragments):
                 if sub.name.value in ("record", "previous") and sub.selection_set is not None:
-                    selected |= _names(sub.selection_set, prepared.fragments)
-    elif kind == "deleted":
-        selected = set()
-    else:
-        selected = _names(selection, prepared.fragments) if selection is not None else set()
+                    for n in _names(sub.selection_set, prepared.fragments):
+                        paths.setdefault(n, f"{name}.{sub.name.value}.{n}")
+    elif kind != "deleted" and selection is not None:
+        paths = {n: f"{name}.{n}" for n in _names(selection, prepared.fragments)}
+    selected = set(paths)
     obj = executor.app.registry.get(object_name)
+    policy = executor.app.policies[object_name]
+    policy.require("read", user)
+    for n in sorted(selected):
+        if n in obj.fields and not policy.can_read_field(n, user):
+            # Refused before anything is registered, and named the way the document names it.
+            raise Forbidden(f"field {n!r} is not readable", details={"field": n, "path": paths[n]})
     projection = sorted({n for n in selected if n in obj.fields} | {"id"})
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     record_id = args.get("id") if kind == "changed" else None

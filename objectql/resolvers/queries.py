@@ -47,12 +47,23 @@ def sort_of(order_by: Any) -> list[list[str]] | None:
     return out
 
 
-def renamed(exc: InvalidRequest, limit_name: str = "limit") -> InvalidRequest:
-    path = exc.path or ""
+def _graphql_path(path: str, limit_name: str) -> str | None:
+    """An engine argument path (``sort[0]``) as the GraphQL argument's (``orderBy[0]``), if it is one."""
     for engine_name, gql_name in {**_RENAMES, "limit": limit_name}.items():
         if path == engine_name or path.startswith(f"{engine_name}["):
-            return InvalidRequest(gql_name + path[len(engine_name) :], exc.reason, details=exc.details)
-    return exc
+            return gql_name + path[len(engine_name) :]
+    return None
+
+
+def renamed(exc: InvalidRequest | Forbidden, limit_name: str = "limit") -> InvalidRequest | Forbidden:
+    """``exc`` with its path in the GraphQL arguments' names."""
+    if isinstance(exc, Forbidden):
+        path = _graphql_path(str(exc.details.get("path") or ""), limit_name)
+        if path is None:
+            return exc
+        return Forbidden(exc.message, details={**exc.details, "path": path})
+    path = _graphql_path(exc.path or "", limit_name)
+    return exc if path is None else InvalidRequest(path, exc.reason, details=exc.details)
 
 
 def field_resolver(name: str, annotation: Any) -> Callable[..., Any]:
@@ -96,7 +107,7 @@ def find_list(object_name: str) -> Callable[..., Any]:
                     limit=given(limit),
                 )
             )
-        except InvalidRequest as exc:
+        except (InvalidRequest, Forbidden) as exc:
             raise renamed(exc) from None
         return [Row(r) for r in rows]
 
@@ -143,7 +154,7 @@ def connection(object_name: str, edge: type, connection_type: type, page_info: t
                 more = await repo.find(filters=AllOf(*base.parts, beyond, labels=(*base.labels, None)), limit=1)
                 has_next = bool(more)
             total = await repo.count(filters=base)
-        except InvalidRequest as exc:
+        except (InvalidRequest, Forbidden) as exc:
             raise renamed(exc, "first") from None
         rows = rows[:size]
         edges = [edge(node=Row(r), cursor=cursors.encode(r, keys)) for r in rows]

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from objectql import __version__
 from objectql.engine.permissions import ObjectPolicy
@@ -232,8 +232,15 @@ def cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying what is wrong on one line (the usage is a --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="objectql", description="YAML object definitions in, a data API out.")
+    parser = _Parser(prog="objectql", description="YAML object definitions in, a data API out.")
     parser.add_argument("--version", action="version", version=f"objectql {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

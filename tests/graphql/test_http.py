@@ -144,6 +144,10 @@ async def test_hidden_fields_row_rules_and_forbidden_filters(live_server: Server
     assert codes(body) == ["FORBIDDEN"]
     body = await gql(server, "{ ordersList(where: {cost: {gt: 1}}) { id } }", token=sam)
     assert codes(body) == ["FORBIDDEN"]
+    body = await gql(server, '{ ordersList(orderBy: [{field: "cost"}]) { id } }', token=sam)
+    assert codes(body) == ["FORBIDDEN"] and body["errors"][0]["extensions"]["details"]["path"] == "orderBy[0]"
+    body = await gql(server, '{ ordersConnection(orderBy: [{field: "cost"}]) { totalCount } }', token=sam)
+    assert body["errors"][0]["extensions"]["details"]["path"] == "orderBy[0]"
     body = await gql(server, '{ orders(id: "k1") { id } }', token=sam)
     assert body["data"] == {"orders": None}
     admin = server.token("root", ["admin"])

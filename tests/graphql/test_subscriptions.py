@@ -109,6 +109,8 @@ async def test_selecting_a_hidden_field_refuses_the_subscription_before_any_even
     errors = await client.error("s")
     assert errors[0]["extensions"]["code"] == "FORBIDDEN"
     assert errors[0]["extensions"]["details"]["field"] == "cost"
+    # Named where the document selects it, not by the engine's argument position.
+    assert errors[0]["extensions"]["details"]["path"] == "ordersChanged.record.cost"
     admin = await open_ws(server, payload={"authorization": server.token("root", ["admin"])})
     await admin.start("s", "subscription { ordersChanged { record { id cost } } }")
     await registered(server, 1)

@@ -1,0 +1,96 @@
+"""Every way the ``objectql`` command refuses, run as a real process: one line on stderr, no traceback, and
+the exit code docs/cli.md gives (1 a broken app, 2 a usage or settings error)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from objectql.server.settings import SETTINGS
+from tests.conftest import write_objects
+
+GOOD = {"tasks": "fields:\n  title: {type: text, required: true}\n  done: {type: boolean}\n"}
+
+
+def app(tmp: Path, seed: str | None = None, objects: dict[str, str] | None = None) -> Path:
+    directory = write_objects(tmp / "app", objects or GOOD)
+    if seed is not None:
+        (directory / "seed.yml").write_text(seed, encoding="utf-8")
+    return directory
+
+
+def without(module: str) -> Callable[[Path], dict[str, str]]:
+    """An environment in which importing ``module`` fails (a stand-in that raises on import)."""
+
+    def environment(tmp: Path) -> dict[str, str]:
+        shadow = tmp / "shadow" / module
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text(f"raise ImportError('{module} is not installed')\n", encoding="utf-8")
+        return {"PYTHONPATH": str(tmp / "shadow")}
+
+    return environment
+
+
+# (name, arguments given the temp dir, extra environment, exit code, words the line must hold)
+CASES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], dict[str, str]] | None, int, str]] = [
+    ("check a missing directory", lambda t: ["check", str(t / "nowhere")], None, 1, "objects/"),
+    ("check a broken definition", lambda t: ["check", str(app(t, objects={"x": "fields:\n  a: {type: huge}\n"}))],
+     None, 1, "fields.a.type"),
+    ("check invalid YAML", lambda t: ["check", str(app(t, objects={"x": "fields: {a: [\n"}))], None, 1,
+     "valid YAML ("),
+    ("check a seed record with a bad value", lambda t: ["check", str(app(t, "tasks:\n  - {title: 7}\n"))],
+     None, 1, "tasks[0]"),
+    ("check a seed record missing a required field", lambda t: ["check", str(app(t, "tasks:\n  - {done: true}\n"))],
+     None, 1, "tasks[0]"),
+    ("check a seed file that is not YAML", lambda t: ["check", str(app(t, "tasks: [\n"))], None, 1, "valid YAML ("),
+    ("schema of a broken app", lambda t: ["schema", str(app(t, objects={"x": "fields: 3\n"}))], None, 1, "fields"),
+    ("serve a seed record with a bad value", lambda t: ["serve", str(app(t, "tasks:\n  - {title: 7}\n")),
+     "--port", "8765"], None, 1, "tasks[0]"),
+    ("serve a missing directory", lambda t: ["serve", str(t / "nowhere"), "--port", "8765"], None, 1, "objects/"),
+    ("serve a bad port", lambda t: ["serve", str(app(t)), "--port", "abc"], None, 2, "port"),
+    ("serve several workers without a broker", lambda t: ["serve", str(app(t)), "--workers", "2"], None, 2,
+     "broker"),
+    ("serve PostgreSQL without its driver", lambda t: ["serve", str(app(t)), "--db", "postgresql://x@db/app"],
+     without("asyncpg"), 2, "objectql[postgres]"),
+    ("serve a Redis broker without its client", lambda t: ["serve", str(app(t)), "--broker", "redis://127.0.0.1:1/0"],
+     without("redis"), 2, "objectql[redis]"),
+    ("serve a PostgreSQL broker without its driver",
+     lambda t: ["serve", str(app(t)), "--broker", "postgresql://x@db/app"], without("asyncpg"), 2,
+     "objectql[postgres]"),
+    ("token without a secret", lambda t: ["token", "--sub", "sam"], None, 2, "OBJECTQL_JWT_SECRET"),
+    ("token with a bad lifetime", lambda t: ["token", "--sub", "sam", "--ttl", "soon"], None, 2, "duration"),
+    ("an unknown flag", lambda t: ["serve", str(app(t)), "--colour"], None, 2, "unrecognized arguments"),
+    ("init into a directory that is not empty", lambda t: ["init", str(app(t))], None, 2, "empty"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "arguments", "environment", "code", "words"), CASES, ids=[c[0] for c in CASES])
+def test_a_refusal_is_one_line_without_a_traceback_and_the_documented_exit_code(
+    tmp_path: Path,
+    name: str,
+    arguments: Callable[[Path], list[str]],
+    environment: Callable[[Path], dict[str, str]] | None,
+    code: int,
+    words: str,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    if environment is not None:
+        env.update(environment(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "objectql.server.cli", *arguments(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert len(errors) == 1, errors
+    assert words in errors[0], errors[0]
