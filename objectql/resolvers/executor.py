@@ -36,7 +36,7 @@ from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
 from objectql.realtime.operations import OperationError
 from objectql.resolvers.context import GraphQLContext
-from objectql.resolvers.errors import QUERY_TOO_COMPLEX, format_error, request_error
+from objectql.resolvers.errors import GRAPHQL_PARSE_FAILED, QUERY_TOO_COMPLEX, format_error, request_error
 
 MAX_TOKENS = 2000
 MAX_DEPTH = 10
@@ -145,7 +145,9 @@ def _parse_and_validate(
     except GraphQLSyntaxError as exc:
         if "tokens" in exc.message and "more than" in exc.message:
             return RequestError([request_error(QUERY_TOO_COMPLEX, f"the document has more than {MAX_TOKENS} tokens")])
-        return RequestError([format_error(exc)])
+        error = format_error(exc)
+        error["extensions"]["code"] = GRAPHQL_PARSE_FAILED
+        return RequestError([error])
     errors = validate(executor.graphql_schema, document, executor.rules, hide_suggestions=executor.hide_suggestions)
     if errors:
         return RequestError([format_error(e) for e in errors])

@@ -201,3 +201,14 @@ async def test_get_requests_run_queries_but_not_mutations(live_server: ServerFac
         assert refused.status_code == 405
         bad = await client.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
         assert bad.status_code == 400
+
+
+async def test_every_refusal_before_execution_has_its_own_code(live_server: ServerFactory) -> None:
+    server = await live_server(SHOP)
+    assert codes(await gql(server, "{ ordersList { id ")) == ["GRAPHQL_PARSE_FAILED"]
+    assert codes(await gql(server, "{ ordersLst { id } }")) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert codes(await gql(server, "query A { ordersCount } query B { ordersCount }")) == ["BAD_REQUEST"]
+    created = 'mutation { createCustomers(input: {id: "c1", name: "Ada", email: "a@x.io"}) { id } }'
+    assert "errors" not in await gql(server, created)
+    again = 'mutation { createCustomers(input: {id: "c1", name: "Bob", email: "b@x.io"}) { id } }'
+    assert codes(await gql(server, again)) == ["CONFLICT"]
