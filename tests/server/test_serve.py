@@ -95,3 +95,39 @@ def test_serve_answers_health_serves_seeded_data_and_stops_cleanly(
     log = log_path.read_text(errors="replace")
     assert "runs OPEN" in log
     assert "Application shutdown complete" in log
+
+
+def test_serve_prints_where_everything_is_and_dev_mode_prints_working_tokens(tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), "--dev"]
+    command += ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_healthy(proc, base, log_path)
+        lines = log_path.read_text(errors="replace").splitlines()
+        for where in (f"dashboard   {base}/", f"playground  {base}/graphql", f"ws://127.0.0.1:{port}/api/realtime"):
+            assert any(where in line for line in lines), where
+        assert any("sign-in     JWT, with a development key" in line for line in lines)
+        tokens = {line.split(":", 1)[0].split()[0]: line.rsplit(" ", 1)[1] for line in lines if "): ey" in line}
+        assert set(tokens) == {"admin", "sam", "kim", "viewer"}  # examples/shop/dev-users.yml
+        mutation = 'mutation { createOrders(input: {customer: "cus_ada", total: 5, owner: "sam"}) { owner } }'
+        as_sam = httpx.post(
+            f"{base}/graphql", json={"query": mutation}, headers={"authorization": f"Bearer {tokens['sam']}"}
+        )
+        assert as_sam.json() == {"data": {"createOrders": {"owner": "sam"}}}
+        as_viewer = httpx.post(
+            f"{base}/graphql", json={"query": mutation}, headers={"authorization": f"Bearer {tokens['viewer']}"}
+        )
+        assert as_viewer.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        anonymous = httpx.post(f"{base}/graphql", json={"query": mutation})
+        assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # Tokens go to the terminal only: no log record (a line starting with its timestamp) carries one.
+        log_records = [line for line in lines if line[:4].isdigit()]
+        assert log_records and not any(token in line for token in tokens.values() for line in log_records)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=STOP_DEADLINE)
