@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 import websockets
 
-from tests.graphql.wsclient import open_ws, post, registered
+from tests.graphql.wsclient import PROTOCOLS, open_ws, post, registered
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect, live_server
 from tests.realtime.test_sse import refused
 
@@ -33,9 +34,12 @@ async def test_graphql_http_without_a_token_is_anonymous_on_a_keyed_server(live_
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_graphql_websocket_without_credentials_is_anonymous_on_a_keyed_server(live_server: ServerFactory) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_graphql_websocket_without_credentials_is_anonymous_on_a_keyed_server(
+    live_server: ServerFactory, protocol: str
+) -> None:
     server = await keyed(live_server)
-    client = await open_ws(server)  # connection_init without a payload
+    client = await open_ws(server, protocol)  # connection_init without a payload
     await client.start("n", "subscription { notesCreated { text } }")
     await registered(server, 1)
     await server.engine.object("notes").create({"text": "hello"})
