@@ -240,6 +240,9 @@ def editor_text(page: Page, selector: str) -> str:
 
 
 def run(page: Page) -> None:
+    # GraphiQL re-reads the document's operations 100 ms after the last edit; until then a document that
+    # replaced one with several operations (the opening example) still offers a menu instead of running.
+    page.wait_for_timeout(300)
     page.click(".graphiql-execute-button")
 
 
