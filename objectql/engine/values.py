@@ -63,10 +63,11 @@ def check_decimal(value: Any) -> Decimal:
         raise ValueError("expected a number") from None
     if not out.is_finite():
         raise ValueError("NaN and Infinity are not numbers here")
-    if out != out.quantize(CURRENCY_QUANTUM):
-        raise ValueError(f"currency has at most {CURRENCY_PLACES} decimal places")
+    # The range first: quantizing a huge amount to 4 places overflows the decimal context.
     if abs(out) >= CURRENCY_LIMIT:
         raise ValueError("currency amount out of range (|amount| < 10^14)")
+    if out != out.quantize(CURRENCY_QUANTUM):
+        raise ValueError(f"currency has at most {CURRENCY_PLACES} decimal places")
     return tidy_decimal(out)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from objectql.realtime.connection import Connection
 from objectql.realtime.wire import dumps
 
-CHANNEL_RE = re.compile(r"^[A-Za-z0-9:_.-]{1,128}$")
+CHANNEL_RE = re.compile(r"[A-Za-z0-9:_.-]{1,128}")
 MAX_META_BYTES = 1024
 
 
@@ -47,7 +47,7 @@ class Entry:
 
 
 def check_channel(channel: Any) -> str:
-    if not isinstance(channel, str) or not CHANNEL_RE.match(channel):
+    if not isinstance(channel, str) or not CHANNEL_RE.fullmatch(channel):  # fullmatch: no trailing newline
         raise PresenceError("channel must match ^[A-Za-z0-9:_.-]{1,128}$")
     return channel
 
@@ -231,6 +231,8 @@ class Presence:
         if not members:
             return
         message = self.wire.diff(channel, _grouped(joins), _grouped(leaves))
-        for entry in members.values():
+        # A push may close its connection (a slow consumer), whose leave changes this channel's members
+        # while we go through them: go through a copy, so every member still present gets the diff.
+        for entry in list(members.values()):
             if entry.conn is not None and entry.conn_id != skip:
                 entry.conn.push(message)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from objectql.engine.core import ObjectQL
@@ -114,7 +116,10 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql_websocket),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # A page on another site whose name resolves to this machine (DNS rebinding) reaches it with its own
+    # name in Host: only the names this server is meant to answer to get through.
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 __all__ = ["OPEN_SERVER_WARNING", "create_app", "uvicorn_options"]

@@ -41,6 +41,14 @@ async def _request_body(request: Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+JSON_TYPES = ("application/json", "application/graphql+json", "application/graphql-response+json")
+
+
+def _json_content(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in JSON_TYPES
+
+
 class GraphQLEndpoint:
     """The HTTP side of ``/graphql`` as an ASGI app (it streams for graphql-sse)."""
 
@@ -52,6 +60,14 @@ class GraphQLEndpoint:
 
     async def respond(self, request: Request, receive: Receive, send: Send) -> Response | None:
         policy, operations = policy_of(request.scope), operations_of(request.scope)
+        headers = request.headers
+        # Another site's page can make a visitor's browser send a "simple" request (text/plain, form
+        # types) without a preflight: only JSON bodies are GraphQL here, and a foreign Origin is refused.
+        if not policy.origin_allowed(headers.get("origin"), request.url.scheme, headers.get("host")):
+            return errors_response([request_error("FORBIDDEN", "origin not allowed")], 403)
+        if request.method == "POST" and not _json_content(headers.get("content-type")):
+            message = "a GraphQL POST is application/json (or application/graphql+json)"
+            return errors_response([request_error("BAD_REQUEST", message)], 415)
         body = await _request_body(request)
         if body is None:
             return errors_response([request_error("BAD_REQUEST", "the body must be a JSON object")], 400)

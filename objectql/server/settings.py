@@ -21,6 +21,7 @@ from objectql.errors import ObjectQLError
 from objectql.server.setting_parsers import PARSERS
 
 MEMORY_BROKER = "memory://"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
@@ -143,6 +144,15 @@ SETTINGS: tuple[Setting, ...] = (
         default_doc="same-origin only",
     ),
     Setting(
+        "allowed_hosts",
+        "OBJECTQL_ALLOWED_HOSTS",
+        (),
+        tuple,
+        "Comma-separated host names the server answers to (the Host header; *.example.com patterns, * for "
+        "any); anything else is refused, which defeats DNS rebinding.",
+        default_doc="the listening host and localhost, 127.0.0.1 and ::1; any when listening on every interface",
+    ),
+    Setting(
         "outbox_retention",
         "OBJECTQL_OUTBOX_RETENTION",
         86400,
@@ -260,6 +270,7 @@ class Settings:
     jwt_leeway: int
     jwt_roles_claim: str
     allowed_origins: tuple[str, ...]
+    allowed_hosts: tuple[str, ...]
     outbox_retention: int
     ws_queue: int
     ws_compression: bool
@@ -305,6 +316,15 @@ class Settings:
         _derive(values, app_dir or Path("."))
         _check(values)
         return cls(**values)
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host names answered: ``allowed_hosts``, else the listening host and the loopback names."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        if self.host in ("0.0.0.0", "::", ""):
+            return ("*",)  # every interface: the names it is reached by are not known here
+        return tuple(dict.fromkeys((self.host.strip("[]"), *LOOPBACK_NAMES)))
 
     @property
     def auth_enabled(self) -> bool:

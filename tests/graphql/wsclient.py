@@ -86,9 +86,13 @@ async def open_ws(
 
 
 async def post(
-    server: LiveServer, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    server: LiveServer,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
     async with httpx.AsyncClient(base_url=server.http, timeout=10) as client:
         return await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
 

@@ -26,7 +26,7 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
 
 
 def client_for(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 @asynccontextmanager

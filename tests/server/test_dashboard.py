@@ -34,7 +34,7 @@ async def running(app_dir: Path, database_url: str, **env: str) -> AsyncIterator
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=10) as client,
+        httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=10) as client,
     ):
         yield app, client
 

@@ -64,7 +64,7 @@ def make_app(dist_dir: Path | None) -> Starlette:
 @asynccontextmanager
 async def client_for(app: Starlette, root_path: str = "") -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, root_path=root_path)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=10) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=10) as client:
         yield client
 
 
@@ -116,7 +116,7 @@ async def test_page_policy_lets_it_load_and_connect_to_its_own_origin_only(tmp_p
     )
     assert policy["default-src"] == "'none'"
     assert policy["script-src"] == "'self'"
-    assert policy["connect-src"] == "'self' ws://testserver wss://testserver"
+    assert policy["connect-src"] == "'self' ws://localhost wss://localhost"
     assert policy["frame-ancestors"] == "'none'"
     assert response.headers["x-content-type-options"] == "nosniff"
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from objectql.errors import Unauthenticated
+
+# Schemes a token is often sent under by mistake (the server speaks Bearer only).
+MISTAKEN_SCHEMES = ("bearer", "token", "jwt")
+
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     for key, value in headers.items():
@@ -24,11 +29,22 @@ def _strip_bearer(value: str, *, required: bool) -> str | None:
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme matched case-insensitively)."""
+    """The token of an ``Authorization: Bearer <token>`` header (scheme matched case-insensitively).
+
+    None when there is none, or when it carries another scheme's credentials (``Basic``, ``Negotiate``: a
+    proxy's, not ours). A token sent the wrong way — bare, under ``Token`` or ``JWT``, or an empty
+    ``Bearer`` — is not an anonymous request but a mistake: :class:`~objectql.errors.Unauthenticated`.
+    """
     value = _header(headers, "authorization")
     if value is None:
         return None
-    return _strip_bearer(value, required=True)
+    token = _strip_bearer(value, required=True)
+    if token is not None:
+        return token
+    scheme, _, rest = value.strip().partition(" ")
+    if not rest.strip() or scheme.lower() in MISTAKEN_SCHEMES:
+        raise Unauthenticated("the Authorization header must be: Bearer <token>", details={"reason": "invalid"})
+    return None
 
 
 def connection_init_token(payload: Any) -> str | None:

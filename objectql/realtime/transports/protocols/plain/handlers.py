@@ -12,11 +12,14 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import (
+    InternalError,
     InvalidRequest,
     NotFound,
     ObjectQLError,
@@ -53,14 +56,18 @@ from objectql.realtime.vocabulary import (
     CLOSE_DUPLICATE_ID,
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
-    CLOSE_INTERNAL,
     CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     EXPIRY_GRACE,
     RESET_REASON,
 )
 
 log = logging.getLogger("objectql.realtime")
+
+# Overflow policy of the messages waiting behind a slow one: past this many, the connection is closed with
+# 1013 (the flood rule, 100 messages/s, makes that a client that does not wait for its answers).
+BACKLOG = 1000
 
 
 class RateWindow:
@@ -121,6 +128,9 @@ class PlainSession:
         self.subscriptions: dict[str, Active] = {}
         self.channels: set[str] = set()
         self.pending: set[asyncio.Task[None]] = set()
+        # Messages that arrived while one was being handled, and the task handling them (arrival order).
+        self._backlog: deque[dict[str, Any]] = deque()
+        self._worker: asyncio.Task[None] | None = None
         self._messages = RateWindow()
         self._presence = RateWindow()
         self._expiry: asyncio.TimerHandle | None = None
@@ -184,17 +194,41 @@ class PlainSession:
         except BadFrame as exc:
             self.conn.close(CLOSE_BAD_MESSAGE, str(exc))
             return
+        # In arrival order: behind a message still being handled (a subscribe reading its snapshot), wait.
+        if self._worker is not None:
+            if len(self._backlog) >= BACKLOG:
+                self.conn.close(CLOSE_TRY_AGAIN, "overloaded")
+                return
+            self._backlog.append(msg)
+            return
+        pending = self._handle(msg)
+        if pending is not None:
+            self._worker = asyncio.get_running_loop().create_task(self._drain(pending), name=f"plain {self.conn.id}")
+            self.pending.add(self._worker)
+            self._worker.add_done_callback(self.pending.discard)
+
+    def _handle(self, msg: dict[str, Any]) -> Coroutine[Any, Any, None] | None:
+        """Handle one message; returns what is still to await when its handler does I/O (a subscribe)."""
         kind = msg["type"]
         if not self.authenticated and kind not in ("auth", "ping"):
             self.conn.close(CLOSE_UNAUTHORIZED, "authenticate first")
-            return
+            return None
         handler = getattr(self, f"handle_{kind}")
         if kind == "subscribe":
-            task = asyncio.get_running_loop().create_task(self._guard(handler, msg))
-            self.pending.add(task)
-            task.add_done_callback(self.pending.discard)
-        else:
-            self._run_sync(handler, msg)
+            return self._guard(handler, msg)
+        self._run_sync(handler, msg)
+        return None
+
+    async def _drain(self, pending: Coroutine[Any, Any, None]) -> None:
+        """Finish ``pending``, then the messages that arrived meanwhile, one after the other."""
+        try:
+            await pending
+            while self._backlog and not self.conn.closed.is_set():
+                following = self._handle(self._backlog.popleft())
+                if following is not None:
+                    await following
+        finally:
+            self._worker = None
 
     def _run_sync(self, handler: Any, msg: dict[str, Any]) -> None:
         try:
@@ -202,8 +236,12 @@ class PlainSession:
         except ObjectQLError as exc:
             self.send_error(exc, msg)
         except Exception:
-            log.exception("plain websocket handler failed")
-            self.conn.close(CLOSE_INTERNAL, "internal error")
+            self._internal_error(msg)
+
+    def _internal_error(self, msg: dict[str, Any]) -> None:
+        # A bad message costs the connection nothing else: its answer is an error, the socket stays open.
+        log.exception("plain websocket handler failed")
+        self.send_error(InternalError("internal error"), msg)
 
     async def _guard(self, handler: Any, msg: dict[str, Any]) -> None:
         try:
@@ -213,8 +251,7 @@ class PlainSession:
         except ObjectQLError as exc:
             self.send_error(exc, msg)
         except Exception:
-            log.exception("plain websocket handler failed")
-            self.conn.close(CLOSE_INTERNAL, "internal error")
+            self._internal_error(msg)
 
     def send_error(self, exc: ObjectQLError, msg: dict[str, Any] | None = None) -> None:
         mid = msg.get("id") if msg is not None else None

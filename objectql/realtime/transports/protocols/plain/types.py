@@ -51,7 +51,27 @@ def decode_frame(text: str) -> dict[str, Any]:
         raise BadFrame(f"nested deeper than {MAX_DEPTH}")
     if value.get("type") not in MESSAGE_TYPES:
         raise BadFrame("unknown message type")
+    # A JSON escape can spell half a surrogate pair, which no UTF-8 text (and no reply) can carry.
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise BadFrame("a string holds a lone surrogate (\\ud800-\\udfff)")
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _reject_constant(name: str) -> Any:
