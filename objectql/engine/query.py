@@ -15,6 +15,8 @@ from objectql.metadata.model import Kind, ObjectDef
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# GraphQL's Int: beyond it a database's OFFSET arithmetic overflows (and no page is that far).
+MAX_SKIP = 2**31 - 1
 _DIRECTIONS = {"asc": False, "desc": True}
 
 
@@ -73,8 +75,8 @@ def parse_sort(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "
 def parse_paging(skip: Any, limit: Any) -> tuple[int, int]:
     if skip is None:
         skip = 0
-    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
-        raise InvalidRequest("skip", "a whole number >= 0")
+    if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= MAX_SKIP:
+        raise InvalidRequest("skip", f"a whole number from 0 to {MAX_SKIP}")
     if limit is None:
         limit = DEFAULT_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:

@@ -284,14 +284,30 @@ class ObjectRepository:
             if f.reference_to and f.name in touched and record[f.name] is not None:
                 targets.setdefault(f.reference_to, []).append(f.name)
         for target, names in targets.items():
-            table = self.app.tables[target]
-            wanted = {record[n] for n in names}
-            found = set((await unit.conn.execute(select(table.c.id).where(table.c.id.in_(wanted)))).scalars())
+            found = await self._readable_targets(unit, target, {record[n] for n in names})
             for n in names:
                 if record[n] not in found:
                     errors[n] = ("lookup", f"no {target} record with id {record[n]!r}")
         if errors:
             raise ValidationError(error_list(errors))
+
+    async def _readable_targets(self, unit: Unit, target: str, wanted: set[Any]) -> set[Any]:
+        """The ids among ``wanted`` of ``target`` records this user may read.
+
+        A lookup may point only at a record its writer can see: a missing record and an invisible one are
+        refused alike, so a write can neither probe which ids exist nor link to rows hidden from its writer.
+        """
+        policy = self.app.policies[target]
+        if not policy.allows("read", self.user):
+            return set()
+        table = self.app.tables[target]
+        where = policy.row_filter(self.user)
+        if where == FALSE:
+            return set()
+        stmt = select(table.c.id).where(table.c.id.in_(wanted))
+        if where != TRUE:
+            stmt = stmt.where(compile_sql(where, table, self.app.dialect))
+        return set((await unit.conn.execute(stmt)).scalars())
 
     # -- helpers -------------------------------------------------------------------------------
 

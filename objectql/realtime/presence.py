@@ -14,17 +14,17 @@ asks the others to re-announce and drops the remote entries nobody confirmed.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from objectql.engine.user import User
+from objectql.metadata.channels import CHANNEL_RE
 from objectql.realtime.connection import Connection
 from objectql.realtime.wire import dumps
 
-CHANNEL_RE = re.compile(r"[A-Za-z0-9:_.-]{1,128}")
 MAX_META_BYTES = 1024
 
 
@@ -74,6 +74,13 @@ def _grouped(entries: list[Entry]) -> Members:
 
 
 Announce = Callable[[dict[str, Any]], None]
+
+
+class ChannelAccess(Protocol):
+    """Who may join which channel (the engine's :class:`objectql.engine.channels.ChannelGate`)."""
+
+    async def check_join(self, user: User, channel: str) -> None:
+        """Raise the engine's Forbidden unless ``user`` may join ``channel``."""
 
 
 class PresenceWire(Protocol):

@@ -21,7 +21,7 @@ from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Hub, Subscription
 from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
-from objectql.realtime.presence import Presence, PresenceWire
+from objectql.realtime.presence import ChannelAccess, Presence, PresenceWire
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.vocabulary import CLOSE_RESTART
 from objectql.realtime.wire import dumps
@@ -42,6 +42,7 @@ class Realtime:
         source: ChangeSource,
         backend: Backend,
         presence_wire: PresenceWire,
+        channels: ChannelAccess,
         *,
         prefix: str = "objectql",
         presence_heartbeat: float = 10.0,
@@ -53,6 +54,7 @@ class Realtime:
         self.presence_heartbeat = presence_heartbeat
         self.presence_timeout = presence_timeout
         self.presence = Presence(presence_wire, node_id(), self._queue_announcement)
+        self.channels = channels
         self._announcements: deque[dict[str, Any]] = deque()
         self._announcements_ready = asyncio.Event()
         self._announcements_overflowed = False

@@ -15,6 +15,7 @@ from objectql.engine.filters.parse import typed_criterion
 from objectql.engine.values import to_wire
 from objectql.errors import InvalidFilter, InvalidRequest
 from objectql.metadata.model import ObjectDef
+from objectql.realtime.wire import loads
 
 SortKeys = list[tuple[str, bool]]  # (field, descending)
 
@@ -28,7 +29,7 @@ def encode(record: dict[str, Any], keys: SortKeys) -> str:
 def decode(cursor: str, keys: SortKeys) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
+        values = loads(raw)
     except (ValueError, TypeError):
         raise InvalidRequest("after", "not a cursor of this query") from None
     if not isinstance(values, list) or len(values) != len(keys) + 1 or not isinstance(values[-1], str):

@@ -74,23 +74,22 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
     args = get_argument_values(field_def, field, coerced)
     selection = field.selection_set
     # Definition field name -> where the document selects it (for an error's path).
-    paths: dict[str, str] = {}
+    # The record selections of the document, with where they are (for an error's path).
+    records: list[tuple[SelectionSetNode, str]] = []
     if kind == "changed":
         if selection is not None:
             for sub in _fields(selection, prepared.fragments):
                 if sub.name.value in ("record", "previous") and sub.selection_set is not None:
-                    for n in _names(sub.selection_set, prepared.fragments):
-                        paths.setdefault(n, f"{name}.{sub.name.value}.{n}")
+                    records.append((sub.selection_set, f"{name}.{sub.name.value}"))
     elif kind != "deleted" and selection is not None:
-        paths = {n: f"{name}.{n}" for n in _names(selection, prepared.fragments)}
-    selected = set(paths)
+        records.append((selection, name))
     obj = executor.app.registry.get(object_name)
-    policy = executor.app.policies[object_name]
-    policy.require("read", user)
-    for n in sorted(selected):
-        if n in obj.fields and not policy.can_read_field(n, user):
-            # Refused before anything is registered, and named the way the document names it.
-            raise Forbidden(f"field {n!r} is not readable", details={"field": n, "path": paths[n]})
+    executor.app.policies[object_name].require("read", user)
+    selected: set[str] = set()
+    for record_selection, at in records:
+        selected |= _names(record_selection, prepared.fragments)
+        # Refused before anything is registered, and named the way the document names it — lookups too.
+        _require_readable(executor, object_name, record_selection, prepared.fragments, user, at)
     projection = sorted({n for n in selected if n in obj.fields} | {"id"})
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     record_id = args.get("id") if kind == "changed" else None
@@ -195,6 +194,28 @@ def _fields(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> list[F
         elif isinstance(node, FragmentSpreadNode) and node.name.value in fragments:
             out.extend(_fields(fragments[node.name.value].selection_set, fragments))
     return out
+
+
+def _require_readable(
+    executor: GraphQLExecutor,
+    object_name: str,
+    selection: SelectionSetNode,
+    fragments: Mapping[str, Any],
+    user: User | None,
+    path: str,
+) -> None:
+    """Forbidden unless ``user`` may read every field the selection names, through ``_ref`` lookups too."""
+    obj = executor.app.registry.get(object_name)
+    policy = executor.app.policies[object_name]
+    policy.require("read", user)
+    for n in sorted(_names(selection, fragments)):
+        if n in obj.fields and not policy.can_read_field(n, user):
+            raise Forbidden(f"field {n!r} is not readable", details={"field": n, "path": f"{path}.{n}"})
+    for f in _fields(selection, fragments):
+        name = f.name.value
+        fdef = obj.fields.get(name[: -len("_ref")]) if name.endswith("_ref") else None
+        if fdef is not None and fdef.reference_to and f.selection_set is not None:
+            _require_readable(executor, fdef.reference_to, f.selection_set, fragments, user, f"{path}.{name}")
 
 
 def _names(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> set[str]:

@@ -13,8 +13,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+from objectql.engine.channels import ChannelGate
 from objectql.engine.core import ObjectQL
 from objectql.engine.source import EngineSource
+from objectql.metadata.channels import load_channel_rules
 from objectql.realtime.backends import backend_for_url
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.graphql_websocket import graphql_websocket
@@ -73,6 +75,7 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
                 EngineSource(engine),
                 backend_for_url(settings.broker_url),
                 PlainPresence(),
+                ChannelGate(engine, load_channel_rules(app_dir)),
                 prefix=settings.broker_prefix,
                 presence_heartbeat=settings.presence_heartbeat,
                 presence_timeout=settings.presence_timeout,

@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 from objectql import __version__
 from objectql.engine.permissions import ObjectPolicy
 from objectql.errors import DefinitionError
+from objectql.metadata.channels import FILE_NAME as CHANNELS_FILE
+from objectql.metadata.channels import ChannelRules, load_channel_rules
 from objectql.metadata.registry import Registry
 from objectql.server.banner import banner, dev_secret, dev_users, token_lines
 from objectql.server.scaffold import TargetNotEmpty, scaffold
@@ -31,7 +33,7 @@ EXIT_BROKEN_APP = 1
 EXIT_USAGE = 2
 
 
-def load_app(app_dir: Path) -> tuple[Registry, int]:
+def load_app(app_dir: Path) -> tuple[Registry, int, ChannelRules]:
     """Check an app directory without its database: definitions, row rules and every seed record.
 
     The seed records go through the engine's own validation (types, required, options, unique values,
@@ -43,12 +45,13 @@ def load_app(app_dir: Path) -> tuple[Registry, int]:
     for obj in registry:
         # Row rules are compiled by the engine's policy; compiling them here catches their errors too.
         ObjectPolicy(obj, allow_anonymous=True)
+    rules = load_channel_rules(app_dir)
     seed_file = seed_path(app_dir)
     records = 0
     if seed_file.is_file():
         read_seed(seed_file, registry)
         records = asyncio.run(_insert_seed(registry, app_dir))
-    return registry, records
+    return registry, records, rules
 
 
 async def _insert_seed(registry: Registry, app_dir: Path) -> int:
@@ -63,7 +66,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate an app's definitions and print one line per object."""
     app_dir: Path = args.dir
     try:
-        registry, records = load_app(app_dir)
+        registry, records, rules = load_app(app_dir)
     except DefinitionError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_BROKEN_APP
@@ -72,6 +75,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{obj.name}: {count} field{'s' if count != 1 else ''}")
     if seed_path(app_dir).is_file():
         print(f"{seed_path(app_dir).name}: {records} record{'s' if records != 1 else ''}")
+    if rules.declared:
+        print(f"{CHANNELS_FILE}: {len(rules.rules)} channel pattern{'s' if len(rules.rules) != 1 else ''}")
     return EXIT_OK
 
 
@@ -153,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"objectql serve: {missing}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        registry, _ = load_app(app_dir)
+        registry, _, _ = load_app(app_dir)
         lines = banner(app_dir, settings, registry, dev=dev)
         if dev:
             lines += token_lines(settings, dev_users(app_dir, registry))

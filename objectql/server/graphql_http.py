@@ -6,7 +6,6 @@ Credentials: ``Authorization: Bearer``. An invalid or expired token is 401 with 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from objectql.realtime.operations import OperationError
 from objectql.realtime.transports.credentials import bearer_token
 from objectql.realtime.transports.graphql_sse import stream_errors, stream_operation
 from objectql.realtime.transports.state import operations_of, policy_of, realtime_of
+from objectql.realtime.wire import loads
 from objectql.resolvers.errors import request_error
 
 
@@ -30,12 +30,12 @@ async def _request_body(request: Request) -> dict[str, Any] | None:
         params = request.query_params
         variables = params.get("variables")
         try:
-            parsed = json.loads(variables) if variables else None
+            parsed = loads(variables) if variables else None
         except ValueError:
             return None
         return {"query": params.get("query"), "variables": parsed, "operationName": params.get("operationName")}
     try:
-        body = json.loads(await request.body())
+        body = loads(await request.body())
     except ValueError:
         return None
     return body if isinstance(body, dict) else None

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from objectql import ANONYMOUS, DefinitionError, Forbidden, NotFound, ObjectQL, Unauthenticated, User
+from objectql import ANONYMOUS, DefinitionError, Forbidden, NotFound, ObjectQL, Unauthenticated, User, ValidationError
 
 DEALS = """
 fields:
@@ -220,3 +220,36 @@ permissions:
         await make_engine({"things": broken})
     assert "things.object.yml" in info.value.message
     assert "permissions.rows[0].filters[0][0]" in info.value.message
+
+
+NOTES = """
+fields:
+  deal: {type: lookup, reference_to: deals}
+  text: {type: text}
+"""
+
+
+async def test_a_lookup_may_point_only_at_a_record_its_writer_can_read(make_engine: Any) -> None:
+    engine: ObjectQL = await make_engine({"deals": DEALS, "notes": NOTES})
+    await engine.object("deals").create({"id": "d1", "owner": "sam", "region": "west"})
+    await engine.object("deals").create({"id": "d2", "owner": "kim", "region": "west"})
+    sam = engine.context(SAM).object("notes")
+    assert (await sam.create({"deal": "d1"}))["deal"] == "d1"
+
+    errors = []
+    for target in ("d2", "no-such-deal"):  # kim's deal, hidden from sam by the row rules; a missing one
+        with pytest.raises(ValidationError) as info:
+            await sam.create({"deal": target})
+        (error,) = info.value.errors
+        errors.append({**error, "message": error["message"].replace(repr(target), "ID")})
+    # Hidden and missing answer alike: a write is no way to learn which ids exist.
+    assert errors[0] == errors[1] and errors[0]["field"] == "deal" and errors[0]["code"] == "lookup"
+
+    note = await sam.create({"text": "t"})
+    with pytest.raises(ValidationError):
+        await sam.update(note["id"], {"deal": "d2"})
+    # A user without read on the target object links to nothing; the system user and kim link as before.
+    with pytest.raises(ValidationError):
+        await engine.context(NOBODY).object("notes").create({"deal": "d1"})
+    assert (await engine.context(KIM).object("notes").create({"deal": "d2"}))["deal"] == "d2"
+    assert (await engine.object("notes").create({"deal": "d2"}))["deal"] == "d2"

@@ -118,6 +118,48 @@ async def test_selecting_a_hidden_field_refuses_the_subscription_before_any_even
     assert (await admin.next("s"))["data"]["ordersChanged"]["record"]["cost"] == 9.0
 
 
+PRODUCTS = """
+fields:
+  name: {type: text}
+  cost: {type: number}
+permissions:
+  fields:
+    cost: {read: [admin]}
+"""
+LINES = """
+fields:
+  product: {type: lookup, reference_to: products}
+  qty: {type: integer}
+"""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_hidden_field_behind_a_lookup_refuses_the_subscription_before_any_event(
+    live_server: ServerFactory, protocol: str
+) -> None:
+    server = await live_server({"products": PRODUCTS, "lines": LINES}, OBJECTQL_JWT_SECRET=SECRET)
+    clerk = await open_ws(server, protocol, payload={"authorization": server.token("bob", ["clerk"])})
+    document = """subscription { linesChanged { record { id ...P } } }
+      fragment P on Lines { product_ref { name cost } }"""
+    await clerk.start("s", document)
+    errors = await clerk.error("s")
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    assert errors[0]["extensions"]["details"] == {"field": "cost", "path": "linesChanged.record.product_ref.cost"}
+    await clerk.start("c", "subscription { linesCreated { qty product_ref { cost } } }")
+    assert (await clerk.error("c"))[0]["extensions"]["details"]["path"] == "linesCreated.product_ref.cost"
+
+    # The readable fields of the lookup are fine, for the clerk and the admin alike.
+    await clerk.start("ok", "subscription { linesChanged { record { qty product_ref { name } } } }")
+    admin = await open_ws(server, protocol, payload={"authorization": server.token("root", ["admin"])})
+    await admin.start("s", "subscription { linesChanged { record { product_ref { name cost } } } }")
+    await registered(server, 2)
+    product = await server.engine.object("products").create({"name": "pen", "cost": 2})
+    await server.engine.object("lines").create({"product": product["id"], "qty": 3})
+    assert (await clerk.next("ok"))["data"]["linesChanged"]["record"] == {"qty": 3, "product_ref": {"name": "pen"}}
+    record = (await admin.next("s"))["data"]["linesChanged"]["record"]
+    assert record == {"product_ref": {"name": "pen", "cost": 2.0}}
+
+
 async def test_after_replays_missed_events_then_goes_live(live_server: ServerFactory) -> None:
     server = await live_server()
     orders = server.engine.object("orders")

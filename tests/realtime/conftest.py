@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,15 +87,21 @@ ServerFactory = Callable[..., Awaitable[LiveServer]]
 
 @pytest.fixture
 async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    """``await live_server(objects=..., **env)``: a started server; stopped after the test.
+    """``await live_server(objects=..., presence=..., **env)``: a started server; stopped after the test.
+
+    ``presence`` is the app's ``presence.yml`` (its channel rules).
 
     ``ws`` replaces the server's WebSocket protocol (e.g. uvicorn's own ``"websockets-sansio"``, which
     offers no frame writer, so every message takes the plain ASGI path).
     """
     started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def factory(objects: dict[str, str] | None = None, *, ws: str | None = None, **env: str) -> LiveServer:
+    async def factory(
+        objects: dict[str, str] | None = None, *, ws: str | None = None, presence: str | None = None, **env: str
+    ) -> LiveServer:
         app_dir = write_objects(tmp_path / f"app{len(started)}", objects or {"orders": ORDERS, "notes": NOTES})
+        if presence is not None:
+            (app_dir / "presence.yml").write_text(textwrap.dedent(presence), encoding="utf-8")
         # The collector policy is for server processes; the test process keeps Python's defaults.
         environ = {"OBJECTQL_DATABASE_URL": database_url, "OBJECTQL_GC_TUNING": "false", **env}
         settings = Settings.load({}, environ, app_dir=app_dir)

@@ -4,12 +4,14 @@ out-of-range value refused as a typed error that costs the connection nothing el
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from objectql import InvalidRequest
 from tests.graphql.wsclient import post
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect, settle
 from tests.realtime.test_sse import refused
@@ -169,3 +171,58 @@ async def test_small_malformations_are_typed_refusals(live_server: ServerFactory
         assert response.status_code == 401, value
         status, _ = await refused(keyed, headers={"authorization": value})
         assert status == 401, value
+
+
+async def test_deep_and_wide_input_is_a_typed_refusal_on_every_transport(
+    live_server: ServerFactory, server_log: Captured
+) -> None:
+    server = await live_server(MONEY)
+    client = await connect(server)
+    await client.subscribe("ok")
+    wide = [["total", "=", i] if i % 2 == 0 else "or" for i in range(2 * 2000 - 1)]  # within 64 KiB
+    many_values = [["qty", "in", list(range(1000))] for _ in range(11)]
+    nested = "[" * 3000 + '["total", "=", 1]' + "]" * 3000
+    for filters in (wide, many_values):
+        await client.send({"type": "subscribe", "id": "w", "object": "orders", "filters": filters})
+        error = await client.expect("error")
+        assert error["id"] == "w" and error["code"] == "INVALID_FILTER", error
+    # The limits themselves are accepted.
+    await client.send(
+        {"type": "subscribe", "id": "limit", "object": "orders", "filters": [["qty", "in", list(range(1000))]] * 10}
+    )
+    assert (await client.expect("subscribed"))["id"] == "limit"
+
+    over_limit = [["total", "=", i] if i % 2 == 0 else "or" for i in range(2 * 257 - 1)]  # fits in a URL
+    for filters in (json.dumps(over_limit), nested):
+        status, sse_error = await refused(server, params={"filters": filters})
+        assert status == 400 and sse_error["code"] == "INVALID_FILTER", sse_error
+
+    async with httpx.AsyncClient(base_url=server.http, timeout=30) as http:
+        for body in ("[" * 100_000, '{"query": "{ ordersCount }", "variables": ' + '{"a": ' * 5000 + "1" + "}" * 5001):
+            response = await http.post("/graphql", content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 400, response.text
+            assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        deep_where = '{"OR": [' * 3000 + '{"total": {"eq": 1}}' + "]}" * 3000
+        query = json.dumps("query ($w: OrdersFilter) { ordersList(where: $w) { id } }")
+        response = await http.post(
+            "/graphql",
+            content=f'{{"query": {query}, "variables": {{"w": {deep_where}}}}}',
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 400, response.text
+        wide_where = {"OR": [{"total": {"eq": i}} for i in range(20_000)]}
+        response = await http.post(
+            "/graphql",
+            json={"query": "query ($w: OrdersFilter) { ordersList(where: $w) { id } }", "variables": {"w": wide_where}},
+        )
+        assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_FILTER", response.text
+        # An offset past any page: a typed refusal, not the database's overflow.
+        response = await http.post("/graphql", json={"query": "{ ordersList(offset: 2147483647) { id } }"})
+        assert "errors" not in response.json(), response.text
+    with pytest.raises(InvalidRequest) as info:
+        await server.engine.object("orders").find(skip=2**62)
+    assert info.value.path == "skip"
+
+    await server.engine.object("orders").create({"total": 3})
+    assert (await client.expect("change"))["id"] in ("ok", "limit")
+    assert [r.getMessage() for r in server_log.records if r.levelno >= logging.ERROR] == []

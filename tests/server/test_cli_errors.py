@@ -17,10 +17,12 @@ from tests.conftest import write_objects
 GOOD = {"tasks": "fields:\n  title: {type: text, required: true}\n  done: {type: boolean}\n"}
 
 
-def app(tmp: Path, seed: str | None = None, objects: dict[str, str] | None = None) -> Path:
+def app(tmp: Path, seed: str | None = None, objects: dict[str, str] | None = None, presence: str | None = None) -> Path:
     directory = write_objects(tmp / "app", objects or GOOD)
     if seed is not None:
         (directory / "seed.yml").write_text(seed, encoding="utf-8")
+    if presence is not None:
+        (directory / "presence.yml").write_text(presence, encoding="utf-8")
     return directory
 
 
@@ -48,6 +50,12 @@ CASES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], dict[str, s
     ("check a seed record missing a required field", lambda t: ["check", str(app(t, "tasks:\n  - {done: true}\n"))],
      None, 1, "tasks[0]"),
     ("check a seed file that is not YAML", lambda t: ["check", str(app(t, "tasks: [\n"))], None, 1, "valid YAML ("),
+    ("check a presence pattern with a space", lambda t: ["check", str(app(t, presence="channels:\n"
+     "  - {pattern: 'a b', join: ['*']}\n"))], None, 1, "presence.yml: channels[0].pattern"),
+    ("check a presence rule without roles", lambda t: ["check", str(app(t, presence="channels:\n"
+     "  - {pattern: lobby, join: []}\n"))], None, 1, "channels[0].join"),
+    ("serve a presence file that is not YAML", lambda t: ["serve", str(app(t, presence="channels: [\n")),
+     "--port", "8765"], None, 1, "valid YAML ("),
     ("schema of a broken app", lambda t: ["schema", str(app(t, objects={"x": "fields: 3\n"}))], None, 1, "fields"),
     ("serve a seed record with a bad value", lambda t: ["serve", str(app(t, "tasks:\n  - {title: 7}\n")),
      "--port", "8765"], None, 1, "tasks[0]"),

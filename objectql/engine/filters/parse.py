@@ -36,6 +36,10 @@ from objectql.metadata.model import FieldDef, Kind, ObjectDef
 
 MAX_DEPTH = 8
 MAX_LIST = 1000
+# Over a whole filter: bounds that keep its SQL within what both databases take (expression depth, bind
+# parameters) and its matcher cheap.
+MAX_CRITERIA = 256
+MAX_VALUES = 10_000
 MAX_PATTERN = 256
 
 OPERATORS: dict[str, Op] = {op.value: op for op in Op}
@@ -130,6 +134,13 @@ class _Parser:
         self.obj = obj
         self.guard = guard
         self.allow_tokens = allow_tokens
+        self.criteria = 0
+        self.values = 0
+
+    def count_criterion(self, path: str) -> None:
+        self.criteria += 1
+        if self.criteria > MAX_CRITERIA:
+            raise InvalidFilter(path, f"a filter holds at most {MAX_CRITERIA} criteria")
 
     # -- list form ------------------------------------------------------------------------------
 
@@ -171,6 +182,7 @@ class _Parser:
     def criterion(self, item: list[Any], path: str) -> Node:
         if len(item) not in (2, 3):
             raise InvalidFilter(path, "a criterion is [field, operator] or [field, operator, value]")
+        self.count_criterion(path)
         fdef = self.field(item[0], f"{path}[0]")
         op_raw = item[1]
         if not isinstance(op_raw, str) or op_raw not in OPERATORS:
@@ -210,6 +222,7 @@ class _Parser:
         return conjoin(*parts)
 
     def field_condition(self, key: Any, value: Any, path: str) -> Node:
+        self.count_criterion(path)
         fdef = self.field(key, path)
         if not isinstance(value, dict):
             return self.build(fdef, Op.EQ, value, path, path)
@@ -252,6 +265,10 @@ class _Parser:
             if value is not True:
                 raise InvalidFilter(value_path, f"{op.value} takes no value (or true)")
             return Criterion(fdef.name, op)
+        if op in LIST_OPS and isinstance(value, list | tuple):
+            self.values += len(value)
+            if self.values > MAX_VALUES:
+                raise InvalidFilter(value_path, f"a filter's lists hold at most {MAX_VALUES} values in all")
         if self.allow_tokens and isinstance(value, str) and _TOKEN_RE.match(value):
             return Criterion(fdef.name, op, UserToken(_TOKEN_RE.match(value).group(1)))  # type: ignore[union-attr]
         return typed_criterion(fdef, op, value, value_path)

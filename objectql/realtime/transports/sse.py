@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ from objectql.realtime.transports.credentials import sse_token
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.state import policy_of, realtime_of
 from objectql.realtime.vocabulary import CLOSE_NORMAL, EVENT_STREAM_HEADERS, EXPIRY_GRACE, RESET_REASON, SSE_RETRY_MS
-from objectql.realtime.wire import dumps
+from objectql.realtime.wire import dumps, loads
 
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, InvalidFilter: 400, InvalidRequest: 400}
 PING = ": ping\n\n"
@@ -44,7 +43,7 @@ def parse_query(request: Request) -> tuple[Any, list[str] | None, str | None]:
     filters: Any = None
     if raw_filters:
         try:
-            filters = json.loads(raw_filters)
+            filters = loads(raw_filters)
         except ValueError:
             raise InvalidFilter("", "filters must be URL-encoded JSON") from None
     fields: list[str] | None = None

@@ -10,7 +10,6 @@ Documents are run by an :class:`~objectql.realtime.operations.OperationRunner`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from objectql.realtime.vocabulary import (
     EXPIRY_GRACE,
     RESET_REASON,
 )
-from objectql.realtime.wire import dumps
+from objectql.realtime.wire import dumps, loads
 
 log = logging.getLogger("objectql.graphql")
 
@@ -159,8 +158,8 @@ class GraphQLSession:
             self.conn.close(CLOSE_TOO_BIG, "message too big")
             return
         try:
-            msg = json.loads(text)
-        except (ValueError, RecursionError):
+            msg = loads(text)
+        except ValueError:
             msg = None
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.conn.close(CLOSE_BAD_MESSAGE, "invalid message")

@@ -214,10 +214,16 @@ class PlainSession:
             self.conn.close(CLOSE_UNAUTHORIZED, "authenticate first")
             return None
         handler = getattr(self, f"handle_{kind}")
-        if kind == "subscribe":
-            return self._guard(handler, msg)
-        self._run_sync(handler, msg)
-        return None
+        try:
+            # A handler that reads the database (subscribe, join) hands back what is left to await.
+            follow_up = handler(msg)
+        except ObjectQLError as exc:
+            self.send_error(exc, msg)
+            return None
+        except Exception:
+            self._internal_error(msg)
+            return None
+        return None if follow_up is None else self._guard(follow_up, msg)
 
     async def _drain(self, pending: Coroutine[Any, Any, None]) -> None:
         """Finish ``pending``, then the messages that arrived meanwhile, one after the other."""
@@ -230,22 +236,14 @@ class PlainSession:
         finally:
             self._worker = None
 
-    def _run_sync(self, handler: Any, msg: dict[str, Any]) -> None:
-        try:
-            handler(msg)
-        except ObjectQLError as exc:
-            self.send_error(exc, msg)
-        except Exception:
-            self._internal_error(msg)
-
     def _internal_error(self, msg: dict[str, Any]) -> None:
         # A bad message costs the connection nothing else: its answer is an error, the socket stays open.
         log.exception("plain websocket handler failed")
         self.send_error(InternalError("internal error"), msg)
 
-    async def _guard(self, handler: Any, msg: dict[str, Any]) -> None:
+    async def _guard(self, follow_up: Coroutine[Any, Any, None], msg: dict[str, Any]) -> None:
         try:
-            await handler(msg)
+            await follow_up
         except asyncio.CancelledError:
             raise
         except ObjectQLError as exc:
@@ -270,21 +268,21 @@ class PlainSession:
     def handle_ping(self, msg: dict[str, Any]) -> None:
         self.conn.push(PONG)
 
-    def handle_auth(self, msg: dict[str, Any]) -> None:
+    def handle_auth(self, msg: dict[str, Any]) -> Coroutine[Any, Any, None] | None:
         auth = Auth.parse(msg)
         try:
             principal = self.policy.authenticate(auth.token)
         except Unauthenticated as exc:
             if self.authenticated and exc.details.get("reason") == "expired":
                 self._expire()
-                return
+                return None
             expired = exc.details.get("reason") == "expired"
             self.conn.close(CLOSE_FORBIDDEN, "token expired" if expired else "invalid token")
-            return
+            return None
         user: User = principal.user
         if self.token_user and user.id != self.user.id:  # type: ignore[union-attr]
             self.conn.close(CLOSE_FORBIDDEN, "a connection cannot change its user")
-            return
+            return None
         previous, self.user = self.user, user
         self.token_user = self.policy.auth_required
         if self._deadline is not None:
@@ -295,6 +293,9 @@ class PlainSession:
         self.conn.push(AuthOk(user.id, user.roles, principal.expires_at).encode())
         if previous is not None and previous.roles != user.roles:
             self._reauthorise()
+            if self.channels:
+                return self._recheck_channels()
+        return None
 
     def _schedule_expiry(self, ends_at: float | None) -> None:
         if self._expiry is not None:
@@ -330,6 +331,19 @@ class PlainSession:
                 self.hub.remove(sub)
                 sub.view = view
                 self.hub.add(sub)
+
+    async def _recheck_channels(self) -> None:
+        """New roles: leave every channel the user may no longer join, each with its error."""
+        assert self.user is not None
+        for channel in sorted(self.channels):
+            try:
+                await self.realtime.channels.check_join(self.user, channel)
+            except ObjectQLError as exc:
+                if self.conn.closed.is_set():
+                    return
+                self.channels.discard(channel)
+                self.realtime.presence.leave(self.conn, channel)
+                self.send_error(exc)
 
     async def handle_subscribe(self, msg: dict[str, Any]) -> None:
         req = Subscribe.parse(msg)
@@ -389,8 +403,18 @@ class PlainSession:
         except PresenceError as exc:
             raise InvalidRequest("channel" if "channel" in str(exc) else "meta", str(exc)) from None
 
-    def handle_join(self, msg: dict[str, Any]) -> None:
+    def handle_join(self, msg: dict[str, Any]) -> Coroutine[Any, Any, None] | None:
         channel, meta = self._presence_request(msg)
+        if channel in self.channels:
+            self.realtime.presence.join(self.conn, self._member_key(), channel, meta)  # an update
+            return None
+        return self._join(channel, meta)
+
+    async def _join(self, channel: str, meta: dict[str, Any]) -> None:
+        assert self.user is not None
+        await self.realtime.channels.check_join(self.user, channel)
+        if self.conn.closed.is_set():
+            return  # released while the check read the database: joining now would leave a ghost
         self.channels.add(channel)
         self.realtime.presence.join(self.conn, self._member_key(), channel, meta)
 
