@@ -28,6 +28,7 @@ def test_check_prints_one_line_per_object_with_its_field_count(capsys: pytest.Ca
     out = capsys.readouterr().out.splitlines()
     assert out[:3] == ["customers: 5 fields", "orders: 8 fields", "products: 7 fields"]
     assert out[3].startswith("seed.yml: ")
+    assert out[4] == "presence.yml: 3 channel patterns"
 
 
 def test_check_of_a_broken_definition_exits_1_naming_file_and_key_path(
