@@ -1,4 +1,5 @@
-// Bundles src/main.jsx (GraphiQL, React, graphql-ws and their CSS and fonts) into dist/:
+// Bundles src/main.jsx (GraphiQL, React, graphql-ws and their CSS and fonts) into
+// objectql/server/playground_bundle/ (package data: wheels and sdists carry it; never committed):
 // one JS file, one CSS file and manifest.json naming them, which objectql/server/playground.py reads.
 // File names carry a content hash, so a browser never mixes a cached old file with a new page.
 import { build } from "esbuild";
@@ -7,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const outdir = path.join(here, "dist");
+const outdir = path.join(here, "..", "objectql", "server", "playground_bundle");
 
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
@@ -41,4 +42,4 @@ if (!manifest.js || !manifest.css) {
   throw new Error(`the build produced no JS or CSS bundle: ${JSON.stringify(Object.keys(result.metafile.outputs))}`);
 }
 await writeFile(path.join(outdir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-console.log(`playground built: dist/${manifest.js}, dist/${manifest.css}`);
+console.log(`playground built: ${path.relative(path.join(here, ".."), outdir)}/${manifest.js}, ${manifest.css}`);

@@ -110,6 +110,11 @@ class ObjectQL:
         await self.close()
 
     @property
+    def ready(self) -> bool:
+        """Whether :meth:`init` has run (and :meth:`close` has not)."""
+        return self._engine is not None
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from objectql.engine.channels import ChannelGate
 from objectql.engine.core import ObjectQL
 from objectql.engine.source import EngineSource
-from objectql.metadata.channels import load_channel_rules
+from objectql.metadata.channels import ChannelRules, load_channel_rules
 from objectql.realtime.backends import backend_for_url
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.graphql_websocket import graphql_websocket
@@ -27,14 +27,16 @@ from objectql.realtime.vocabulary import MAX_MESSAGE_BYTES
 from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.admission import ServerPolicy
+from objectql.server.cors import CORSMiddleware
 from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
-from objectql.server.health import health
+from objectql.server.health import live, ready
 from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
 from objectql.server.seed import load_seed
 from objectql.server.settings import Settings, redact_url
+from objectql.server.websocket_protocol import FramesProtocol
 
 log = logging.getLogger("objectql.server")
 
@@ -45,37 +47,54 @@ OPEN_SERVER_WARNING = (
 )
 
 
-def create_app(app_dir: Path, settings: Settings) -> Starlette:
-    """A Starlette app serving the ObjectQL app in ``app_dir`` (``objects/``, optional ``seed.yml``).
+def create_app(
+    app_dir: Path | None,
+    settings: Settings,
+    *,
+    engine: ObjectQL | None = None,
+    tune_gc: bool = False,
+) -> Starlette:
+    """A Starlette app serving the ObjectQL app in ``app_dir`` (``objects/``, optional ``seed.yml`` and
+    ``presence.yml``), or serving ``engine``, an :class:`ObjectQL` its caller owns.
 
-    On start-up it loads the definitions, syncs the schema, inserts seed data into empty objects and
-    keeps what the routes use on ``app.state``: ``objectql`` (the engine), ``realtime`` (hub, presence,
-    connections), ``policy`` (authentication, origins, limits) and ``graphql`` (the document runner).
-    On shutdown it stops its tasks and closes the engine.
+    On start-up it loads the definitions, syncs the schema, inserts seed data into empty objects (not into a
+    given engine: its owner seeds it) and keeps what the routes use on ``app.state``: ``objectql`` (the
+    engine), ``realtime`` (hub, presence, connections), ``policy`` (authentication, origins, limits) and
+    ``graphql`` (the document runner). On shutdown it stops its tasks and closes the engine it opened.
+    ``tune_gc`` applies the server's collector policy to the whole process: ``objectql serve`` asks for it,
+    an app embedded in another never does (docs/embedding.md).
     """
+    if app_dir is None and engine is None:
+        raise ValueError("create_app needs an app directory or an engine")
     policy = ServerPolicy.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            engine = ObjectQL(
-                objects=app_dir,
-                database_url=settings.database_url,
-                allow_anonymous=not settings.auth_enabled,
-                sign_in=settings.auth_enabled,
-                outbox_retention=settings.outbox_retention,
-            )
-            await engine.init()
-            stack.push_async_callback(engine.close)
-            await load_seed(engine, app_dir)
-            pruner = OutboxPruner(engine)
+            served = engine
+            if served is None:
+                assert app_dir is not None
+                served = ObjectQL(
+                    objects=app_dir,
+                    database_url=settings.database_url,
+                    allow_anonymous=not settings.auth_enabled,
+                    sign_in=settings.auth_enabled,
+                    outbox_retention=settings.outbox_retention,
+                )
+                await served.init()
+                stack.push_async_callback(served.close)
+                await load_seed(served, app_dir)
+            elif not served.ready:
+                await served.init()
+                stack.push_async_callback(served.close)
+            pruner = OutboxPruner(served)
             pruner.start()
             stack.push_async_callback(pruner.stop)
             realtime = Realtime(
-                EngineSource(engine),
+                EngineSource(served),
                 backend_for_url(settings.broker_url),
                 PlainPresence(),
-                ChannelGate(engine, load_channel_rules(app_dir)),
+                ChannelGate(served, load_channel_rules(app_dir) if app_dir is not None else ChannelRules()),
                 prefix=settings.broker_prefix,
                 presence_heartbeat=settings.presence_heartbeat,
                 presence_timeout=settings.presence_timeout,
@@ -83,15 +102,15 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
             await realtime.start()
             stack.push_async_callback(realtime.stop)
             app.state.settings = settings
-            app.state.objectql = engine
+            app.state.objectql = served
             app.state.realtime = realtime
             app.state.policy = policy
-            if settings.gc_tuning:
+            if tune_gc:
                 tune_collector()
                 freeze_startup_objects()
             app.state.graphql = GraphQLService(
-                engine,
-                build_schema(engine.registry),
+                served,
+                build_schema(served.registry),
                 introspection=settings.graphql_introspection,
                 suggestions=settings.graphql_suggestions,
             )
@@ -99,9 +118,9 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
                 log.warning(OPEN_SERVER_WARNING)
             log.info(
                 "serving %s: %d object(s) on %s",
-                app_dir,
-                len(engine.registry),
-                redact_url(settings.database_url),
+                app_dir if app_dir is not None else "an embedded engine",
+                len(served.registry),
+                redact_url(served.database_url),
             )
             try:
                 yield
@@ -110,7 +129,9 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
                 app.state.objectql = None
 
     routes = [
-        Route("/health", health, methods=["GET"]),
+        Route("/health", ready, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
         WebSocketRoute("/api/realtime", realtime_websocket),
         Route("/api/events/{object}", EventStream(), methods=["GET"]),
         *dashboard_routes(),
@@ -121,7 +142,10 @@ def create_app(app_dir: Path, settings: Settings) -> Starlette:
     ]
     # A page on another site whose name resolves to this machine (DNS rebinding) reaches it with its own
     # name in Host: only the names this server is meant to answer to get through.
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)]
+    middleware = [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False),
+        Middleware(CORSMiddleware, origins=policy.origins),
+    ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
@@ -136,7 +160,8 @@ WS_PING_TIMEOUT = 20.0
 
 
 # uvicorn's WebSocket protocol with a direct path for fan-out frames (see objectql/server/websocket_protocol.py).
-WS_PROTOCOL = "objectql.server.websocket_protocol:FramesProtocol"
+# The class, not an import string: older uvicorn releases take only their own protocol names as strings.
+WS_PROTOCOL = FramesProtocol
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

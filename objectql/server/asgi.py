@@ -20,4 +20,6 @@ APP_DIR_ENV = "OBJECTQL_APP_DIR"
 
 def app_from_environment() -> Starlette:
     app_dir = Path(os.environ.get(APP_DIR_ENV, "."))
-    return create_app(app_dir, Settings.load({}, os.environ, app_dir=app_dir))
+    settings = Settings.load({}, os.environ, app_dir=app_dir)
+    # The workers of `objectql serve`: server processes, whose collector policy is the server's.
+    return create_app(app_dir, settings, tune_gc=settings.gc_tuning)

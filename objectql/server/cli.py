@@ -193,7 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ.setdefault("OBJECTQL_DATABASE_URL", settings.database_url)
         uvicorn.run("objectql.server.asgi:app_from_environment", factory=True, workers=settings.workers, **options)
     else:
-        uvicorn.run(create_app(app_dir, settings), **options)
+        uvicorn.run(create_app(app_dir, settings, tune_gc=settings.gc_tuning), **options)
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """The GraphiQL playground at ``GET /graphql``, served from a bundle built at set-up, so it works offline.
 
 ``playground/`` in the source tree pins GraphiQL, React, graphql-ws and esbuild in ``package-lock.json``
-(installed with ``npm ci``, integrity-checked) and bundles them into ``playground/dist/``: one JS file, one
+(installed with ``npm ci``, integrity-checked) and bundles them into ``objectql/server/playground_bundle/``
+(package data, so an installed wheel carries it): one JS file, one
 CSS file (fonts inlined) and ``manifest.json`` naming them. ``make serve`` and ``make test`` build it;
 ``make playground`` builds it alone. This module serves that directory at ``/graphql/assets`` and, for a
 browser asking for ``/graphql``, a page loading it. The page names no other origin: its Content-Security-Policy
@@ -38,8 +39,8 @@ log = logging.getLogger("objectql.server")
 PAGE_PATH = "/graphql"
 ASSETS_PATH = "/graphql/assets"
 MANIFEST = "manifest.json"
-# objectql/server/playground.py → <repo>/playground/dist: where `make playground` writes the bundle.
-DEFAULT_DIST_DIR = Path(__file__).resolve().parents[2] / "playground" / "dist"
+# Next to this module: where `make playground` (and a package build) writes the bundle.
+DEFAULT_DIST_DIR = Path(__file__).resolve().parent / "playground_bundle"
 # Bundle file names carry a content hash, so they may be cached for good.
 IMMUTABLE = "public, max-age=31536000, immutable"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -48,7 +49,8 @@ NOT_BUILT = """\
 The GraphQL playground (GraphiQL) is not built on this server.
 
 Its assets are installed from the pinned, integrity-checked playground/package-lock.json and bundled
-into playground/dist/ so the playground works without internet access. Build them from the source tree:
+into objectql/server/playground_bundle/ so the playground works without internet access. A wheel or sdist
+of objectql carries them; in a source tree, build them:
 
     make playground
 
@@ -184,7 +186,7 @@ class PlaygroundAssets(StaticFiles):
 
 
 def playground_dir(dist_dir: Path | str | None = None) -> Path:
-    """The bundle directory: ``dist_dir`` when given (the ``playground_dir`` setting), else the source tree's."""
+    """The bundle directory: ``dist_dir`` when given (the ``playground_dir`` setting), else the package's."""
     return Path(dist_dir).expanduser().resolve() if dist_dir else DEFAULT_DIST_DIR
 
 
@@ -192,7 +194,7 @@ def playground_routes(dist_dir: Path | str | None = None) -> list[BaseRoute]:
     """The page and its assets, for the app factory; mount them before the GraphQL route.
 
     ``dist_dir`` is the built bundle's directory (``OBJECTQL_PLAYGROUND_DIR``); by default
-    ``playground/dist`` in the source tree.
+    ``objectql/server/playground_bundle``.
     """
     directory = playground_dir(dist_dir)
     return [

@@ -219,7 +219,8 @@ SETTINGS: tuple[Setting, ...] = (
         "OBJECTQL_GC_TUNING",
         True,
         bool,
-        "Tune the garbage collector for a server (higher thresholds, start-up objects frozen).",
+        "Under `objectql serve`, tune the process's garbage collector (higher thresholds, start-up objects "
+        "frozen); an embedded app never touches it.",
     ),
     Setting("host", "OBJECTQL_HOST", "127.0.0.1", str, "Interface to listen on.", flag="--host"),
     Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1),
@@ -238,7 +239,7 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         str,
         "Directory of the built GraphiQL playground bundle served at GET /graphql (see docs/playground.md).",
-        default_doc="`playground/dist` in the source tree (built by `make playground`)",
+        default_doc="`objectql/server/playground_bundle` (in wheels; `make playground` in a source tree)",
     ),
     Setting(
         "log_level",

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path, bundle: Path) -> Iterator[Server]:
-    """``objectql serve examples/shop`` on a free port, a temporary SQLite file and a JWT secret."""
+@contextmanager
+def server_at(
+    tmp_path: Path, environment: dict[str, str], objectql: list[str] | None = None, app: Path = SHOP
+) -> Iterator[Server]:
+    """``objectql serve`` of ``app`` on a free port and a temporary SQLite file, with ``environment``.
+
+    ``objectql`` is the command to run (by default this checkout's, as ``python -m objectql.server.cli``).
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
-    env["OBJECTQL_JWT_SECRET"] = SECRET
+    env.update(environment)
     log_path = tmp_path / "server.log"
-    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP)]
+    command = [*(objectql or [sys.executable, "-m", "objectql.server.cli"]), "serve", str(app)]
     command += ["--db", f"sqlite:///{tmp_path / 'shop.db'}", "--host", LOCAL_HOST, "--port", str(port)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -131,6 +137,13 @@ def server(tmp_path: Path, bundle: Path) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path, bundle: Path) -> Iterator[Server]:
+    """The shop with a JWT secret, so the token typed in the playground is what lets writes through."""
+    with server_at(tmp_path, {"OBJECTQL_JWT_SECRET": SECRET}) as running:
+        yield running
 
 
 @pytest.fixture

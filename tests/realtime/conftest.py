@@ -109,18 +109,8 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[Server
         options = uvicorn_options(settings)
         if ws is not None:
             options["ws"] = ws
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)
-        server = uvicorn.Server(config)
-        task = asyncio.get_running_loop().create_task(server.serve())
+        server, task, port = await start_uvicorn(app, **options)
         started.append((server, task))
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if task.done():
-            task.result()
-        assert server.started, "server did not start"
-        port = server.servers[0].sockets[0].getsockname()[1]
         return LiveServer(app, port)
 
     yield factory
@@ -128,6 +118,21 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[Server
         server.should_exit = True
     for _, task in started:
         await asyncio.wait_for(task, 15)
+
+
+async def start_uvicorn(app: Any, **options: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """uvicorn serving ``app`` on a free localhost port, started; the caller stops it (``should_exit``)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()
+    assert server.started, "server did not start"
+    return server, task, int(server.servers[0].sockets[0].getsockname()[1])
 
 
 class Client:

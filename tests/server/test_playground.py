@@ -248,7 +248,7 @@ async def test_bundle_built_while_the_server_runs_is_served_without_a_restart(tm
 
 
 def test_default_bundle_directory_is_playground_dist_in_the_source_tree() -> None:
-    assert DEFAULT_DIST_DIR == ROOT / "playground" / "dist"
+    assert DEFAULT_DIST_DIR == ROOT / "objectql" / "server" / "playground_bundle"
     assert playground_dir(None) == DEFAULT_DIST_DIR
     assert playground_dir("") == DEFAULT_DIST_DIR
 

@@ -1,0 +1,129 @@
+"""ObjectQL mounted under a prefix in a Starlette and a FastAPI app, its lifespan run by the host: GraphQL over
+HTTP, a graphql-transport-ws subscription and the plain WebSocket all work under ``/data``, and the host's
+garbage collector is left alone."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from objectql import ObjectQL
+from objectql.server.embed import asgi_app, lifespan
+from tests.conftest import write_objects
+from tests.realtime.conftest import start_uvicorn
+
+ORDERS = "fields:\n  status: {type: text}\n  total: {type: number}\n"
+
+
+async def host_page(request: Any) -> PlainTextResponse:
+    return PlainTextResponse("the host's own page")
+
+
+def starlette_host(api: Starlette) -> Starlette:
+    return Starlette(routes=[Route("/", host_page), Mount("/data", app=api)], lifespan=lifespan(api))
+
+
+def fastapi_host(api: Starlette) -> FastAPI:
+    app = FastAPI(lifespan=lifespan(api))
+
+    @app.get("/")
+    async def page() -> PlainTextResponse:
+        return PlainTextResponse("the host's own page")
+
+    app.mount("/data", api)
+    return app
+
+
+Serve = Callable[[Any], Awaitable[int]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def run(app: Any) -> int:
+        server, task, port = await start_uvicorn(app)
+        started.append((server, task))
+        return port
+
+    yield run
+    for server, task in started:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+async def exercise(port: int) -> None:
+    """Everything a front-end uses, under /data, on a host that keeps its own routes."""
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        assert (await http.get("/")).text == "the host's own page"
+        assert (await http.get("/data/health/ready")).json() == {"status": "ok"}
+        plain = await websockets.connect(f"ws://127.0.0.1:{port}/data/api/realtime")
+        await plain.send(json.dumps({"type": "auth"}))
+        assert json.loads(await plain.recv())["type"] == "auth_ok"
+        await plain.send(json.dumps({"type": "subscribe", "id": "s", "object": "orders"}))
+        assert json.loads(await plain.recv())["type"] == "subscribed"
+        graphql = await websockets.connect(f"ws://127.0.0.1:{port}/data/graphql", subprotocols=["graphql-transport-ws"])
+        await graphql.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await graphql.recv())["type"] == "connection_ack"
+        query = "subscription { ordersCreated { status } }"
+        await graphql.send(json.dumps({"type": "subscribe", "id": "g", "payload": {"query": query}}))
+        await asyncio.sleep(0.2)  # the subscription registers (graphql-transport-ws has no ack)
+
+        created = await http.post(
+            "/data/graphql", json={"query": 'mutation { createOrders(input: {status: "new"}) { id } }'}
+        )
+        assert "errors" not in created.json(), created.text
+        change = json.loads(await asyncio.wait_for(plain.recv(), 5))
+        assert change["type"] == "change" and change["record"]["status"] == "new"
+        pushed = json.loads(await asyncio.wait_for(graphql.recv(), 5))
+        assert pushed == {"id": "g", "type": "next", "payload": {"data": {"ordersCreated": {"status": "new"}}}}
+        listed = await http.get("/data/graphql", params={"query": "{ ordersCount }"})
+        assert listed.json() == {"data": {"ordersCount": 1}}
+        await plain.close()
+        await graphql.close()
+
+
+@pytest.mark.parametrize("host", [starlette_host, fastapi_host], ids=["starlette", "fastapi"])
+async def test_mounted_under_a_prefix_with_the_host_running_its_lifespan(
+    tmp_path: Path, serve: Serve, host: Callable[[Starlette], Any]
+) -> None:
+    app_dir = write_objects(tmp_path / "app", {"orders": ORDERS})
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    api = asgi_app(app_dir, database_url=f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}")
+    await exercise(await serve(host(api)))
+    # An embedded app leaves the host process's collector as it found it (only `objectql serve` tunes it).
+    assert gc.get_threshold() == thresholds and gc.get_freeze_count() == frozen
+
+
+@pytest.fixture
+async def owned_engine(tmp_path: Path) -> AsyncIterator[ObjectQL]:
+    """An engine the host opened; requested before ``serve``, so it outlives the host's shutdown."""
+    app_dir = write_objects(tmp_path / "owned", {"orders": ORDERS})
+    engine = await ObjectQL(app_dir, f"sqlite+aiosqlite:///{tmp_path / 'owned.db'}").init()
+    yield engine
+    assert engine.ready, "the embedded app closed an engine it does not own"
+    await engine.close()
+
+
+async def test_an_engine_the_host_owns_is_served(owned_engine: ObjectQL, serve: Serve) -> None:
+    await exercise(await serve(starlette_host(asgi_app(engine=owned_engine))))
+    assert await owned_engine.object("orders").count() == 1
+
+
+def test_an_app_needs_a_directory_or_an_engine() -> None:
+    with pytest.raises(ValueError, match="directory or an engine"):
+        asgi_app()
