@@ -1,8 +1,10 @@
 """Running GraphQL documents for every transport: parse, validate, limit, execute.
 
 Limits (docs/graphql.md), refused before execution with ``QUERY_TOO_COMPLEX``: at most 2000 tokens, depth 10
-(the root field is depth 1, fragments inlined, introspection included) and 30 aliases (an alias in a
-fragment counts once per spread). Introspection and "did you mean" suggestions can be switched off.
+(the root field is depth 1, fragments inlined) and 30 aliases (an alias in a fragment counts once per
+spread). Introspection (``__schema``, ``__type``) has bounds of its own, which the standard introspection
+query of schema tooling fits: depth 20, and no type lists nested three deep (graphql-core's own rule).
+Introspection and "did you mean" suggestions can be switched off.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ from objectql.resolvers.errors import GRAPHQL_PARSE_FAILED, QUERY_TOO_COMPLEX, f
 MAX_TOKENS = 2000
 MAX_DEPTH = 10
 MAX_ALIASES = 30
+# The standard introspection query (graphql-js getIntrospectionQuery with every option) is 15 deep: its
+# type references are a chain of ofType. Nesting type lists in type lists (fields { type { fields … }) is
+# graphql-core's MaxIntrospectionDepthRule's to refuse, in validation.
+MAX_INTROSPECTION_DEPTH = 20
 DOCUMENT_CACHE_SIZE = 512
 
 
@@ -104,15 +110,18 @@ class GraphQLExecutor:
             raise RequestError([request_error("BAD_REQUEST", "operationName must be a string")])
         document, fragments = self._checked_document(query)
         operation = _select_operation(document, operation_name)
-        depth, aliases = _measure(operation.selection_set, fragments)
-        if depth > MAX_DEPTH:
-            raise RequestError(
-                [request_error(QUERY_TOO_COMPLEX, f"the query is nested {depth} deep (max {MAX_DEPTH})")]
-            )
-        if aliases > MAX_ALIASES:
-            raise RequestError(
-                [request_error(QUERY_TOO_COMPLEX, f"the query has {aliases} aliases (max {MAX_ALIASES})")]
-            )
+        measured = _measure(operation.selection_set, fragments)
+        problems = [
+            (measured.depth > MAX_DEPTH, f"the query is nested {measured.depth} deep (max {MAX_DEPTH})"),
+            (measured.aliases > MAX_ALIASES, f"the query has {measured.aliases} aliases (max {MAX_ALIASES})"),
+            (
+                measured.introspection_depth > MAX_INTROSPECTION_DEPTH,
+                f"the introspection is nested {measured.introspection_depth} deep (max {MAX_INTROSPECTION_DEPTH})",
+            ),
+        ]
+        for refused, message in problems:
+            if refused:
+                raise RequestError([request_error(QUERY_TOO_COMPLEX, message)])
         return Prepared(query, document, operation, operation_name, dict(variables or {}), fragments)
 
     async def execute(self, prepared: Prepared, user: User | None, root: Any = None) -> dict[str, Any]:
@@ -150,7 +159,8 @@ def _parse_and_validate(
         return RequestError([error])
     errors = validate(executor.graphql_schema, document, executor.rules, hide_suggestions=executor.hide_suggestions)
     if errors:
-        return RequestError([format_error(e) for e in errors])
+        # A scalar's parse error is carried as an original error: it is still a validation error.
+        return RequestError([format_error(e.__class__(e.message, e.nodes)) for e in errors])
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     return document, fragments
 
@@ -167,27 +177,50 @@ def _select_operation(document: DocumentNode, name: str | None) -> OperationDefi
     raise RequestError([request_error("BAD_REQUEST", f"no operation named {name!r}")])
 
 
-def _measure(selection: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[int, int]:
-    """(depth, aliases) of a selection with fragments inlined; validation has ruled out cycles."""
-    depth = 0
-    aliases = 0
+INTROSPECTION_ROOTS = ("__schema", "__type")
+
+
+@dataclass
+class _Measure:
+    depth: int = 0
+    aliases: int = 0
+    # Inside __schema / __type: how deep.
+    introspection_depth: int = 0
+
+    def merge(self, other: _Measure, depth: int) -> None:
+        self.depth = max(self.depth, depth)
+        self.aliases += other.aliases
+        self.introspection_depth = max(self.introspection_depth, other.introspection_depth)
+
+
+def _measure(
+    selection: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], introspecting: bool = False
+) -> _Measure:
+    """Depth, aliases and introspection cost of a selection with fragments inlined (validation has ruled
+    out cycles). An introspection root (``__schema``, ``__type``) is measured apart: its depth does not
+    count towards the query's, it has its own bounds."""
+    out = _Measure()
     for node in selection.selections:
         if isinstance(node, FieldNode):
-            aliases += node.alias is not None
-            inner_depth, inner_aliases = (0, 0)
+            out.aliases += node.alias is not None
+            name = node.name.value
+            inner = _Measure()
             if node.selection_set is not None:
-                inner_depth, inner_aliases = _measure(node.selection_set, fragments)
-            depth = max(depth, 1 + inner_depth)
-            aliases += inner_aliases
+                inner = _measure(node.selection_set, fragments, introspecting or name in INTROSPECTION_ROOTS)
+            if introspecting or name in INTROSPECTION_ROOTS:
+                inner.introspection_depth += 1
+                out.merge(inner, out.depth)
+            else:
+                out.merge(inner, 1 + inner.depth)
         elif isinstance(node, InlineFragmentNode):
-            inner_depth, inner_aliases = _measure(node.selection_set, fragments)
-            depth, aliases = max(depth, inner_depth), aliases + inner_aliases
+            inner = _measure(node.selection_set, fragments, introspecting)
+            out.merge(inner, max(out.depth, inner.depth))
         elif isinstance(node, FragmentSpreadNode):
             fragment = fragments.get(node.name.value)
             if fragment is not None:
-                inner_depth, inner_aliases = _measure(fragment.selection_set, fragments)
-                depth, aliases = max(depth, inner_depth), aliases + inner_aliases
-    return depth, aliases
+                inner = _measure(fragment.selection_set, fragments, introspecting)
+                out.merge(inner, max(out.depth, inner.depth))
+    return out
 
 
 def is_subscription(prepared: Prepared) -> bool:

@@ -7,6 +7,7 @@ Argument errors name the GraphQL argument (``orderBy[0]``, ``limit``, ``first``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -43,7 +44,8 @@ def sort_of(order_by: Any) -> list[list[str]] | None:
     out = []
     for item in order_by:
         direction = given(item.direction)
-        out.append([item.field, direction.value if direction is not None else "asc"])
+        field = item.field.value if isinstance(item.field, Enum) else item.field
+        out.append([field, direction.value if direction is not None else "asc"])
     return out
 
 

@@ -9,10 +9,12 @@ Strawberry types are made with ``type()`` because their fields come from YAML, n
 
 from __future__ import annotations
 
+import enum
 import inspect
 import keyword
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -77,7 +79,8 @@ class _Filters:
             },
         )
         self.by_scalar: dict[str, type] = {}
-        for name, scalar in (("IntFilter", int), ("FloatFilter", float), ("DateTimeFilter", datetime)):
+        filters = (("IntFilter", int), ("FloatFilter", float), ("DecimalFilter", Decimal), ("DateTimeFilter", datetime))
+        for name, scalar in filters:
             fields: dict[str, Any] = {op: scalar | None for op in ("eq", "ne", "gt", "gte", "lt", "lte")}
             fields.update({op: list[scalar] | None for op in ("in", "nin", "between")})
             fields["isNull"] = bool | None
@@ -93,8 +96,10 @@ class _Filters:
             return self.string
         if kind is Kind.INTEGER:
             return self.by_scalar["IntFilter"]
-        if kind in (Kind.FLOAT, Kind.DECIMAL):
+        if kind is Kind.FLOAT:
             return self.by_scalar["FloatFilter"]
+        if kind is Kind.DECIMAL:
+            return self.by_scalar["DecimalFilter"]
         if kind in (Kind.DATE, Kind.DATETIME):
             return self.by_scalar["DateTimeFilter"]
         if kind is Kind.BOOLEAN:
@@ -111,7 +116,7 @@ def scalar_of(fdef: FieldDef) -> Any:
         Kind.TEXT: str,
         Kind.INTEGER: int,
         Kind.FLOAT: float,
-        Kind.DECIMAL: float,
+        Kind.DECIMAL: Decimal,
         Kind.BOOLEAN: bool,
         Kind.DATE: date,
         Kind.DATETIME: datetime,
@@ -136,7 +141,7 @@ class SchemaBuilder:
             self.filter_types[obj.name] = self._filter_type(obj)
             self.order_types[obj.name] = make_input(
                 f"{pascal(obj.name)}OrderBy",
-                {"field": str, "direction": OrderDirection | None},
+                {"field": self._sort_field_enum(obj), "direction": OrderDirection | None},
             )
         query: dict[str, Any] = {}
         mutation: dict[str, Any] = {}
@@ -185,6 +190,14 @@ class SchemaBuilder:
                 )
         description = obj.description or obj.label
         self.object_types[obj.name] = strawberry.type(cls, name=pascal(obj.name), description=description)
+
+    def _sort_field_enum(self, obj: ObjectDef) -> type:
+        """``<X>SortField``: the fields ``orderBy`` can name (every field but json ones, and none whose
+        name GraphQL reserves for values)."""
+        names = [n for n, f in obj.fields.items() if f.kind is not Kind.JSON and n not in ("true", "false", "null")]
+        members = enum.Enum(f"{pascal(obj.name)}SortField", {name: name for name in names})  # type: ignore[misc]
+        description = f"A field of {obj.name} to sort on."
+        return strawberry.enum(members, name=f"{pascal(obj.name)}SortField", description=description)
 
     def _filter_type(self, obj: ObjectDef) -> type:
         name = f"{pascal(obj.name)}Filter"

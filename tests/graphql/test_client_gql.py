@@ -25,7 +25,7 @@ TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-w
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # "graphql-ws" (subscriptions-transport-ws)
 SUBPROTOCOLS = [pytest.param(TRANSPORT_WS, id="graphql-transport-ws"), pytest.param(LEGACY_WS, id="graphql-ws")]
 
-LIST = gql('query { ordersList(orderBy: [{field: "total"}]) { id status total owner } }')
+LIST = gql("query { ordersList(orderBy: [{field: total}]) { id status total owner } }")
 CREATE = gql("mutation Create($input: OrdersInput!) { createOrders(input: $input) { id status total owner } }")
 CHANGED = gql("subscription { ordersChanged { seq action effect record { id status total owner } } }")
 CREATED = gql("subscription { ordersCreated { id total owner } }")

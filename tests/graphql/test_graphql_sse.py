@@ -88,3 +88,21 @@ async def test_a_subscription_streams_the_change_of_a_mutation(live_server: Serv
             break
         await asyncio.sleep(0.01)
     assert server.realtime.require_hub().subscription_count == 0
+
+
+async def test_an_idle_subscription_stream_gets_a_heartbeat_like_api_events(live_server: ServerFactory) -> None:
+    server = await live_server()
+    server.set_limits(sse_ping_interval=0.2)
+    query = "subscription { ordersCreated { id } }"
+    async with (
+        httpx.AsyncClient(base_url=server.http, timeout=10) as client,
+        client.stream("POST", "/graphql", json={"query": query}, headers=STREAM) as response,
+    ):
+        assert response.status_code == 200
+        received = ""
+        async with asyncio.timeout(5):
+            async for chunk in response.aiter_text():
+                received += chunk
+                if received.count(": ping\n\n") >= 2:
+                    break
+    assert received.startswith(": ping\n\n"), received  # nothing else came: only the heartbeat

@@ -44,7 +44,7 @@ async def test_query_list_count_and_get_with_where_filters_order_and_paging(live
         server,
         """{
           ordersList(where: {status: {eq: "paid"}}, filters: [["total", ">", 10]],
-                     orderBy: [{field: "total", direction: DESC}], limit: 1, offset: 1) { id total }
+                     orderBy: [{field: total, direction: DESC}], limit: 1, offset: 1) { id total }
           ordersCount(where: {OR: [{status: {eq: "pending"}}, {total: {gte: 40}}]})
           one: orders(id: "o2") { id status }
           missing: orders(id: "nope") { id }
@@ -52,7 +52,7 @@ async def test_query_list_count_and_get_with_where_filters_order_and_paging(live
     )
     assert body == {
         "data": {
-            "ordersList": [{"id": "o2", "total": 20.0}],
+            "ordersList": [{"id": "o2", "total": "20"}],
             "ordersCount": 3,
             "one": {"id": "o2", "status": "paid"},
             "missing": None,
@@ -66,8 +66,9 @@ async def test_where_and_filters_errors_carry_codes_and_paths(live_server: Serve
     assert codes(body) == ["INVALID_FILTER"] and body["errors"][0]["extensions"]["path"] == "[0][1]"
     body = await gql(server, '{ ordersList(where: {created_at: {gt: "2020-01-01T00:00:00Z"}}, limit: 0) { id } }')
     assert codes(body) == ["INVALID_REQUEST"] and body["errors"][0]["extensions"]["path"] == "limit"
-    body = await gql(server, '{ ordersList(orderBy: [{field: "nope"}]) { id } }')
-    assert body["errors"][0]["extensions"]["path"] == "orderBy[0]"
+    # orderBy.field is an enum of the object's sortable fields: a field it does not list is refused up front.
+    body = await gql(server, "{ ordersList(orderBy: [{field: nope}]) { id } }")
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"] and "OrdersSortField" in body["errors"][0]["message"]
     body = await gql(server, "{ ordersConnection(first: 1001) { totalCount } }")
     assert codes(body) == ["INVALID_REQUEST"] and body["errors"][0]["extensions"]["path"] == "first"
 
@@ -84,7 +85,18 @@ async def test_mutations_create_update_delete_through_the_engine(live_server: Se
             {"c": created["id"]},
         )
     )["data"]["createOrders"]
-    assert order["status"] == "pending" and order["total"] == 12.5 and order["customer"] == created["id"]
+    assert order["status"] == "pending" and order["total"] == "12.5" and order["customer"] == created["id"]
+    # Currency is exact: a string in and out, no binary floating point on the way (0.1 + 0.2 stays 0.3).
+    exact = await gql(
+        server,
+        'mutation ($c: ID!) { createOrders(input: {customer: $c, total: "1234567890.1234"}) { total } }',
+        {"c": created["id"]},
+    )
+    assert exact["data"]["createOrders"]["total"] == "1234567890.1234"
+    summed = await gql(server, '{ ordersList(where: {total: {eq: "1234567890.1234"}}) { total } }')
+    assert summed["data"]["ordersList"] == [{"total": "1234567890.1234"}]
+    bad = await gql(server, 'mutation { createOrders(input: {total: "twelve"}) { id } }')
+    assert codes(bad) == ["GRAPHQL_VALIDATION_FAILED"]
     updated = await gql(
         server, 'mutation ($id: ID!) { updateOrders(id: $id, input: {status: "paid"}) { status } }', {"id": order["id"]}
     )
@@ -109,7 +121,7 @@ async def test_connection_cursors_are_keyset_positions(live_server: ServerFactor
     for i in range(5):
         await orders.create({"id": f"o{i}", "total": 50 - i * 10})
     query = """query ($after: String) {
-      ordersConnection(first: 2, after: $after, orderBy: [{field: "total"}]) {
+      ordersConnection(first: 2, after: $after, orderBy: [{field: total}]) {
         totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { id total } }
       }
     }"""
@@ -144,9 +156,9 @@ async def test_hidden_fields_row_rules_and_forbidden_filters(live_server: Server
     assert codes(body) == ["FORBIDDEN"]
     body = await gql(server, "{ ordersList(where: {cost: {gt: 1}}) { id } }", token=sam)
     assert codes(body) == ["FORBIDDEN"]
-    body = await gql(server, '{ ordersList(orderBy: [{field: "cost"}]) { id } }', token=sam)
+    body = await gql(server, "{ ordersList(orderBy: [{field: cost}]) { id } }", token=sam)
     assert codes(body) == ["FORBIDDEN"] and body["errors"][0]["extensions"]["details"]["path"] == "orderBy[0]"
-    body = await gql(server, '{ ordersConnection(orderBy: [{field: "cost"}]) { totalCount } }', token=sam)
+    body = await gql(server, "{ ordersConnection(orderBy: [{field: cost}]) { totalCount } }", token=sam)
     assert body["errors"][0]["extensions"]["details"]["path"] == "orderBy[0]"
     body = await gql(server, '{ orders(id: "k1") { id } }', token=sam)
     assert body["data"] == {"orders": None}

@@ -21,7 +21,7 @@ from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.protocols.graphql_session import OperationFraming, error_object, reset_error
 from objectql.realtime.transports.sockets import StreamTransport
-from objectql.realtime.transports.sse import end_stream, start_stream, watch_disconnect
+from objectql.realtime.transports.sse import PING, Repeating, end_stream, start_stream, watch_disconnect
 from objectql.realtime.vocabulary import CLOSE_NORMAL, EXPIRY_GRACE
 from objectql.realtime.wire import dumps
 
@@ -69,6 +69,8 @@ async def stream_operation(
     watcher = loop.create_task(watch_disconnect(receive, conn), name=f"graphql-sse watcher {conn.id}")
     expiry = None
     pending = None
+    # Like /api/events: a comment now and then keeps proxies from timing an idle stream out.
+    heartbeat = Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING))
     try:
         try:
             live = operations.live(prepared, user)
@@ -86,6 +88,7 @@ async def stream_operation(
             expiry = loop.call_later(delay, _expire, conn)
         await conn.closed.wait()
     finally:
+        heartbeat.cancel()
         if pending is not None:
             pending.cancel()
         if expiry is not None:

@@ -126,7 +126,7 @@ class EventStream:
             await error_response(exc)(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        timers: list[asyncio.TimerHandle | _Repeating] = []
+        timers: list[asyncio.TimerHandle | Repeating] = []
         watcher: asyncio.Task[None] | None = None
         try:
             await start_stream(send)
@@ -134,7 +134,7 @@ class EventStream:
             conn.start()
             watcher = loop.create_task(watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
             pending.release()
-            timers.append(_Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING)))
+            timers.append(Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING)))
             if principal.ends_at is not None:
                 delay = principal.ends_at - time.time() + EXPIRY_GRACE
                 timers.append(loop.call_later(max(delay, 0.0), _expire, conn))
@@ -151,7 +151,7 @@ def _expire(conn: Connection) -> None:
     conn.close(CLOSE_NORMAL, "token expired")
 
 
-class _Repeating:
+class Repeating:
     """A timer that re-arms itself: the heartbeat."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, fn: Callable[[], None]) -> None:

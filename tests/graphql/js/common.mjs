@@ -8,7 +8,7 @@
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 
-export const QUERY = 'query { ordersList(orderBy: [{field: "total"}]) { id status total owner } }';
+export const QUERY = 'query { ordersList(orderBy: [{field: total}]) { id status total owner } }';
 export const MUTATION =
   "mutation Create($input: OrdersInput!) { createOrders(input: $input) { id status total owner } }";
 export const SUBSCRIPTION = "subscription { ordersChanged { seq action effect record { id status total owner } } }";
