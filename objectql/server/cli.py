@@ -173,7 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from objectql.server.app import create_app, uvicorn_options
     from objectql.server.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

@@ -7,9 +7,11 @@ on its way to the handler, whatever logger produced it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -50,10 +52,29 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Send every log record (ObjectQL's and uvicorn's) to stderr, redacted, at ``level``."""
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (ISO 8601 UTC), ``level``, ``logger``, ``message``, and
+    ``exception`` (the traceback text) when there is one — what log collectors parse without a pattern."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(level: str, format: str = "text") -> None:
+    """Send every log record (ObjectQL's and uvicorn's) to stderr, redacted, at ``level``, as text lines
+    or (``format="json"``) as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JSONFormatter() if format == "json" else logging.Formatter(FORMAT))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -67,4 +88,4 @@ def configure_logging(level: str) -> None:
         logger.propagate = True
 
 
-__all__ = ["RedactSecrets", "configure_logging", "redact"]
+__all__ = ["JSONFormatter", "RedactSecrets", "configure_logging", "redact"]

@@ -250,6 +250,15 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--log-level",
         choices=LOG_LEVELS,
     ),
+    Setting(
+        "log_format",
+        "OBJECTQL_LOG_FORMAT",
+        "text",
+        str,
+        "Log line format: text (for people) or json (one JSON object per line, for log collectors).",
+        flag="--log-format",
+        choices=("text", "json"),
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -286,6 +295,7 @@ class Settings:
     workers: int
     playground_dir: str | None
     log_level: str
+    log_format: str
 
     @classmethod
     def load(

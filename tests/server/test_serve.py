@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -131,3 +132,33 @@ def test_serve_prints_where_everything_is_and_dev_mode_prints_working_tokens(tmp
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=STOP_DEADLINE)
+
+
+def test_serve_with_json_logs_writes_one_redacted_json_object_per_log_line(tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    env["OBJECTQL_JWT_SECRET"] = "json-logs-secret-0123456789abcdef0123"
+    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), "--log-format", "json"]
+    command += ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_healthy(proc, base, log_path)
+        secret_token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+        httpx.get(f"{base}/api/events/orders", params={"access_token": secret_token}, timeout=5)
+        proc.terminate()
+        proc.wait(15)
+        text = log_path.read_text(errors="replace")
+        records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        assert records, text
+        assert all({"time", "level", "logger", "message"} <= set(r) and r["time"].endswith("Z") for r in records)
+        access = [r for r in records if "/api/events/orders" in r["message"]]
+        assert access and all("access_token=***" in r["message"] for r in access)
+        assert secret_token not in text
+        assert any(r["logger"].startswith("objectql") for r in records)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -26,6 +26,9 @@ class BackendReconnected(Exception):
 
 
 class Backend(ABC):
+    # Connections lost and re-opened since start (a metric: docs/operations.md).
+    reconnects: int = 0
+
     @abstractmethod
     async def connect(self) -> None: ...
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from objectql.realtime.backends.backoff import Backoff
 from objectql.realtime.backends.base import Backend, BackendReconnected, Message
 
 log = logging.getLogger("objectql.realtime")
@@ -113,11 +114,13 @@ class PostgresBackend(Backend):
             self._lost = True
 
     async def _reconnect(self) -> None:
-        delay = BACKOFF_START
+        backoff = Backoff(BACKOFF_START, BACKOFF_MAX)
+        self.reconnects += 1
         old, self._conn = self._conn, None
         if old is not None and not old.is_closed():
             old.terminate()
         while True:
+            delay = backoff.next()
             log.warning("LISTEN connection lost; reconnecting in %.1fs", delay)
             await asyncio.sleep(delay)
             try:
@@ -126,4 +129,4 @@ class PostgresBackend(Backend):
                 log.warning("LISTEN connection restored")
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                delay = min(delay * 2, BACKOFF_MAX)
+                continue

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from objectql.realtime.backends.backoff import Backoff
 from objectql.realtime.backends.base import Backend, BackendReconnected, Message
 
 log = logging.getLogger("objectql.realtime")
@@ -67,8 +68,10 @@ class RedisBackend(Backend):
             )
 
     async def _reconnect(self) -> None:
-        delay = BACKOFF_START
+        backoff = Backoff(BACKOFF_START, BACKOFF_MAX)
+        self.reconnects += 1
         while True:
+            delay = backoff.next()
             log.warning("Redis pub/sub connection lost; reconnecting in %.1fs", delay)
             await asyncio.sleep(delay)
             try:
@@ -81,4 +84,4 @@ class RedisBackend(Backend):
                 log.warning("Redis pub/sub reconnected")
                 return
             except _FAILURES:
-                delay = min(delay * 2, BACKOFF_MAX)
+                continue

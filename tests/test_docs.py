@@ -1,0 +1,50 @@
+"""Claims in docs/ that can be checked cheaply: every command and flag of the CLI is in docs/cli.md, every
+OBJECTQL_* variable the docs name is a real setting, and every relative link between pages resolves."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from objectql.server.cli import build_parser
+from objectql.server.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", *sorted((ROOT / "examples").glob("*/README.md"))]
+# Variables the tests themselves read; not settings of the server.
+NOT_SETTINGS = {"OBJECTQL_TEST_POSTGRES_URL", "OBJECTQL_APP_DIR"}
+
+
+def commands() -> dict[str, list[str]]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {
+        name: [o for action in cmd._actions for o in action.option_strings if o not in ("-h", "--help")]
+        for name, cmd in sub.choices.items()
+    }
+
+
+def test_every_command_has_its_section_and_every_flag_is_documented() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name, flags in commands().items():
+        assert re.search(rf"^## `objectql {name}\b", text, re.MULTILINE), f"docs/cli.md has no section for {name}"
+        for flag in flags:
+            mentioned = re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text)
+            assert mentioned, f"docs/cli.md does not mention {name} {flag}"
+
+
+def test_every_variable_the_docs_name_is_a_setting() -> None:
+    known = {s.env for s in SETTINGS} | NOT_SETTINGS
+    for page in DOCS:
+        # A name followed by "_*" is a family (OBJECTQL_JWT_*), not a setting.
+        named = set(re.findall(r"OBJECTQL_[A-Z_]*[A-Z](?![A-Z_*])", page.read_text(encoding="utf-8")))
+        assert named <= known, f"{page.relative_to(ROOT)} names unknown settings: {sorted(named - known)}"
+
+
+def test_every_relative_link_resolves() -> None:
+    for page in DOCS:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to missing {target}"
