@@ -98,19 +98,26 @@ def test_serve_answers_health_serves_seeded_data_and_stops_cleanly(
     assert "Application shutdown complete" in log
 
 
-def test_serve_prints_where_everything_is_and_dev_mode_prints_working_tokens(tmp_path: Path) -> None:
+def spawn(
+    tmp_path: Path, flags: list[str], environment: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``objectql serve examples/shop`` with ``flags`` on a free port; (process, base URL, log file)."""
     port = free_port()
     log_path = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
-    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), "--dev"]
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}} | (environment or {})
+    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), *flags]
     command += ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", str(port)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}", log_path
+
+
+def test_serve_prints_where_everything_is_and_dev_mode_prints_working_tokens(tmp_path: Path) -> None:
+    proc, base, log_path = spawn(tmp_path, ["--dev"])
     try:
-        base = f"http://127.0.0.1:{port}"
         wait_until_healthy(proc, base, log_path)
         lines = log_path.read_text(errors="replace").splitlines()
-        for where in (f"dashboard   {base}/", f"playground  {base}/graphql", f"ws://127.0.0.1:{port}/api/realtime"):
+        for where in (f"dashboard   {base}/", f"playground  {base}/graphql", base.replace("http://", "ws://") + "/api/realtime"):
             assert any(where in line for line in lines), where
         assert any("sign-in     JWT, with a development key" in line for line in lines)
         tokens = {line.split(":", 1)[0].split()[0]: line.rsplit(" ", 1)[1] for line in lines if "): ey" in line}
@@ -135,16 +142,9 @@ def test_serve_prints_where_everything_is_and_dev_mode_prints_working_tokens(tmp
 
 
 def test_serve_with_json_logs_writes_one_redacted_json_object_per_log_line(tmp_path: Path) -> None:
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
-    env["OBJECTQL_JWT_SECRET"] = "json-logs-secret-0123456789abcdef0123"
-    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), "--log-format", "json"]
-    command += ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    secret = {"OBJECTQL_JWT_SECRET": "json-logs-secret-0123456789abcdef0123"}
+    proc, base, log_path = spawn(tmp_path, ["--log-format", "json"], secret)
     try:
-        base = f"http://127.0.0.1:{port}"
         wait_until_healthy(proc, base, log_path)
         secret_token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
         httpx.get(f"{base}/api/events/orders", params={"access_token": secret_token}, timeout=5)
