@@ -117,7 +117,8 @@ def test_serve_prints_where_everything_is_and_dev_mode_prints_working_tokens(tmp
     try:
         wait_until_healthy(proc, base, log_path)
         lines = log_path.read_text(errors="replace").splitlines()
-        for where in (f"dashboard   {base}/", f"playground  {base}/graphql", base.replace("http://", "ws://") + "/api/realtime"):
+        realtime = base.replace("http://", "ws://") + "/api/realtime"
+        for where in (f"dashboard   {base}/", f"playground  {base}/graphql", realtime):
             assert any(where in line for line in lines), where
         assert any("sign-in     JWT, with a development key" in line for line in lines)
         tokens = {line.split(":", 1)[0].split()[0]: line.rsplit(" ", 1)[1] for line in lines if "): ey" in line}
