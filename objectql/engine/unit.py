@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Unit:
     conn: AsyncConnection
     holds_write_lock: bool = False
     pending: list[PendingEvent] = field(default_factory=list)
+    # When a write unit was opened (perf_counter), for the write-duration observers.
+    opened_at: float | None = None
     # (hook event, context, index into pending)
     after: list[tuple[str, HookContext, int]] = field(default_factory=list)
 
@@ -47,11 +50,14 @@ class UnitRunner:
         self.outbox = outbox
         self.hooks = hooks
         self.listeners = listeners
+        # Called with the seconds from opening a write unit to its commit (the /metrics histogram).
+        self.write_observers: list[Callable[[float], None]] = []
         # SQLite has one writer at a time: queue this process's writers here rather than in SQLite's
         # busy handler, which retries with growing sleeps (other processes still meet the busy timeout).
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def open(self, *, write: bool) -> Unit:
+        opened_at = time.perf_counter() if write else None
         locked = False
         if write and self._write_lock is not None:
             try:
@@ -72,7 +78,7 @@ class UnitRunner:
             await conn.close()
             self._unlock(locked)
             raise translate(exc) from None
-        return Unit(conn, holds_write_lock=locked)
+        return Unit(conn, holds_write_lock=locked, opened_at=opened_at)
 
     def _unlock(self, locked: bool) -> None:
         if locked and self._write_lock is not None:
@@ -90,6 +96,10 @@ class UnitRunner:
         finally:
             self._unlock(unit.holds_write_lock)
             unit.holds_write_lock = False
+        if unit.opened_at is not None and committed:
+            elapsed = time.perf_counter() - unit.opened_at
+            for observe in self.write_observers:
+                observe(elapsed)
         return committed
 
     async def discard(self, unit: Unit) -> None:

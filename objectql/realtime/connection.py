@@ -64,8 +64,16 @@ class Transport(Protocol):
 
 
 class Connection:
-    def __init__(self, transport: Transport, *, queue_size: int, conn_id: str | None = None) -> None:
+    # Process-wide counts, read by /metrics: messages handed to connections, and slow consumers cut off.
+    messages_pushed = 0
+    slow_consumer_closes = 0
+
+    def __init__(
+        self, transport: Transport, *, queue_size: int, conn_id: str | None = None, kind: str = "websocket"
+    ) -> None:
         self.id = conn_id or new_connection_id()
+        # Which door it came in by (a metrics label): websocket, graphql-ws, sse, graphql-sse.
+        self.kind = kind
         self.transport = transport
         self.queue_size = queue_size
         self._queue: deque[Message] = deque()
@@ -87,6 +95,7 @@ class Connection:
         """Queue a message; never waits. Overflow closes the connection with 1013."""
         if self.closed.is_set() or self._graceful is not None:
             return
+        Connection.messages_pushed += 1
         if not self._busy and self._writer is not None:
             try:
                 if self.transport.write_now(message):
@@ -97,6 +106,7 @@ class Connection:
             self._send_now(message)
             return
         if len(self._queue) >= self.queue_size:
+            Connection.slow_consumer_closes += 1
             self.abort_with(CLOSE_TRY_AGAIN, SLOW_CONSUMER)
             return
         self._queue.append(message)

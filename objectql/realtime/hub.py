@@ -275,6 +275,7 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._workers: set[asyncio.Task[None]] = set()
         self.delivered_seq = feed.last_seq
+        self.dispatched = 0  # events fanned out since start (a metric)
         self._progress = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -378,6 +379,7 @@ class Hub:
         if index is not None:
             for group in index.candidates(event):
                 group.dispatch(event)
+        self.dispatched += 1
         self.delivered_seq = event.seq
 
     async def replay_messages(self, sub: Subscription, events: Iterable[ChangeEvent]) -> list[bytes]:

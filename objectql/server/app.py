@@ -32,6 +32,7 @@ from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import live, ready
+from objectql.server.metrics import Metrics, metrics_endpoint
 from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
 from objectql.server.seed import load_seed
@@ -101,6 +102,9 @@ def create_app(
             )
             await realtime.start()
             stack.push_async_callback(realtime.stop)
+            metrics = Metrics(served, realtime)
+            stack.callback(metrics.close)
+            app.state.metrics = metrics
             app.state.settings = settings
             app.state.objectql = served
             app.state.realtime = realtime
@@ -132,6 +136,7 @@ def create_app(
         Route("/health", ready, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/api/realtime", realtime_websocket),
         Route("/api/events/{object}", EventStream(), methods=["GET"]),
         *dashboard_routes(),

@@ -9,6 +9,7 @@ import subprocess
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import websockets
 
@@ -130,6 +131,12 @@ async def test_after_a_broker_outage_every_event_arrives_once(spawn: Spawn, post
     changes = await collect(ws, len(created))
     assert_exactly_once_in_order(changes, created)
     await ws.close()
+    # Both processes lost their broker connection and say so on /metrics.
+    for process in (a, b):
+        async with httpx.AsyncClient(timeout=10) as http:
+            metrics = (await http.get(f"{process.http}/metrics")).text
+        reconnects = [line for line in metrics.splitlines() if line.startswith("objectql_broker_reconnects_total")]
+        assert reconnects and float(reconnects[0].split()[-1]) >= 1, metrics
 
 
 async def presence_client(process: Process, name: str) -> Any:

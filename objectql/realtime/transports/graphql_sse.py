@@ -62,7 +62,7 @@ async def stream_operation(
         await transport.send(NEXT_PREFIX + dumps(result) + NEXT_SUFFIX + COMPLETE)
         await transport.close(CLOSE_NORMAL, "")
         return
-    conn = Connection(transport, queue_size=policy.limits.queue_size)
+    conn = Connection(transport, queue_size=policy.limits.queue_size, kind="graphql-sse")
     realtime.track(conn)
     conn.start()
     loop = asyncio.get_running_loop()

@@ -27,5 +27,5 @@ async def graphql_websocket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_SUBPROTOCOL, "Subprotocol not acceptable")
         return
     await websocket.accept(subprotocol=chosen)
-    conn = accepted_connection(websocket, realtime, policy)
+    conn = accepted_connection(websocket, realtime, policy, kind="graphql-ws")
     await serve(websocket, conn, SESSIONS[chosen](realtime, policy, operations_of(websocket.scope), conn))

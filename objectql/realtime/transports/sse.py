@@ -104,7 +104,7 @@ class EventStream:
             )
             return
         transport = StreamTransport(send)
-        conn = Connection(transport, queue_size=policy.limits.queue_size)
+        conn = Connection(transport, queue_size=policy.limits.queue_size, kind="sse")
         try:
             token = sse_token(headers, request.query_params)
             if policy.auth_required and token is None:

@@ -42,8 +42,10 @@ async def origin_refused(websocket: WebSocket, policy: ConnectionPolicy) -> bool
     return True
 
 
-def accepted_connection(websocket: WebSocket, realtime: Realtime, policy: ConnectionPolicy) -> Connection:
-    conn = Connection(WebSocketTransport(websocket), queue_size=policy.limits.queue_size)
+def accepted_connection(
+    websocket: WebSocket, realtime: Realtime, policy: ConnectionPolicy, kind: str = "websocket"
+) -> Connection:
+    conn = Connection(WebSocketTransport(websocket), queue_size=policy.limits.queue_size, kind=kind)
     realtime.track(conn)
     return conn
 
