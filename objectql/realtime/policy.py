@@ -7,6 +7,7 @@ ask it; they never learn how tokens are verified or which origins are allowed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,5 +54,17 @@ class ConnectionPolicy(Protocol):
     def authenticate(self, token: str | None) -> Principal:
         """The principal of ``token`` (None: anonymous); raises Unauthenticated for a bad or expired one."""
 
+    def keys_pending(self, token: str | None) -> Awaitable[None] | None:
+        """What to await before :meth:`authenticate` can judge ``token`` (a fetch of the identity provider's
+        keys for a key not seen yet), or None."""
+
     def origin_allowed(self, origin: str | None, scheme: str, host: str | None) -> bool:
         """Whether a request with this ``Origin`` (its scheme and ``Host``) may open a stream or socket."""
+
+
+async def authenticate(policy: ConnectionPolicy, token: str | None) -> Principal:
+    """``policy.authenticate(token)`` once the keys it needs are there."""
+    pending = policy.keys_pending(token)
+    if pending is not None:
+        await pending
+    return policy.authenticate(token)

@@ -6,6 +6,7 @@ may connect, and what a connection may do; it is built once from the settings.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from objectql.realtime.policy import Limits
@@ -35,6 +36,9 @@ class ServerPolicy:
 
     def authenticate(self, token: str | None) -> Identity:
         return self.authenticator.authenticate(token)
+
+    def keys_pending(self, token: str | None) -> Awaitable[None] | None:
+        return self.authenticator.keys_pending(token)
 
     def origin_allowed(self, origin: str | None, scheme: str, host: str | None) -> bool:
         return self.origins.allows(origin, scheme=scheme, host_header=host)

@@ -72,6 +72,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await policy.authenticator.start()  # a JWKS URL's keys, before the first token arrives
             served = engine
             if served is None:
                 assert app_dir is not None

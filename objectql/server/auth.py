@@ -2,9 +2,10 @@
 
 :class:`Authenticator` turns a bearer token into an :class:`Identity` (a :class:`~objectql.engine.user.User`
 plus the moment a live connection must end). It verifies with the one configured algorithm — HS256/384/512
-with ``jwt_secret``, or an RS/ES/PS algorithm with ``jwt_public_key`` or a key of ``jwt_jwks_file`` chosen by
-``kid`` — so a token cannot pick its own algorithm (``alg: none``, or an HMAC token "signed" with the public
-key). ``exp`` and ``sub`` are required; ``aud`` and ``iss`` are checked exactly when configured.
+with ``jwt_secret``, or an RS/ES/PS algorithm with ``jwt_public_key`` or a key of ``jwt_jwks_file`` /
+``jwks_url`` chosen by ``kid`` — so a token cannot pick its own algorithm (``alg: none``, or an HMAC token
+"signed" with the public key). ``exp`` and ``sub`` are required; ``aud`` and ``iss`` are checked exactly
+when configured.
 
 Every refusal is :class:`~objectql.errors.Unauthenticated` with a generic message; ``details["reason"]`` is
 ``"expired"`` for an expired token (transports answer ``TOKEN_EXPIRED``) and ``"invalid"`` otherwise. Neither
@@ -23,7 +24,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import Unauthenticated
 from objectql.realtime.transports.credentials import bearer_token, connection_init_token, sse_token
+from objectql.server.jwks import JwksError, KeySet, RemoteKeys, parse_jwks
 from objectql.server.settings import HMAC_ALGORITHMS, SettingError, Settings
 
 logger = logging.getLogger(__name__)
@@ -75,31 +77,17 @@ class Identity:
 ANONYMOUS_IDENTITY = Identity(ANONYMOUS, None)
 
 
-@dataclass(frozen=True)
-class _JwksKeys:
-    """Verification keys of a JWKS file, by ``kid``; keys without one are used only when they are alone."""
-
-    by_kid: Mapping[str, Any]
-    unnamed: tuple[Any, ...]
-
-    def select(self, kid: Any) -> Any:
-        if isinstance(kid, str) and kid:
-            return self.by_kid.get(kid)
-        keys = [*self.by_kid.values(), *self.unnamed]
-        return keys[0] if kid is None and len(keys) == 1 else None
-
-
 @dataclass(frozen=True, repr=False)
 class Authenticator:
     """Verifies tokens against the configured key; build it with :meth:`from_settings`.
 
-    ``key`` is the HMAC secret or a loaded public key; ``jwks`` the keys of a JWKS file. At most one is set;
+    ``key`` is the HMAC secret or a loaded public key; ``jwks`` the keys of a JWKS file or URL. At most one is set;
     with neither, authentication is off and every caller is anonymous.
     """
 
     algorithm: str | None = None
     key: Any = None
-    jwks: _JwksKeys | None = None
+    jwks: KeySet | RemoteKeys | None = None
     audience: str | None = None
     issuer: str | None = None
     leeway: float = 10.0
@@ -124,6 +112,8 @@ class Authenticator:
             return cls(algorithm=algorithm, key=_load_secret(settings.jwt_secret, algorithm), **common)
         if settings.jwt_public_key is not None:
             return cls(algorithm=algorithm, key=_load_public_key(settings.jwt_public_key, algorithm), **common)
+        if settings.jwks_url is not None:
+            return cls(algorithm=algorithm, jwks=RemoteKeys(settings.jwks_url, algorithm), **common)
         assert settings.jwt_jwks_file is not None
         return cls(algorithm=algorithm, jwks=_load_jwks(Path(settings.jwt_jwks_file), algorithm), **common)
 
@@ -131,6 +121,22 @@ class Authenticator:
     def enabled(self) -> bool:
         """Whether a key is configured; if not, the server runs open and every caller is anonymous."""
         return self.algorithm is not None and (self.key is not None or self.jwks is not None)
+
+    async def start(self) -> None:
+        """Fetch the keys of a JWKS URL (nothing to do for other keys)."""
+        if isinstance(self.jwks, RemoteKeys):
+            await self.jwks.refresh()
+
+    def keys_pending(self, token: str | None) -> Awaitable[None] | None:
+        """What to await before :meth:`authenticate` can judge ``token``: a JWKS fetch when the token names a
+        key the URL's set does not hold yet (bounded: see :mod:`objectql.server.jwks`); else None."""
+        if not isinstance(self.jwks, RemoteKeys) or not token or token in self._verified:
+            return None
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except Exception:
+            return None  # not a JWT at all: authenticate refuses it
+        return self.jwks.pending_for(kid)
 
     def authenticate(self, token: str | None) -> Identity:
         """The identity ``token`` proves; no token (or an open server) gives the anonymous identity.
@@ -292,36 +298,15 @@ def _load_public_key(pem: str, algorithm: str) -> Any:
     return key
 
 
-def _load_jwks(path: Path, algorithm: str) -> _JwksKeys:
+def _load_jwks(path: Path, algorithm: str) -> KeySet:
     try:
         document = json.loads(path.expanduser().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise SettingError("jwt_jwks_file", f"{path} is not a readable JSON file") from None
-    entries = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise SettingError("jwt_jwks_file", f'{path} has no "keys" list')
-    by_kid: dict[str, Any] = {}
-    unnamed: list[Any] = []
-    for entry in entries:
-        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
-            continue
-        if entry.get("alg", algorithm) != algorithm:
-            continue
-        try:
-            # Binding the configured algorithm makes keys of another type (oct, or EC for RS256) fail here.
-            key = jwt.PyJWK(entry, algorithm=algorithm).key
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
-            continue
-        if hasattr(key, "public_key"):
-            continue
-        kid = entry.get("kid")
-        if isinstance(kid, str) and kid:
-            by_kid[kid] = key
-        else:
-            unnamed.append(key)
-    if not by_kid and not unnamed:
-        raise SettingError("jwt_jwks_file", f"{path} holds no public signing key usable with {algorithm}")
-    return _JwksKeys(by_kid, tuple(unnamed))
+    try:
+        return parse_jwks(document, algorithm)
+    except JwksError as exc:
+        raise SettingError("jwt_jwks_file", f"{path} {exc}") from None
 
 
 # -- finding credentials -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError, Unauthenticated
-from objectql.realtime.policy import ConnectionPolicy
+from objectql.realtime.policy import ConnectionPolicy, authenticate
 from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
 from objectql.server.auth import bearer_token
@@ -100,7 +100,7 @@ async def dashboard_records(request: Request) -> Response:
         token = bearer_token(request.headers)
         if policy.auth_required and token is None:
             raise Unauthenticated("a bearer token is required")
-        user = policy.authenticate(token).user
+        user = (await authenticate(policy, token)).user
         name = request.path_params["object"]
         repository = engine.context(user).object(name)
         seq = await engine.current_seq()

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from objectql.errors import Unauthenticated
 from objectql.realtime.operations import OperationError
+from objectql.realtime.policy import authenticate
 from objectql.realtime.transports.credentials import bearer_token
 from objectql.realtime.transports.graphql_sse import stream_errors, stream_operation
 from objectql.realtime.transports.state import operations_of, policy_of, realtime_of
@@ -72,7 +73,7 @@ class GraphQLEndpoint:
         if body is None:
             return errors_response([request_error("BAD_REQUEST", "the body must be a JSON object")], 400)
         try:
-            principal = policy.authenticate(bearer_token(request.headers))
+            principal = await authenticate(policy, bearer_token(request.headers))
         except Unauthenticated as exc:
             error = request_error("UNAUTHENTICATED", exc.message)
             error["extensions"]["details"] = exc.details  # {"reason": "expired" | "invalid"}

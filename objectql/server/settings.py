@@ -114,13 +114,21 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of a JWKS file holding the public keys for RS256/ES256 tokens.",
     ),
     Setting(
+        "jwks_url",
+        "OBJECTQL_JWKS_URL",
+        None,
+        str,
+        "URL of the identity provider's JWKS (http or https): fetched at start, cached, and fetched again "
+        "for a token signed with a key it does not hold (at most every 30 s) or when 5 minutes old.",
+    ),
+    Setting(
         "jwt_algorithm",
         "OBJECTQL_JWT_ALGORITHM",
         None,
         str,
         "The one algorithm tokens must be signed with.",
         choices=HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS,
-        default_doc="HS256 with a secret, RS256 with a public key or JWKS file",
+        default_doc="HS256 with a secret, RS256 with a public key, JWKS file or JWKS URL",
     ),
     Setting("jwt_audience", "OBJECTQL_JWT_AUDIENCE", None, str, "Required `aud` claim, checked exactly when set."),
     Setting("jwt_issuer", "OBJECTQL_JWT_ISSUER", None, str, "Required `iss` claim, checked exactly when set."),
@@ -274,6 +282,7 @@ class Settings:
     jwt_secret: str | None
     jwt_public_key: str | None
     jwt_jwks_file: str | None
+    jwks_url: str | None
     jwt_algorithm: str | None
     jwt_audience: str | None
     jwt_issuer: str | None
@@ -340,7 +349,7 @@ class Settings:
     @property
     def auth_enabled(self) -> bool:
         """Whether a JWT key is configured; without one the server runs open (every user anonymous)."""
-        return bool(self.jwt_secret or self.jwt_public_key or self.jwt_jwks_file)
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwt_jwks_file or self.jwks_url)
 
     def display(self) -> dict[str, str]:
         """Every setting as it may be shown: secrets hidden, URL passwords masked."""
@@ -437,7 +446,7 @@ def _derive(values: dict[str, Any], app_dir: Path) -> None:
     if values["jwt_algorithm"] is None:
         if values["jwt_secret"] is not None:
             values["jwt_algorithm"] = "HS256"
-        elif values["jwt_public_key"] is not None or values["jwt_jwks_file"] is not None:
+        elif any(values[k] is not None for k in ("jwt_public_key", "jwt_jwks_file", "jwks_url")):
             values["jwt_algorithm"] = "RS256"
 
 
@@ -490,12 +499,17 @@ def _check(values: dict[str, Any]) -> None:
 
 
 def _check_jwt(values: dict[str, Any]) -> None:
-    secret, public = values["jwt_secret"], values["jwt_public_key"] or values["jwt_jwks_file"]
+    secret = values["jwt_secret"]
+    public = values["jwt_public_key"] or values["jwt_jwks_file"] or values["jwks_url"]
     algorithm = values["jwt_algorithm"]
     if secret is not None and public is not None:
-        raise SettingError("jwt_secret", "configure either a secret or a public key / JWKS file, not both")
-    if values["jwt_public_key"] is not None and values["jwt_jwks_file"] is not None:
-        raise SettingError("jwt_public_key", "configure either a public key or a JWKS file, not both")
+        raise SettingError("jwt_secret", "configure either a secret or a public key / JWKS, not both")
+    keys = [k for k in ("jwt_public_key", "jwt_jwks_file", "jwks_url") if values[k] is not None]
+    if len(keys) > 1:
+        raise SettingError(keys[0], "configure one of a public key, a JWKS file and a JWKS URL")
+    url = values["jwks_url"]
+    if url is not None and urlsplit(url).scheme not in ("http", "https"):
+        raise SettingError("jwks_url", f"an http:// or https:// URL, not {url!r}")
     if values["jwt_jwks_file"] is not None and not Path(values["jwt_jwks_file"]).expanduser().is_file():
         raise SettingError("jwt_jwks_file", f"no such file: {values['jwt_jwks_file']}")
     if algorithm is None:

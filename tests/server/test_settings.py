@@ -197,3 +197,12 @@ def test_error_messages_mask_passwords_in_urls() -> None:
     with pytest.raises(SettingError) as info:
         load({"database_url": "mysql://app:pw-789@db/shop"})
     assert "pw-789" not in info.value.message
+
+
+def test_a_jwks_url_is_http_or_https_and_alone() -> None:
+    assert Settings.load({}, {"OBJECTQL_JWKS_URL": "https://id.example/jwks.json"}).jwt_algorithm == "RS256"
+    with pytest.raises(SettingError) as info:
+        Settings.load({}, {"OBJECTQL_JWKS_URL": "file:///etc/passwd"})
+    assert info.value.name == "jwks_url"
+    with pytest.raises(SettingError):
+        Settings.load({}, {"OBJECTQL_JWKS_URL": "https://id.example/jwks.json", "OBJECTQL_JWT_SECRET": "x" * 40})

@@ -22,6 +22,7 @@ from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, 
 from objectql.realtime import opening
 from objectql.realtime.connection import Connection
 from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.policy import authenticate
 from objectql.realtime.transports.credentials import sse_token
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.state import policy_of, realtime_of
@@ -109,7 +110,7 @@ class EventStream:
             token = sse_token(headers, request.query_params)
             if policy.auth_required and token is None:
                 raise Unauthenticated("a bearer token is required")
-            principal = policy.authenticate(token)
+            principal = await authenticate(policy, token)
             filters, fields, record_id = parse_query(request)
             subscription = SubscriptionRequest(
                 request.path_params["object"],

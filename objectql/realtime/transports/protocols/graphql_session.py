@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from objectql.engine.user import ANONYMOUS, User
@@ -110,6 +110,7 @@ class GraphQLSession:
         self.running: dict[str, Subscription | asyncio.Task[None]] = {}
         self._deadline: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._init_task: asyncio.Task[None] | None = None
 
     def handle(self, msg: dict[str, Any]) -> None:
         """Dispatch to ``handle_<type>``; an unknown type closes 4400."""
@@ -142,6 +143,8 @@ class GraphQLSession:
             else:
                 op.cancel()
         self.running.clear()
+        if self._init_task is not None:
+            self._init_task.cancel()
         for handle in (self._deadline, self._expiry):
             if handle is not None:
                 handle.cancel()
@@ -185,8 +188,24 @@ class GraphQLSession:
         if payload is not None and not isinstance(payload, dict):
             self.conn.close(CLOSE_BAD_MESSAGE, "the connection_init payload must be an object")
             return
+        token = connection_init_token(payload)
+        pending = self.policy.keys_pending(token)
+        if pending is not None:
+            # A key not seen yet: fetch the provider's keys, then answer (operations before the ack close 4401).
+            self._init_task = asyncio.get_running_loop().create_task(
+                self._init_when_keys(pending, token), name=f"graphql init {self.conn.id}"
+            )
+            return
+        self._authenticate(token)
+
+    async def _init_when_keys(self, pending: Awaitable[None], token: str | None) -> None:
+        await pending
+        if not self.conn.closed.is_set():
+            self._authenticate(token)
+
+    def _authenticate(self, token: str | None) -> None:
         try:
-            principal = self.policy.authenticate(connection_init_token(payload))
+            principal = self.policy.authenticate(token)
         except Unauthenticated:
             self.conn.close(CLOSE_FORBIDDEN, "forbidden")
             return

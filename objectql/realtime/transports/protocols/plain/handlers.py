@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,6 +270,9 @@ class PlainSession:
 
     def handle_auth(self, msg: dict[str, Any]) -> Coroutine[Any, Any, None] | None:
         auth = Auth.parse(msg)
+        pending = self.policy.keys_pending(auth.token)
+        if pending is not None:
+            return self._auth_when_keys(pending, msg)  # a key not seen yet: fetch the provider's keys first
         try:
             principal = self.policy.authenticate(auth.token)
         except Unauthenticated as exc:
@@ -296,6 +299,14 @@ class PlainSession:
             if self.channels:
                 return self._recheck_channels()
         return None
+
+    async def _auth_when_keys(self, pending: Awaitable[None], msg: dict[str, Any]) -> None:
+        await pending
+        if self.conn.closed.is_set():
+            return
+        follow_up = self.handle_auth(msg)  # the keys are in (or may not be fetched again yet)
+        if follow_up is not None:
+            await follow_up
 
     def _schedule_expiry(self, ends_at: float | None) -> None:
         if self._expiry is not None:
