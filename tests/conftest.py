@@ -122,6 +122,24 @@ async def database_url(database: str, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
 
 
+# The permissions most tests use: `cost` readable by admins only, sales users see their own rows.
+OWNER_ROWS_HIDDEN_COST = """permissions:
+  fields:
+    cost: {read: [admin]}
+  rows:
+    - roles: [sales]
+      filters: [["owner", "=", "$user.id"]]
+"""
+
+
+def fresh_database_url(database: str, tmp_path: Path, name: str) -> str:
+    """An empty database of kind ``database`` for a test that runs its own event loop (property tests)."""
+    if database == "postgresql":
+        asyncio.run(reset_postgres())
+        return POSTGRES_URL
+    return f"sqlite+aiosqlite:///{tmp_path / name}"
+
+
 def write_objects(directory: Path, objects: dict[str, str]) -> Path:
     """Write ``{name: yaml}`` as ``directory/objects/<name>.object.yml``; returns ``directory``."""
     objects_dir = directory / "objects"

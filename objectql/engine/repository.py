@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from objectql.engine.aggregates import aggregate_rows, parse_aggregate
 from objectql.engine.events import PendingEvent
 from objectql.engine.filters.ast import FALSE, TRUE, Node, conjoin
 from objectql.engine.filters.matcher import compile_matcher
@@ -131,6 +132,34 @@ class ObjectRepository:
         hctx.result = total
         await self.app.hooks.run("after:count", hctx)
         return hctx.result  # type: ignore[no-any-return]
+
+    async def aggregate(
+        self,
+        filters: Any = None,
+        *,
+        count: bool = False,
+        sum: Any = None,
+        avg: Any = None,
+        min: Any = None,
+        max: Any = None,
+        group_by: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Count, sum, avg, min and max of the visible rows matching ``filters``, per ``group_by`` key
+        (:mod:`objectql.engine.aggregates` describes the result)."""
+        self.policy.require("read", self.user)
+        spec = parse_aggregate(
+            self.obj,
+            lambda field: self.policy.can_read_field(field, self.user),
+            count=count,
+            sum=sum,
+            avg=avg,
+            min=min,
+            max=max,
+            group_by=group_by,
+        )
+        where = self._where(filters, self._guard())
+        async with self.scope.unit(write=False) as unit:
+            return await aggregate_rows(unit.conn, self.table, self.obj, self.app.dialect, where, spec)
 
     async def _select(self, query: dict[str, Any]) -> list[Record]:
         guard = self._guard()

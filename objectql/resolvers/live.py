@@ -13,7 +13,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import FieldNode, SelectionSetNode
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from objectql.engine.events import ChangeEvent
@@ -28,6 +28,7 @@ from objectql.resolvers.context import GraphQLContext, Row
 from objectql.resolvers.enums import ChangeAction, ChangeEffect
 from objectql.resolvers.executor import GraphQLExecutor, Prepared
 from objectql.resolvers.names import camel
+from objectql.resolvers.selection import selected_fields
 from objectql.resolvers.where import where_to_filter
 
 KINDS = ("created", "updated", "deleted", "changed")
@@ -40,7 +41,7 @@ class SubscriptionPlan:
     renderer: GraphQLRenderer
 
 
-def root_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
+def rootselected_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
     """``ordersChanged`` → ("orders", "changed") for every object."""
     out: dict[str, tuple[str, str]] = {}
     for obj in executor.app.registry:
@@ -64,7 +65,7 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
     """
     field = _root_field(prepared.operation.selection_set, prepared.fragments)
     name = field.name.value
-    object_name, kind = root_fields(executor)[name]
+    object_name, kind = rootselected_fields(executor)[name]
     field_def = executor.graphql_schema.subscription_type.fields[name]  # type: ignore[union-attr]
     coerced = get_variable_values(
         executor.graphql_schema, prepared.operation.variable_definitions or (), prepared.variables
@@ -78,7 +79,7 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
     records: list[tuple[SelectionSetNode, str]] = []
     if kind == "changed":
         if selection is not None:
-            for sub in _fields(selection, prepared.fragments):
+            for sub in selected_fields(selection, prepared.fragments):
                 if sub.name.value in ("record", "previous") and sub.selection_set is not None:
                     records.append((sub.selection_set, f"{name}.{sub.name.value}"))
     elif kind != "deleted" and selection is not None:
@@ -178,22 +179,10 @@ def _seq(value: Any) -> int | None:
 
 
 def _root_field(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> FieldNode:
-    fields = [f for f in _fields(selection, fragments) if f.name.value != "__typename"]
+    fields = [f for f in selected_fields(selection, fragments) if f.name.value != "__typename"]
     if len(fields) != 1:
         raise InvalidRequest(None, "a subscription selects exactly one root field")
     return fields[0]
-
-
-def _fields(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> list[FieldNode]:
-    out: list[FieldNode] = []
-    for node in selection.selections:
-        if isinstance(node, FieldNode):
-            out.append(node)
-        elif isinstance(node, InlineFragmentNode):
-            out.extend(_fields(node.selection_set, fragments))
-        elif isinstance(node, FragmentSpreadNode) and node.name.value in fragments:
-            out.extend(_fields(fragments[node.name.value].selection_set, fragments))
-    return out
 
 
 def _require_readable(
@@ -211,7 +200,7 @@ def _require_readable(
     for n in sorted(_names(selection, fragments)):
         if n in obj.fields and not policy.can_read_field(n, user):
             raise Forbidden(f"field {n!r} is not readable", details={"field": n, "path": f"{path}.{n}"})
-    for f in _fields(selection, fragments):
+    for f in selected_fields(selection, fragments):
         name = f.name.value
         fdef = obj.fields.get(name[: -len("_ref")]) if name.endswith("_ref") else None
         if fdef is not None and fdef.reference_to and f.selection_set is not None:
@@ -221,7 +210,7 @@ def _require_readable(
 def _names(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> set[str]:
     """Definition field names a selection needs (``customer_ref`` needs ``customer``)."""
     names = set()
-    for f in _fields(selection, fragments):
+    for f in selected_fields(selection, fragments):
         name = f.name.value
         names.add(name[: -len("_ref")] if name.endswith("_ref") else name)
     return names

@@ -18,10 +18,12 @@ from objectql.engine.query import MAX_LIMIT
 from objectql.errors import Forbidden, InvalidRequest
 from objectql.resolvers import cursors
 from objectql.resolvers.context import GraphQLContext, Row
+from objectql.resolvers.names import python_name
+from objectql.resolvers.selection import selected_fields
 from objectql.resolvers.where import where_to_filter
 
 DEFAULT_FIRST = 100
-_RENAMES = {"sort": "orderBy", "skip": "offset"}
+_RENAMES = {"sort": "orderBy", "skip": "offset", "group_by": "groupBy"}
 
 
 def given(value: Any) -> Any:
@@ -169,3 +171,51 @@ def connection(object_name: str, edge: type, connection_type: type, page_info: t
         return connection_type(edges=edges, pageInfo=page, totalCount=total)
 
     return resolve
+
+
+AGGREGATE_PARTS = ("sum", "avg", "min", "max")
+
+
+def aggregate(object_name: str) -> Callable[..., Any]:
+    """``<x>Aggregate``: the engine's aggregate of what the selection asks for (``sum { total }`` sums total)."""
+
+    async def resolve(info: strawberry.Info, *, where: Any = None, filters: Any = None, groupBy: Any = None) -> Any:
+        raw = info._raw_info
+        asked: dict[str, list[str]] = {part: [] for part in AGGREGATE_PARTS}
+        for node in raw.field_nodes:
+            if node.selection_set is None:
+                continue
+            for sub in selected_fields(node.selection_set, raw.fragments):
+                if sub.name.value in asked and sub.selection_set is not None:
+                    names = [f.name.value for f in selected_fields(sub.selection_set, raw.fragments)]
+                    asked[sub.name.value].extend(n for n in names if n != "__typename")
+        group_by = [g.value if isinstance(g, Enum) else g for g in given(groupBy) or []]
+        try:
+            groups = (
+                await context_of(info)
+                .repo(object_name)
+                .aggregate(
+                    filters=filter_args(where, filters),
+                    count=True,
+                    group_by=group_by,
+                    **{part: list(dict.fromkeys(names)) for part, names in asked.items()},
+                )
+            )
+        except (InvalidRequest, Forbidden) as exc:
+            raise renamed(exc) from None
+        return [aggregate_row(group) for group in groups]
+
+    return resolve
+
+
+def aggregate_row(group: dict[str, Any]) -> Row:
+    """A group as GraphQL resolves it: its key and each part as rows (``sum.total``)."""
+    row = Row(key=_attributes(group["key"]), count=group.get("count"))
+    for part in AGGREGATE_PARTS:
+        if part in group:
+            row[part] = _attributes(group[part])
+    return row
+
+
+def _attributes(values: dict[str, Any]) -> Row:
+    return Row({python_name(name): value for name, value in values.items()})

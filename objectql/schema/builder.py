@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import inspect
-import keyword
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,10 +24,11 @@ from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
 from objectql.metadata.registry import Registry
 from objectql.resolvers import mutations, queries, refs, subscriptions
 from objectql.resolvers.enums import ChangeAction, ChangeEffect, OrderDirection
-from objectql.resolvers.names import camel, pascal
+from objectql.resolvers.names import camel, pascal, python_name
 from objectql.schema.scalars import SCALAR_MAP
 
 UNSET: Any = strawberry.UNSET
+ORDERED_KINDS = (Kind.INTEGER, Kind.FLOAT, Kind.DECIMAL, Kind.DATE, Kind.DATETIME)
 
 
 @strawberry.type(name="PageInfo")
@@ -37,10 +37,6 @@ class PageInfo:
     hasPreviousPage: bool
     startCursor: str | None
     endCursor: str | None
-
-
-def python_name(name: str) -> str:
-    return f"{name}_" if keyword.iskeyword(name) else name
 
 
 def make_input(name: str, fields: dict[str, Any], description: str | None = None) -> type:
@@ -131,6 +127,7 @@ class SchemaBuilder:
         self.object_types: dict[str, type] = {}
         self.filter_types: dict[str, type] = {}
         self.order_types: dict[str, type] = {}
+        self._sort_fields: dict[str, type] = {}
 
     def build(self) -> strawberry.Schema:
         objects = list(self.registry)
@@ -191,13 +188,62 @@ class SchemaBuilder:
         description = obj.description or obj.label
         self.object_types[obj.name] = strawberry.type(cls, name=pascal(obj.name), description=description)
 
+    def _aggregate_group_type(self, obj: ObjectDef) -> type:
+        """``<X>AggregateGroup``: its key (the groupBy fields), count, and sum / avg / min / max of the
+        fields each takes (numbers; numbers and dates for min / max). Currency stays an exact Decimal."""
+        base = pascal(obj.name)
+        single = {n: f for n, f in obj.fields.items() if not f.multiple}
+
+        def record_type(name: str, fields: dict[str, Any], description: str) -> type | None:
+            if not fields:
+                return None  # GraphQL has no empty object types
+            namespace: dict[str, Any] = {"__annotations__": {}}
+            for field_name, annotation in fields.items():
+                attr = python_name(field_name)
+                namespace["__annotations__"][attr] = annotation | None
+                namespace[attr] = strawberry.field(name=field_name, default=None)
+            return strawberry.type(type(name, (), namespace), name=name, description=description)
+
+        def number(fdef: FieldDef) -> Any:
+            return Decimal if fdef.kind is Kind.DECIMAL else float
+
+        key = record_type(
+            f"{base}AggregateKey",
+            {n: scalar_of(f) for n, f in single.items() if f.kind is not Kind.JSON},
+            "The groupBy fields' values of a group (null for the fields not grouped by).",
+        )
+        numbers = record_type(
+            f"{base}AggregateNumbers",
+            {n: number(f) for n, f in single.items() if f.kind in (Kind.INTEGER, Kind.FLOAT, Kind.DECIMAL)},
+            "Sums or averages of the numeric fields.",
+        )
+        extremes = record_type(
+            f"{base}AggregateExtremes",
+            {n: scalar_of(f) for n, f in single.items() if f.kind in ORDERED_KINDS},
+            "Least or greatest values of the numeric and date fields.",
+        )
+        annotations: dict[str, Any] = {"key": key, "count": int}
+        if numbers is not None:
+            annotations.update(sum=numbers | None, avg=numbers | None)
+        if extremes is not None:
+            annotations.update(min=extremes | None, max=extremes | None)
+        namespace = {"__annotations__": annotations, **{name: strawberry.field(name=name) for name in annotations}}
+        return strawberry.type(
+            type(f"{base}AggregateGroup", (), namespace),
+            name=f"{base}AggregateGroup",
+            description=f"One group of a {obj.name} aggregate.",
+        )
+
     def _sort_field_enum(self, obj: ObjectDef) -> type:
         """``<X>SortField``: the fields ``orderBy`` can name (every field but json ones, and none whose
         name GraphQL reserves for values)."""
         names = [n for n, f in obj.fields.items() if f.kind is not Kind.JSON and n not in ("true", "false", "null")]
         members = enum.Enum(f"{pascal(obj.name)}SortField", {name: name for name in names})  # type: ignore[misc]
-        description = f"A field of {obj.name} to sort on."
-        return strawberry.enum(members, name=f"{pascal(obj.name)}SortField", description=description)
+        description = f"A field of {obj.name} to sort or group on."
+        self._sort_fields[obj.name] = strawberry.enum(
+            members, name=f"{pascal(obj.name)}SortField", description=description
+        )
+        return self._sort_fields[obj.name]
 
     def _filter_type(self, obj: ObjectDef) -> type:
         name = f"{pascal(obj.name)}Filter"
@@ -269,6 +315,18 @@ class SchemaBuilder:
         )
         out[f"{plural}Count"] = strawberry.field(
             name=f"{plural}Count", resolver=make_resolver(queries.count(obj.name), common, int)
+        )
+        group = self._aggregate_group_type(obj)
+        group_field: Any = self._sort_fields[obj.name]
+        out[f"{plural}Aggregate"] = strawberry.field(
+            name=f"{plural}Aggregate",
+            description=f"Count, sum, avg, min and max of the {obj.name} the user may see, per groupBy key; "
+            "the fields selected under sum / avg / min / max are the ones computed.",
+            resolver=make_resolver(
+                queries.aggregate(obj.name),
+                [*common, ("groupBy", list[group_field] | None, UNSET)],
+                list[group],
+            ),
         )
         out[f"{plural}Connection"] = strawberry.field(
             name=f"{plural}Connection",

@@ -41,35 +41,9 @@ const toolkitFetcher = createGraphiQLFetcher({
   subscriptionUrl: socket.href,
 });
 
-// The server limits queries to depth 10, introspection included (docs/graphql.md), and graphql-js's standard
-// introspection query nests type references deeper than that. ObjectQL's types wrap at most three
-// times (non-null list of non-null), so this introspection query keeps four levels of ofType.
-const TYPE_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
-const INPUT_VALUE = `name description type { ${TYPE_REF} } defaultValue isDeprecated deprecationReason`;
-const INTROSPECTION_QUERY = `query IntrospectionQuery {
-  __schema {
-    queryType { name } mutationType { name } subscriptionType { name }
-    types {
-      kind name description specifiedByURL
-      fields(includeDeprecated: true) {
-        name description args(includeDeprecated: true) { ${INPUT_VALUE} }
-        type { ${TYPE_REF} } isDeprecated deprecationReason
-      }
-      inputFields(includeDeprecated: true) { ${INPUT_VALUE} }
-      interfaces { ${TYPE_REF} }
-      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
-      possibleTypes { ${TYPE_REF} }
-    }
-    directives { name description isRepeatable locations args(includeDeprecated: true) { ${INPUT_VALUE} } }
-  }
-}`;
-
 // The toolkit tells a subscription by the documentAST GraphiQL passes, which GraphiQL re-parses 100 ms
 // after the last edit: a run right after typing would send a subscription over HTTP. Parse what is sent.
 function fetcher(params, options) {
-  if (params.operationName === "IntrospectionQuery") {
-    params = { ...params, query: INTROSPECTION_QUERY };
-  }
   let documentAST = options?.documentAST;
   try {
     documentAST = parse(params.query);

@@ -19,7 +19,7 @@ from sqlalchemy import delete
 
 from objectql import ObjectQL
 from objectql.engine.filters import compile_matcher, parse_filter
-from tests.conftest import POSTGRES_URL, reset_postgres, write_objects
+from tests.conftest import fresh_database_url, write_objects
 
 ITEMS = """
 fields:
@@ -231,11 +231,7 @@ def filters_for(records: list[dict[str, Any]]) -> st.SearchStrategy[list[Any]]:
 
 
 def test_sql_and_matcher_agree_on_generated_records_and_filters(database: str, tmp_path: Path) -> None:
-    if database == "postgresql":
-        asyncio.run(reset_postgres())
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'prop.db'}"
+    url = fresh_database_url(database, tmp_path, "prop.db")
     with asyncio.Runner() as runner:
         app = ObjectQL(write_objects(tmp_path, {"items": ITEMS}), url)
         runner.run(app.init())

@@ -21,24 +21,21 @@ from objectql.realtime.service import Realtime
 from objectql.server.admission import ServerPolicy
 from objectql.server.app import create_app, uvicorn_options
 from objectql.server.settings import Settings
-from tests.conftest import write_objects
+from tests.conftest import OWNER_ROWS_HIDDEN_COST, write_objects
 
 SECRET = "realtime-test-secret-0123456789abcdef"
 
-ORDERS = """
+ORDERS = (
+    """
 fields:
   status: {type: select, options: [pending, paid, shipped, cancelled], default: pending}
   total:  {type: number}
   owner:  {type: text}
   note:   {type: text}
   cost:   {type: number}
-permissions:
-  fields:
-    cost: {read: [admin]}
-  rows:
-    - roles: [sales]
-      filters: [["owner", "=", "$user.id"]]
 """
+    + OWNER_ROWS_HIDDEN_COST
+)
 NOTES = """
 fields:
   text: {type: text}

@@ -1,0 +1,221 @@
+"""Aggregates: count, sum, avg, min and max over the rows a user may see, optionally per group.
+
+:func:`parse_aggregate` checks a request against the object and the user — every aggregated or grouped field
+exists, may be read by the user (``FORBIDDEN`` with the field, as for filters), and suits the function
+(``sum`` / ``avg`` take numbers; ``min`` / ``max`` numbers, dates and date-times) — and gives an
+:class:`AggregateSpec`. :func:`aggregate_rows` runs it as one SQL query. The result is a list of groups,
+ordered by their key (code-point order, nulls last), each ``{"key": {field: value}, "count": n, "sum":
+{...}, "avg": {...}, "min": {...}, "max": {...}}`` with the parts asked for. Without ``group_by`` there is
+one group with the key ``{}``, also over no rows (count 0, the others null); with it, a group per distinct
+key among the rows.
+
+Currency is stored as scaled integers, so its sums are exact in SQL on both databases; its averages are
+exact decimals rounded to the currency's 4 places. Sums and averages of integers and floats follow Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from objectql.engine.filters.ast import FALSE, Node
+from objectql.engine.filters.sql import compile_sql, text_order_key
+from objectql.engine.user import User
+from objectql.engine.values import CURRENCY_QUANTUM, tidy_decimal
+from objectql.errors import Forbidden, InvalidRequest
+from objectql.metadata.model import Kind, ObjectDef
+
+FUNCTIONS = ("sum", "avg", "min", "max")
+NUMERIC = frozenset({Kind.INTEGER, Kind.FLOAT, Kind.DECIMAL})
+ORDERED = NUMERIC | {Kind.DATE, Kind.DATETIME}
+GROUPABLE = frozenset(Kind) - {Kind.JSON}
+MAX_GROUPS = 1000
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    count: bool = False
+    sum: tuple[str, ...] = ()
+    avg: tuple[str, ...] = ()
+    min: tuple[str, ...] = ()
+    max: tuple[str, ...] = ()
+    group_by: tuple[str, ...] = ()
+
+    def fields(self, function: str) -> tuple[str, ...]:
+        result: tuple[str, ...] = getattr(self, function)
+        return result
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.count, self.sum, self.avg, self.min, self.max, self.group_by)
+
+
+def _names(raw: Any, path: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list | tuple) or not all(isinstance(n, str) for n in raw):
+        raise InvalidRequest(path, "a list of field names")
+    return tuple(dict.fromkeys(raw))
+
+
+def parse_aggregate(
+    obj: ObjectDef,
+    can_read: Any,
+    *,
+    count: Any = False,
+    sum: Any = None,
+    avg: Any = None,
+    min: Any = None,
+    max: Any = None,
+    group_by: Any = None,
+) -> AggregateSpec:
+    """The checked request; ``can_read(field)`` says whether the user may read a field."""
+    if not isinstance(count, bool):
+        raise InvalidRequest("count", "true or false")
+    parts = {"sum": sum, "avg": avg, "min": min, "max": max, "group_by": group_by}
+    checked: dict[str, tuple[str, ...]] = {}
+    for part, raw in parts.items():
+        names = _names(raw, part)
+        allowed = {"sum": NUMERIC, "avg": NUMERIC, "min": ORDERED, "max": ORDERED, "group_by": GROUPABLE}[part]
+        for i, name in enumerate(names):
+            fdef = obj.fields.get(name)
+            if fdef is None:
+                raise InvalidRequest(f"{part}[{i}]", f"unknown field {name!r} on {obj.name}", details={"field": name})
+            if not can_read(name):
+                raise Forbidden(f"field {name!r} is not readable", details={"field": name, "path": f"{part}[{i}]"})
+            if fdef.kind not in allowed or fdef.multiple:
+                what = "a number" if allowed is NUMERIC else "a number or a date" if part != "group_by" else "not json"
+                raise InvalidRequest(
+                    f"{part}[{i}]",
+                    f"{part} takes fields that are {what}; {name!r} is {fdef.type.value}",
+                    details={"field": name},
+                )
+        checked[part] = names
+    spec = AggregateSpec(count=count, **checked)
+    if not spec.count and not any(spec.fields(f) for f in FUNCTIONS):
+        raise InvalidRequest("aggregate", "ask for count or at least one of sum, avg, min, max")
+    return spec
+
+
+def _label(function: str, field: str) -> str:
+    return f"{function}__{field}"
+
+
+async def aggregate_rows(
+    conn: AsyncConnection, table: Table, obj: ObjectDef, dialect: str, where: Node, spec: AggregateSpec
+) -> list[dict[str, Any]]:
+    """Run ``spec`` over the rows matching ``where`` (row rules included by the caller)."""
+    if where == FALSE:
+        return [empty_group(spec)] if not spec.group_by else []
+    columns: list[ColumnElement[Any]] = [table.c[f].label(_label("key", f)) for f in spec.group_by]
+    columns.append(func.count().label("count"))
+    for function in FUNCTIONS:
+        for field in spec.fields(function):
+            column = table.c[field]
+            if function == "avg":
+                # avg = sum / count of non-null values, computed here so currency stays exact.
+                columns.append(func.sum(column).label(_label("avgsum", field)))
+                columns.append(func.count(column).label(_label("avgcount", field)))
+            else:
+                columns.append(getattr(func, function)(column).label(_label(function, field)))
+    stmt = select(*columns).select_from(table).where(compile_sql(where, table, dialect))
+    if spec.group_by:
+        keys = [table.c[f] for f in spec.group_by]
+        stmt = stmt.group_by(*keys).order_by(*(_key_order(table, obj, f, dialect) for f in spec.group_by))
+        stmt = stmt.limit(MAX_GROUPS + 1)
+    rows = (await conn.execute(stmt)).mappings().all()
+    if len(rows) > MAX_GROUPS:
+        raise InvalidRequest("group_by", f"more than {MAX_GROUPS} groups; group by fewer values")
+    return [_group(obj, spec, row) for row in rows]
+
+
+def _key_order(table: Table, obj: ObjectDef, field: str, dialect: str) -> Any:
+    column: Any = table.c[field]
+    if obj.fields[field].is_text:
+        column = text_order_key(column, dialect)
+    return column.asc().nulls_last()
+
+
+def empty_group(spec: AggregateSpec) -> dict[str, Any]:
+    """The one group of an aggregate without ``group_by`` over no rows."""
+    group: dict[str, Any] = {"key": {}}
+    if spec.count:
+        group["count"] = 0
+    for function in FUNCTIONS:
+        if spec.fields(function):
+            group[function] = dict.fromkeys(spec.fields(function))
+    return group
+
+
+def _group(obj: ObjectDef, spec: AggregateSpec, row: Any) -> dict[str, Any]:
+    group: dict[str, Any] = {"key": {f: _value(obj, f, row[_label("key", f)]) for f in spec.group_by}}
+    if spec.count:
+        group["count"] = int(row["count"])
+    for function in FUNCTIONS:
+        fields = spec.fields(function)
+        if not fields:
+            continue
+        if function == "avg":
+            group["avg"] = {f: average(obj, f, row[_label("avgsum", f)], row[_label("avgcount", f)]) for f in fields}
+        else:
+            group[function] = {f: _value(obj, f, row[_label(function, f)]) for f in fields}
+    return group
+
+
+def _value(obj: ObjectDef, field: str, raw: Any) -> Any:
+    """A SQL aggregate's value in the field's Python type (sum, min and max of a currency column come back
+    through its column type: already exact decimals)."""
+    if raw is None:
+        return None
+    kind = obj.fields[field].kind
+    if kind is Kind.DECIMAL:
+        return tidy_decimal(Decimal(raw))
+    if kind is Kind.INTEGER:
+        return int(raw)
+    if kind is Kind.FLOAT:
+        return float(raw)
+    return raw
+
+
+def average(obj: ObjectDef, field: str, total: Any, count: Any) -> Any:
+    """The mean of ``count`` non-null values summing to ``total``; currency rounds to its 4 places."""
+    if not count:
+        return None
+    if obj.fields[field].kind is Kind.DECIMAL:
+        exact = Decimal(total) / Decimal(int(count))
+        return tidy_decimal(exact.quantize(CURRENCY_QUANTUM, rounding=ROUND_HALF_EVEN))
+    return float(total) / int(count)
+
+
+def readable_check(policy: Any, user: User | None) -> Any:
+    return lambda field: policy.can_read_field(field, user)
+
+
+def group_sort_key(spec: AggregateSpec, group: dict[str, Any]) -> tuple[Any, ...]:
+    """The order of groups: by key values, nulls last (as the SQL query orders them)."""
+    return tuple(
+        (group["key"][f] is None, group["key"][f] if group["key"][f] is not None else 0) for f in spec.group_by
+    )
+
+
+def sorted_groups(spec: AggregateSpec, groups: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(groups, key=lambda g: group_sort_key(spec, g))
+
+
+__all__ = [
+    "AggregateSpec",
+    "aggregate_rows",
+    "average",
+    "empty_group",
+    "group_sort_key",
+    "parse_aggregate",
+    "readable_check",
+    "sorted_groups",
+]
