@@ -31,6 +31,8 @@ from objectql.errors import Forbidden, InvalidRequest
 from objectql.metadata.model import Kind, ObjectDef
 
 FUNCTIONS = ("sum", "avg", "min", "max")
+# ``counts``: the number of non-null values per field — what a running average needs (live aggregates).
+PARTS = (*FUNCTIONS, "counts")
 NUMERIC = frozenset({Kind.INTEGER, Kind.FLOAT, Kind.DECIMAL})
 ORDERED = NUMERIC | {Kind.DATE, Kind.DATETIME}
 GROUPABLE = frozenset(Kind) - {Kind.JSON}
@@ -45,6 +47,9 @@ class AggregateSpec:
     min: tuple[str, ...] = ()
     max: tuple[str, ...] = ()
     group_by: tuple[str, ...] = ()
+    counts: tuple[str, ...] = ()
+    # The currency fields among those aggregated: their sums and averages are exact decimals.
+    exact: frozenset[str] = frozenset()
 
     def fields(self, function: str) -> tuple[str, ...]:
         result: tuple[str, ...] = getattr(self, function)
@@ -52,7 +57,7 @@ class AggregateSpec:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return (self.count, self.sum, self.avg, self.min, self.max, self.group_by)
+        return (self.count, self.sum, self.avg, self.min, self.max, self.group_by, self.counts)
 
 
 def _names(raw: Any, path: str) -> tuple[str, ...]:
@@ -98,7 +103,9 @@ def parse_aggregate(
                     details={"field": name},
                 )
         checked[part] = names
-    spec = AggregateSpec(count=count, **checked)
+    aggregated = {n for part in FUNCTIONS for n in checked[part]}
+    exact = frozenset(n for n in aggregated if obj.fields[n].kind is Kind.DECIMAL)
+    spec = AggregateSpec(count=count, exact=exact, **checked)
     if not spec.count and not any(spec.fields(f) for f in FUNCTIONS):
         raise InvalidRequest("aggregate", "ask for count or at least one of sum, avg, min, max")
     return spec
@@ -116,10 +123,12 @@ async def aggregate_rows(
         return [empty_group(spec)] if not spec.group_by else []
     columns: list[ColumnElement[Any]] = [table.c[f].label(_label("key", f)) for f in spec.group_by]
     columns.append(func.count().label("count"))
-    for function in FUNCTIONS:
+    for function in PARTS:
         for field in spec.fields(function):
             column = table.c[field]
-            if function == "avg":
+            if function == "counts":
+                columns.append(func.count(column).label(_label("counts", field)))
+            elif function == "avg":
                 # avg = sum / count of non-null values, computed here so currency stays exact.
                 columns.append(func.sum(column).label(_label("avgsum", field)))
                 columns.append(func.count(column).label(_label("avgcount", field)))
@@ -151,6 +160,8 @@ def empty_group(spec: AggregateSpec) -> dict[str, Any]:
     for function in FUNCTIONS:
         if spec.fields(function):
             group[function] = dict.fromkeys(spec.fields(function))
+    if spec.counts:
+        group["counts"] = dict.fromkeys(spec.counts, 0)
     return group
 
 
@@ -158,12 +169,16 @@ def _group(obj: ObjectDef, spec: AggregateSpec, row: Any) -> dict[str, Any]:
     group: dict[str, Any] = {"key": {f: _value(obj, f, row[_label("key", f)]) for f in spec.group_by}}
     if spec.count:
         group["count"] = int(row["count"])
+    if spec.counts:
+        group["counts"] = {f: int(row[_label("counts", f)]) for f in spec.counts}
     for function in FUNCTIONS:
         fields = spec.fields(function)
         if not fields:
             continue
         if function == "avg":
-            group["avg"] = {f: average(obj, f, row[_label("avgsum", f)], row[_label("avgcount", f)]) for f in fields}
+            group["avg"] = {
+                f: mean(row[_label("avgsum", f)], row[_label("avgcount", f)], f in spec.exact) for f in fields
+            }
         else:
             group[function] = {f: _value(obj, f, row[_label(function, f)]) for f in fields}
     return group
@@ -184,13 +199,13 @@ def _value(obj: ObjectDef, field: str, raw: Any) -> Any:
     return raw
 
 
-def average(obj: ObjectDef, field: str, total: Any, count: Any) -> Any:
-    """The mean of ``count`` non-null values summing to ``total``; currency rounds to its 4 places."""
+def mean(total: Any, count: Any, exact: bool) -> Any:
+    """The mean of ``count`` non-null values summing to ``total``; exact (currency) rounds to 4 places."""
     if not count:
         return None
-    if obj.fields[field].kind is Kind.DECIMAL:
-        exact = Decimal(total) / Decimal(int(count))
-        return tidy_decimal(exact.quantize(CURRENCY_QUANTUM, rounding=ROUND_HALF_EVEN))
+    if exact:
+        quotient = Decimal(total) / Decimal(int(count))
+        return tidy_decimal(quotient.quantize(CURRENCY_QUANTUM, rounding=ROUND_HALF_EVEN))
     return float(total) / int(count)
 
 
@@ -212,9 +227,9 @@ def sorted_groups(spec: AggregateSpec, groups: Sequence[dict[str, Any]]) -> list
 __all__ = [
     "AggregateSpec",
     "aggregate_rows",
-    "average",
     "empty_group",
     "group_sort_key",
+    "mean",
     "parse_aggregate",
     "readable_check",
     "sorted_groups",

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.core import ObjectQL
 from objectql.engine.events import ChangeEvent
 from objectql.engine.unit import EventListener
 from objectql.engine.user import User
-from objectql.engine.views import View, build_view, require_visible, snapshot
+from objectql.engine.views import (
+    View,
+    aggregate_snapshot,
+    build_aggregate_view,
+    build_view,
+    require_visible,
+    snapshot,
+)
 
 
 class EngineSource:
@@ -29,6 +37,16 @@ class EngineSource:
         record_id: str | None = None,
     ) -> View:
         return build_view(self.app, object_name, user, filters=filters, fields=fields, record_id=record_id)
+
+    def aggregate_view(
+        self, object_name: str, user: User | None, *, filters: Any = None, aggregate: Any = None, group_by: Any = None
+    ) -> tuple[View, AggregateSpec]:
+        return build_aggregate_view(
+            self.app, object_name, user, filters=filters, aggregate=aggregate, group_by=group_by
+        )
+
+    async def aggregate_snapshot(self, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
+        return await aggregate_snapshot(self.app, view, spec)
 
     async def require_visible(self, view: View) -> None:
         await require_visible(self.app, view)

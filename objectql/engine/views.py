@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from objectql.engine.aggregates import AggregateSpec, aggregate_rows, parse_aggregate
 from objectql.engine.filters.ast import FALSE, And, Criterion, Node, Op, conjoin
 from objectql.engine.filters.matcher import FieldValues, compile_matcher
 from objectql.engine.filters.parse import forbid_unreadable, parse_filter
@@ -124,3 +125,45 @@ async def snapshot(app: ObjectQL, view: View, limit: int = SNAPSHOT_LIMIT) -> tu
         )
         rows = (await conn.execute(stmt)).mappings().all()
     return seq, [dict(r) for r in rows]
+
+
+def build_aggregate_view(
+    app: ObjectQL,
+    object_name: str,
+    user: User | None,
+    *,
+    filters: Any = None,
+    aggregate: Any = None,
+    group_by: Any = None,
+) -> tuple[View, AggregateSpec]:
+    """Check a live aggregate as ``user`` (as :meth:`Repository.aggregate` does) and compile its view: the rows
+    it counts are the filter's, within the user's row rules."""
+    if not isinstance(aggregate, dict):
+        raise InvalidRequest("aggregate", "an object: {count?, sum?, avg?, min?, max?}")
+    unknown = set(aggregate) - {"count", "sum", "avg", "min", "max"}
+    if unknown:
+        raise InvalidRequest("aggregate", f"unknown key {sorted(unknown)[0]!r} (count, sum, avg, min, max)")
+    view = build_view(app, object_name, user, filters=filters, fields=["id"])  # the object, read, the filter
+    policy = app.policies[object_name]
+    spec = parse_aggregate(
+        app.registry.get(object_name),
+        lambda f: policy.can_read_field(f, user),
+        count=aggregate.get("count", False),
+        sum=aggregate.get("sum"),
+        avg=aggregate.get("avg"),
+        min=aggregate.get("min"),
+        max=aggregate.get("max"),
+        group_by=group_by,
+    )
+    return view, spec
+
+
+async def aggregate_snapshot(app: ObjectQL, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
+    """The aggregate of the view's rows and the seq it is consistent with (one read transaction)."""
+    table = app.tables[view.object]
+    async with app.engine.connect() as conn:
+        if app.dialect == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        seq = await app.outbox.current_seq(conn)
+        groups = await aggregate_rows(conn, table, app.registry.get(view.object), app.dialect, view.node, spec)
+    return seq, groups

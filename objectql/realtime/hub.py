@@ -26,7 +26,7 @@ import inspect
 import logging
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -276,6 +276,8 @@ class Hub:
         self._workers: set[asyncio.Task[None]] = set()
         self.delivered_seq = feed.last_seq
         self.dispatched = 0  # events fanned out since start (a metric)
+        # Called with every event after the groups, in seq order (live aggregates).
+        self.listeners: list[Callable[[ChangeEvent], None]] = []
         self._progress = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -379,6 +381,8 @@ class Hub:
         if index is not None:
             for group in index.candidates(event):
                 group.dispatch(event)
+        for listener in self.listeners:
+            listener(event)
         self.dispatched += 1
         self.delivered_seq = event.seq
 

@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any
 
 from objectql.engine.events import ChangeEvent
+from objectql.realtime.aggregates import LiveAggregates
 from objectql.realtime.backends import Backend, BackendReconnected
 from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection, node_id
@@ -47,6 +48,7 @@ class Realtime:
         prefix: str = "objectql",
         presence_heartbeat: float = 10.0,
         presence_timeout: float = 30.0,
+        aggregate_interval: float = 0.1,
     ) -> None:
         self.source = source
         self.backend = backend
@@ -60,6 +62,8 @@ class Realtime:
         self._announcements_overflowed = False
         self.connections: set[Connection] = set()
         self.hub: Hub | None = None
+        self.aggregate_interval = aggregate_interval
+        self.aggregates: LiveAggregates | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._signal = 0
         self._signal_ready = asyncio.Event()
@@ -77,6 +81,8 @@ class Realtime:
         start = await source.current_seq()
         feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
         self.hub = Hub(feed)
+        self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval)
+        self.hub.listeners.append(self.aggregates.dispatch)
         source.add_listener(self._on_commit)
         await self.backend.connect()
         await self.backend.subscribe(self.channel)
@@ -111,9 +117,16 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.aggregates is not None:
+            self.aggregates.close()
         if self.hub is not None:
             await self.hub.stop()
         await self.backend.disconnect()
+
+    def require_aggregates(self) -> LiveAggregates:
+        if self.aggregates is None:
+            raise RuntimeError("the realtime service is not started")
+        return self.aggregates
 
     def require_hub(self) -> Hub:
         if self.hub is None:

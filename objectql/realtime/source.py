@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.events import ChangeEvent
 from objectql.engine.user import User
 from objectql.engine.views import View
@@ -30,6 +31,14 @@ class ChangeSource(Protocol):
         record_id: str | None = None,
     ) -> View:
         """Check a subscription as ``user`` and compile it; raises the engine's errors."""
+
+    def aggregate_view(
+        self, object_name: str, user: User | None, *, filters: Any = None, aggregate: Any = None, group_by: Any = None
+    ) -> tuple[View, AggregateSpec]:
+        """Check a live aggregate as ``user`` and compile it; raises the engine's errors."""
+
+    async def aggregate_snapshot(self, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
+        """The aggregate of the view's rows and the seq it is consistent with."""
 
     async def require_visible(self, view: View) -> None:
         """NotFound unless the view's record (when it follows one) exists and is visible."""

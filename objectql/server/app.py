@@ -100,6 +100,7 @@ def create_app(
                 prefix=settings.broker_prefix,
                 presence_heartbeat=settings.presence_heartbeat,
                 presence_timeout=settings.presence_timeout,
+                aggregate_interval=settings.aggregate_interval / 1000,
             )
             await realtime.start()
             stack.push_async_callback(realtime.stop)

@@ -250,6 +250,15 @@ SETTINGS: tuple[Setting, ...] = (
         default_doc="`objectql/server/playground_bundle` (in wheels; `make playground` in a source tree)",
     ),
     Setting(
+        "aggregate_interval",
+        "OBJECTQL_AGGREGATE_INTERVAL",
+        100,
+        int,
+        "Milliseconds between two messages of one live aggregate (changes in between are coalesced; the "
+        "latest value always arrives).",
+        minimum=0,
+    ),
+    Setting(
         "log_level",
         "OBJECTQL_LOG_LEVEL",
         "info",
@@ -303,6 +312,7 @@ class Settings:
     port: int
     workers: int
     playground_dir: str | None
+    aggregate_interval: int
     log_level: str
     log_format: str
 

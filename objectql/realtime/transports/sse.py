@@ -18,11 +18,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from objectql.engine.aggregates import AggregateSpec
+from objectql.engine.user import User
+from objectql.engine.views import View
 from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, ObjectQLError, Unauthenticated
 from objectql.realtime import opening
+from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
 from objectql.realtime.opening import SubscriptionRequest
-from objectql.realtime.policy import authenticate
+from objectql.realtime.policy import ConnectionPolicy, Principal, authenticate
+from objectql.realtime.service import Realtime
 from objectql.realtime.transports.credentials import sse_token
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.state import policy_of, realtime_of
@@ -112,20 +117,62 @@ class EventStream:
                 raise Unauthenticated("a bearer token is required")
             principal = await authenticate(policy, token)
             filters, fields, record_id = parse_query(request)
-            subscription = SubscriptionRequest(
-                request.path_params["object"],
-                principal.user,
-                filters=filters,
-                fields=fields,
-                record_id=record_id,
-                resume_from=last_event_id(request),
-            )
-            # Registered before the response starts: a client that has seen the stream open gets every
-            # change committed after that (live messages are held until the replay has been queued).
-            pending = await realtime.open(conn, conn.id, subscription, SSE_FRAMING)
+            aggregate = parse_aggregate_query(request)
         except ObjectQLError as exc:
             await error_response(exc)(scope, receive, send)
             return
+        try:
+            pending: opening.Opening | AggregateOpening
+            if aggregate is not None:
+                view, spec = realtime.source.aggregate_view(
+                    request.path_params["object"],
+                    principal.user,
+                    filters=filters,
+                    aggregate=aggregate[0],
+                    group_by=aggregate[1],
+                )
+                pending = AggregateOpening(realtime, view, spec, AggregateSubscription(conn, aggregate_event))
+            else:
+                pending = await self._open(realtime, conn, request, principal.user, filters, fields, record_id)
+        except ObjectQLError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        await self._stream(realtime, conn, transport, receive, send, policy, principal, pending)
+
+    async def _open(
+        self,
+        realtime: Realtime,
+        conn: Connection,
+        request: Request,
+        user: User,
+        filters: Any,
+        fields: list[str] | None,
+        record_id: str | None,
+    ) -> opening.Opening:
+        subscription = SubscriptionRequest(
+            request.path_params["object"],
+            user,
+            filters=filters,
+            fields=fields,
+            record_id=record_id,
+            resume_from=last_event_id(request),
+        )
+        # Registered before the response starts: a client that has seen the stream open gets every
+        # change committed after that (live messages are held until the replay has been queued).
+        result: opening.Opening = await realtime.open(conn, conn.id, subscription, SSE_FRAMING)
+        return result
+
+    async def _stream(
+        self,
+        realtime: Realtime,
+        conn: Connection,
+        transport: StreamTransport,
+        receive: Receive,
+        send: Send,
+        policy: ConnectionPolicy,
+        principal: Principal,
+        pending: opening.Opening | AggregateOpening,
+    ) -> None:
         loop = asyncio.get_running_loop()
         timers: list[asyncio.TimerHandle | Repeating] = []
         watcher: asyncio.Task[None] | None = None
@@ -145,6 +192,43 @@ class EventStream:
             for timer in timers:
                 timer.cancel()
             await end_stream(conn, transport, watcher)
+
+
+def parse_aggregate_query(request: Request) -> tuple[Any, Any] | None:
+    """``?aggregate=<JSON>`` (and ``group_by``: a comma-separated list, or a ``group_by`` key in the JSON)."""
+    raw = request.query_params.get("aggregate")
+    if raw is None:
+        return None
+    try:
+        aggregate = loads(raw)
+    except ValueError:
+        raise InvalidRequest("aggregate", "URL-encoded JSON: {count?, sum?, avg?, min?, max?}") from None
+    if not isinstance(aggregate, dict):
+        raise InvalidRequest("aggregate", "an object: {count?, sum?, avg?, min?, max?}")
+    group_by = aggregate.pop("group_by", None)
+    listed = request.query_params.get("group_by")
+    if listed is not None:
+        group_by = [name.strip() for name in listed.split(",") if name.strip()]
+    return aggregate, group_by
+
+
+def aggregate_event(fragment: str, seq: int) -> str:
+    return f"id: {seq}\nevent: aggregate\ndata: {{{fragment}}}\n\n"
+
+
+class AggregateOpening:
+    """A live aggregate waiting for its stream to start (the SSE side of :class:`opening.Opening`)."""
+
+    def __init__(self, realtime: Realtime, view: View, spec: AggregateSpec, sub: AggregateSubscription) -> None:
+        self.live = realtime.require_aggregates()
+        self.view, self.spec, self.sub = view, spec, sub
+
+    def release(self) -> AggregateSubscription:
+        self.live.add(self.view, self.spec, self.sub)
+        return self.sub
+
+    def cancel(self) -> None:
+        self.live.remove(self.sub)
 
 
 def _expire(conn: Connection) -> None:

@@ -28,6 +28,7 @@ from objectql.errors import (
     Unauthenticated,
 )
 from objectql.realtime import opening
+from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Enclosed, Subscription
 from objectql.realtime.opening import SubscriptionRequest
@@ -47,6 +48,7 @@ from objectql.realtime.transports.protocols.plain.types import (
     Subscribed,
     Unsubscribe,
     Unsubscribed,
+    aggregate_frame,
     change_prefix,
     decode_frame,
 )
@@ -113,6 +115,9 @@ class Active:
 
     request: SubscriptionRequest
     sub: Subscription | None = None
+    # A live aggregate instead (its request is kept for re-authorisation).
+    aggregate: AggregateSubscription | None = None
+    subscribe: Subscribe | None = None
 
 
 class PlainSession:
@@ -151,8 +156,7 @@ class PlainSession:
     def release(self) -> None:
         """Drop every subscription, presence entry, timer and pending task of this connection."""
         for active in self.subscriptions.values():
-            if active.sub is not None:
-                self.hub.remove(active.sub)
+            self._drop(active)
         self.subscriptions.clear()
         self.realtime.presence.drop(self.conn)
         self.channels.clear()
@@ -321,6 +325,14 @@ class PlainSession:
         """New roles: re-check every subscription; one that lost read ends with its error."""
         for cid, active in list(self.subscriptions.items()):
             active.request = dataclasses.replace(active.request, user=self.user)
+            if active.aggregate is not None and active.subscribe is not None:
+                self._drop(active)
+                try:
+                    self._open_aggregate(cid, active, active.subscribe, announce=False)
+                except ObjectQLError as exc:
+                    del self.subscriptions[cid]
+                    self.send_error(exc, {"id": cid})
+                continue
             sub = active.sub
             if sub is None:
                 continue  # still opening
@@ -363,6 +375,11 @@ class PlainSession:
             return
         if len(self.subscriptions) >= self.limits.max_subscriptions:
             raise TooManySubscriptions(f"at most {self.limits.max_subscriptions} active subscriptions per connection")
+        if req.aggregate is not None:
+            active = Active(SubscriptionRequest(req.object, self.user, filters=req.filters), subscribe=req)
+            self._open_aggregate(req.id, active, req, announce=True)
+            self.subscriptions[req.id] = active
+            return
         request = SubscriptionRequest(
             req.object,
             self.user,
@@ -392,9 +409,24 @@ class PlainSession:
         active = self.subscriptions.pop(req.id, None)
         if active is None:
             raise NotFound(f"no active subscription {req.id!r}", details={"id": req.id})
+        self._drop(active)
+        self.conn.push(Unsubscribed(req.id).encode())
+
+    def _drop(self, active: Active) -> None:
         if active.sub is not None:
             self.hub.remove(active.sub)
-        self.conn.push(Unsubscribed(req.id).encode())
+        if active.aggregate is not None:
+            self.realtime.require_aggregates().remove(active.aggregate)
+
+    def _open_aggregate(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> None:
+        """Check a live aggregate as the connection's user and join its group (``subscribed`` first)."""
+        view, spec = self.realtime.source.aggregate_view(
+            req.object, self.user, filters=req.filters, aggregate=req.aggregate, group_by=req.group_by
+        )
+        if announce:
+            self.conn.push(Subscribed(sid, self.hub.delivered_seq).encode())
+        active.aggregate = AggregateSubscription(self.conn, aggregate_frame(sid))
+        self.realtime.require_aggregates().add(view, spec, active.aggregate)
 
     def _presence_allowed(self) -> bool:
         _, current = self._presence.hit()

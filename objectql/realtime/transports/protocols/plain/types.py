@@ -3,6 +3,7 @@ one constructor per server message (each ``encode()`` gives the frame's text).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,9 @@ class Subscribe:
     record_id: str | None
     snapshot: bool
     resume_from: int | None
+    # A live aggregate ({count?, sum?, avg?, min?, max?}) and its grouping, instead of rows.
+    aggregate: Any = None
+    group_by: Any = None
 
     @classmethod
     def parse(cls, msg: dict[str, Any]) -> Subscribe:
@@ -100,7 +104,11 @@ class Subscribe:
         filters = msg.get("filters")
         if filters is not None and not isinstance(filters, list | dict):
             raise InvalidRequest("filters", "a filter (list or object)")
-        return cls(sid, obj or "", filters, fields, _string(msg, "record_id", required=False), snapshot, resume)
+        aggregate = msg.get("aggregate")
+        if aggregate is not None and not isinstance(aggregate, dict):
+            raise InvalidRequest("aggregate", "an object: {count?, sum?, avg?, min?, max?}")
+        record_id = _string(msg, "record_id", required=False)
+        return cls(sid, obj or "", filters, fields, record_id, snapshot, resume, aggregate, msg.get("group_by"))
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,12 @@ class Subscribed:
 
     def encode(self) -> str:
         return dumps({"type": "subscribed", "id": self.id, "seq": self.seq})
+
+
+def aggregate_frame(sid: str) -> Callable[[str, int], str]:
+    """A live aggregate's shared ``"seq":…,"groups":[…]`` as this subscription's ``aggregate`` message."""
+    prefix = '{"type":"aggregate","id":' + dumps(sid) + ","
+    return lambda fragment, seq: prefix + fragment + "}"
 
 
 @dataclass(frozen=True)
