@@ -21,21 +21,11 @@ from sqlalchemy import delete
 
 from objectql import ObjectQL, User
 from objectql.realtime.aggregates import wire_groups
-from tests.conftest import OWNER_ROWS_HIDDEN_COST, fresh_database_url, write_objects
+from tests.conftest import fresh_database_url, write_objects
+from tests.realtime.test_live_aggregates import ORDERS
 from tests.scaleout.conftest import Process, free_port
 
 SECRET = "aggregate-property-secret-0123456789abcdef"
-ORDERS = (
-    """
-fields:
-  status: {type: select, options: [pending, paid, shipped]}
-  total:  {type: currency}
-  qty:    {type: integer}
-  owner:  {type: text}
-  cost:   {type: currency}
-"""
-    + OWNER_ROWS_HIDDEN_COST
-)
 # Two subscriptions: with extremes (whose leaving re-reads the state) and without (kept from events alone).
 ASKED = {
     "a": {"count": True, "sum": ["total", "qty"], "avg": ["total"], "min": ["total", "qty"], "max": ["total"]},
