@@ -204,3 +204,29 @@ async def test_sse_streams_aggregate_events(live_server: ServerFactory) -> None:
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
         bad = await http.get("/api/events/orders", params={"aggregate": "{nope", "access_token": token})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+async def test_new_roles_re_scope_the_aggregate(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_JWT_SECRET=SECRET, OBJECTQL_AGGREGATE_INTERVAL="0")
+    orders = server.engine.object("orders")
+    await orders.create({"owner": "sam"})
+    await orders.create({"owner": "kim"})
+    sam = await connect(server, server.token("sam", ["sales"]))
+    await sam.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": {"count": True}})
+    await sam.expect("subscribed")
+    assert (await sam.expect("aggregate"))["groups"] == [{"key": {}, "count": 1}]  # sales: own rows
+    await sam.send({"type": "auth", "token": server.token("sam", ["admin"])})
+    await sam.expect("auth_ok")
+    assert (await sam.expect("aggregate"))["groups"] == [{"key": {}, "count": 2}]  # admin: every row
+    await sam.send({"type": "subscribe", "id": "h", "object": "orders", "aggregate": {"max": ["cost"]}})
+    await sam.expect("subscribed")  # admins may read cost
+    await sam.send({"type": "auth", "token": server.token("sam", ["sales"])})
+    await sam.expect("auth_ok")
+    seen: list[dict[str, Any]] = []
+    while not (
+        any(m["type"] == "error" and m["id"] == "h" and m["code"] == "FORBIDDEN" for m in seen)
+        and any(m["type"] == "aggregate" and m["id"] == "a" and m["groups"] == [{"key": {}, "count": 1}] for m in seen)
+    ):
+        seen.append(await sam.recv())  # bounded: recv fails after 5 s
+    await sam.send({"type": "unsubscribe", "id": "h"})  # it ended with its error
+    assert (await sam.expect("error"))["code"] == "NOT_FOUND"
