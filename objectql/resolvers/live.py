@@ -41,7 +41,7 @@ class SubscriptionPlan:
     renderer: GraphQLRenderer
 
 
-def rootselected_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
+def root_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
     """``ordersChanged`` → ("orders", "changed") for every object."""
     out: dict[str, tuple[str, str]] = {}
     for obj in executor.app.registry:
@@ -65,7 +65,7 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
     """
     field = _root_field(prepared.operation.selection_set, prepared.fragments)
     name = field.name.value
-    object_name, kind = rootselected_fields(executor)[name]
+    object_name, kind = root_fields(executor)[name]
     field_def = executor.graphql_schema.subscription_type.fields[name]  # type: ignore[union-attr]
     coerced = get_variable_values(
         executor.graphql_schema, prepared.operation.variable_definitions or (), prepared.variables
