@@ -29,6 +29,7 @@ from objectql.engine.events import ChangeEvent
 from objectql.engine.values import tidy_decimal
 from objectql.engine.views import View
 from objectql.realtime.connection import Connection
+from objectql.realtime.operations import GroupsRenderer
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.wire import dumps
 
@@ -52,8 +53,13 @@ class _Tally:
 
 @dataclass(eq=False)
 class AggregateSubscription:
+    """One subscriber; ``frame`` wraps the shared payload as its message. Without ``render`` the payload is
+    the ``"seq":…,"groups":[…]`` fragment; with it, what ``render`` makes of the groups (a GraphQL result,
+    rendered once per message for all the subscribers sharing its key)."""
+
     conn: Connection
     frame: Frame
+    render: GroupsRenderer | None = None
     group: AggregateGroup | None = None
 
 
@@ -80,6 +86,7 @@ class AggregateGroup:
         self._timer: asyncio.TimerHandle | None = None
         self._last_sent: str | None = None
         self._last_flush = 0.0
+        self._rendering: asyncio.Task[None] | None = None  # rendered messages go out in order
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -216,9 +223,6 @@ class AggregateGroup:
             out.append({"key": {}, "count": 0} if spec.count else {"key": {}})
         return sorted(out, key=lambda g: group_sort_key(spec, g))
 
-    def fragment(self) -> str:
-        return '"seq":' + str(self.seq) + ',"groups":' + dumps(wire_groups(self.groups()))
-
     def _flush_soon(self, *, at_once: bool = False) -> None:
         if self._timer is not None:
             return
@@ -234,20 +238,52 @@ class AggregateGroup:
             return
         self._last_sent = groups
         self._last_flush = time.monotonic()
-        fragment = '"seq":' + str(self.seq) + ',"groups":' + groups
-        for sub in list(self.subscribers):
-            sub.conn.push(sub.frame(fragment, self.seq))
+        self._send(self.subscribers)
+
+    def _send(self, subscribers: set[AggregateSubscription]) -> None:
+        fragment = '"seq":' + str(self.seq) + ',"groups":' + (self._last_sent or "[]")
+        rendered: dict[Any, list[AggregateSubscription]] = {}
+        for sub in list(subscribers):
+            if sub.render is None:
+                sub.conn.push(sub.frame(fragment, self.seq))
+            else:
+                rendered.setdefault(sub.render.key, []).append(sub)
+        if rendered:
+            previous = self._rendering
+            self._rendering = self.live.spawn(self._render(previous, self.groups(), self.seq, rendered))
+
+    async def _render(
+        self,
+        previous: asyncio.Task[None] | None,
+        groups: list[dict[str, Any]],
+        seq: int,
+        rendered: dict[Any, list[AggregateSubscription]],
+    ) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        for subs in rendered.values():
+            render = subs[0].render
+            assert render is not None
+            try:
+                payload = await render(groups)
+            except Exception:
+                log.exception("rendering a live aggregate failed")
+                continue
+            for sub in subs:
+                if sub.group is self:
+                    sub.conn.push(sub.frame(payload, seq))
 
     def welcome(self, sub: AggregateSubscription) -> None:
         """A new subscriber of a group already sending: the current state, at once."""
         if self._ready and self._last_sent is not None:
-            sub.conn.push(sub.frame(self.fragment(), self.seq))
+            self._send({sub})
 
     def close(self) -> None:
+        for task in (self._reading, self._rendering):
+            if task is not None:
+                task.cancel()
         if self._timer is not None:
             self._timer.cancel()
-        if self._reading is not None:
-            self._reading.cancel()
 
 
 def _total(tally: _Tally, field: str, exact: bool) -> Any:

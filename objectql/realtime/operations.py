@@ -8,6 +8,8 @@ request for the core plus the renderer that executes the document once per event
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from objectql.engine.user import User
@@ -33,6 +35,26 @@ class LiveOperation(Protocol):
     def renderer(self) -> Renderer: ...
 
 
+class GroupsRenderer(Protocol):
+    """Executes a live aggregate's document for its groups: once per message for a whole group."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    async def __call__(self, groups: list[dict[str, Any]]) -> str: ...
+
+
+@dataclass(frozen=True)
+class LiveAggregate:
+    """A checked ``<x>Aggregate`` subscription: what the live aggregate computes, and its renderer."""
+
+    object: str
+    filters: Any
+    aggregate: dict[str, Any]
+    group_by: list[str]
+    renderer: GroupsRenderer
+
+
 class OperationRunner(Protocol):
     def prepare(self, query: Any, variables: Any, operation_name: Any) -> Any:
         """Parse, validate and limit-check a request; raises OperationError."""
@@ -44,5 +66,6 @@ class OperationRunner(Protocol):
     async def execute(self, prepared: Any, user: User | None) -> dict[str, Any]:
         """Run a query or mutation; the result as ``{"data": ..., "errors"?: [...]}``."""
 
-    def live(self, prepared: Any, user: User | None) -> LiveOperation:
-        """Check a subscription as ``user`` and plan it for the hub; raises ObjectQL errors."""
+    def live(self, prepared: Any, user: User | None) -> LiveOperation | LiveAggregate:
+        """Check a subscription as ``user`` and plan it for the hub (or, for ``<x>Aggregate``, for the live
+        aggregates); raises ObjectQL errors."""

@@ -15,13 +15,15 @@ from collections import deque
 from typing import Any
 
 from objectql.engine.events import ChangeEvent
-from objectql.realtime.aggregates import LiveAggregates
+from objectql.engine.user import User
+from objectql.realtime.aggregates import AggregateSubscription, Frame, LiveAggregates
 from objectql.realtime.backends import Backend, BackendReconnected
 from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Hub, Subscription
 from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
+from objectql.realtime.operations import LiveAggregate
 from objectql.realtime.presence import ChannelAccess, Presence, PresenceWire
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.vocabulary import CLOSE_RESTART
@@ -127,6 +129,17 @@ class Realtime:
         if self.aggregates is None:
             raise RuntimeError("the realtime service is not started")
         return self.aggregates
+
+    def open_aggregate(
+        self, conn: Connection, user: User | None, live: LiveAggregate, frame: Frame
+    ) -> AggregateSubscription:
+        """Check a GraphQL ``<x>Aggregate`` subscription as ``user`` and join its live aggregate."""
+        view, spec = self.source.aggregate_view(
+            live.object, user, filters=live.filters, aggregate=live.aggregate, group_by=live.group_by
+        )
+        sub = AggregateSubscription(conn, frame, live.renderer)
+        self.require_aggregates().add(view, spec, sub)
+        return sub
 
     def require_hub(self) -> Hub:
         if self.hub is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from graphql import FieldNode, SelectionSetNode
@@ -23,15 +24,17 @@ from objectql.engine.views import View
 from objectql.errors import Forbidden, InvalidRequest
 from objectql.realtime.changes import ADDED, REMOVED, effect_of
 from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.operations import LiveAggregate
 from objectql.realtime.wire import dumps
 from objectql.resolvers.context import GraphQLContext, Row
 from objectql.resolvers.enums import ChangeAction, ChangeEffect
 from objectql.resolvers.executor import GraphQLExecutor, Prepared
 from objectql.resolvers.names import camel
+from objectql.resolvers.queries import AGGREGATE_PARTS, aggregate_row
 from objectql.resolvers.selection import selected_fields
 from objectql.resolvers.where import where_to_filter
 
-KINDS = ("created", "updated", "deleted", "changed")
+KINDS = ("created", "updated", "deleted", "changed", "aggregate")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,35 @@ def permission_scope(executor: GraphQLExecutor, user: User | None) -> Hashable:
     return (user.is_anonymous, tuple(sorted(user.roles)), tuple(repr(user.claim(c)) for c in claims))
 
 
-def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> SubscriptionPlan:
+class AggregateRenderer:
+    def __init__(self, executor: GraphQLExecutor, prepared: Prepared, user: User | None, scope: Hashable) -> None:
+        self.executor = executor
+        self.prepared = prepared
+        self.user = user
+        self.key = ("graphql-aggregate", prepared.cache_key, scope)
+
+    async def __call__(self, groups: list[dict[str, Any]]) -> str:
+        rows = [aggregate_row(group) for group in groups]
+        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), rows)
+        return dumps(result)
+
+
+def plan_aggregate(
+    executor: GraphQLExecutor, prepared: Prepared, user: User | None, object_name: str, field: FieldNode, args: Any
+) -> LiveAggregate:
+    asked: dict[str, Any] = {"count": True}
+    if field.selection_set is not None:
+        for sub in selected_fields(field.selection_set, prepared.fragments):
+            if sub.name.value in AGGREGATE_PARTS and sub.selection_set is not None:
+                names = [f.name.value for f in selected_fields(sub.selection_set, prepared.fragments)]
+                asked.setdefault(sub.name.value, []).extend(n for n in names if n != "__typename")
+    group_by = [g.value if isinstance(g, Enum) else g for g in args.get("groupBy") or []]
+    filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
+    renderer = AggregateRenderer(executor, prepared, user, permission_scope(executor, user))
+    return LiveAggregate(object_name, filters, asked, group_by, renderer)
+
+
+def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> SubscriptionPlan | LiveAggregate:
     """Check a subscription document and plan it for the hub; raises ObjectQL errors.
 
     Permissions on the object and its fields are checked when the realtime core compiles the request.
@@ -73,6 +104,8 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
     if not isinstance(coerced, VariableValues):
         raise InvalidRequest("variables", "; ".join(e.message for e in coerced))
     args = get_argument_values(field_def, field, coerced)
+    if kind == "aggregate":
+        return plan_aggregate(executor, prepared, user, object_name, field, args)
     selection = field.selection_set
     # Definition field name -> where the document selects it (for an error's path).
     # The record selections of the document, with where they are (for an error's path).

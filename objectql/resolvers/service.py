@@ -11,6 +11,7 @@ import strawberry
 
 from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
+from objectql.realtime.operations import LiveAggregate
 from objectql.resolvers.executor import GraphQLExecutor, Prepared, is_subscription
 from objectql.resolvers.live import SubscriptionPlan, plan
 
@@ -33,5 +34,5 @@ class GraphQLService:
     async def execute(self, prepared: Prepared, user: User | None) -> dict[str, Any]:
         return await self.executor.execute(prepared, user)
 
-    def live(self, prepared: Prepared, user: User | None) -> SubscriptionPlan:
+    def live(self, prepared: Prepared, user: User | None) -> SubscriptionPlan | LiveAggregate:
         return plan(self.executor, prepared, user)

@@ -128,6 +128,7 @@ class SchemaBuilder:
         self.filter_types: dict[str, type] = {}
         self.order_types: dict[str, type] = {}
         self._sort_fields: dict[str, type] = {}
+        self._aggregate_groups: dict[str, type] = {}
 
     def build(self) -> strawberry.Schema:
         objects = list(self.registry)
@@ -316,7 +317,7 @@ class SchemaBuilder:
         out[f"{plural}Count"] = strawberry.field(
             name=f"{plural}Count", resolver=make_resolver(queries.count(obj.name), common, int)
         )
-        group = self._aggregate_group_type(obj)
+        group = self._aggregate_groups[obj.name] = self._aggregate_group_type(obj)
         group_field: Any = self._sort_fields[obj.name]
         out[f"{plural}Aggregate"] = strawberry.field(
             name=f"{plural}Aggregate",
@@ -384,6 +385,9 @@ class SchemaBuilder:
             ("Deleted", strawberry.ID, common),
             ("Changed", change, [*common, ("id", strawberry.ID | None, UNSET), ("after", str | None, UNSET)]),
         ]
+        group: Any = self._aggregate_groups[obj.name]
+        group_field: Any = self._sort_fields[obj.name]
+        kinds.append(("Aggregate", list[group], [*common, ("groupBy", list[group_field] | None, UNSET)]))
         for suffix, returns, args in kinds:
             name = f"{plural}{suffix}"
             resolver = make_resolver(

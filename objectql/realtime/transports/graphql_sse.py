@@ -15,11 +15,12 @@ from starlette.types import Receive, Send
 
 from objectql.engine.user import User
 from objectql.errors import ObjectQLError
+from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
-from objectql.realtime.operations import OperationRunner
+from objectql.realtime.operations import LiveAggregate, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
-from objectql.realtime.transports.protocols.graphql_session import OperationFraming, error_object, reset_error
+from objectql.realtime.transports.protocols.graphql_session import OperationFraming, enclosed, error_object, reset_error
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.sse import PING, Repeating, end_stream, start_stream, watch_disconnect
 from objectql.realtime.vocabulary import CLOSE_NORMAL, EXPIRY_GRACE
@@ -69,11 +70,18 @@ async def stream_operation(
     watcher = loop.create_task(watch_disconnect(receive, conn), name=f"graphql-sse watcher {conn.id}")
     expiry = None
     pending = None
+    aggregate: AggregateSubscription | None = None
     # Like /api/events: a comment now and then keeps proxies from timing an idle stream out.
     heartbeat = Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING))
     try:
         try:
             live = operations.live(prepared, user)
+            if isinstance(live, LiveAggregate):
+                aggregate = realtime.open_aggregate(conn, user, live, enclosed(NEXT_PREFIX, NEXT_SUFFIX))
+                if ends_at is not None:
+                    expiry = loop.call_later(max(ends_at - time.time() + EXPIRY_GRACE, 0.0), _expire, conn)
+                await conn.closed.wait()
+                return
             framing = OperationFraming(NEXT_PREFIX, NEXT_SUFFIX, lambda seq: (last_result([reset_error(seq)]),))
             pending = await realtime.open(conn, conn.id, live.request, framing, live.renderer)
         except ObjectQLError as exc:
@@ -88,6 +96,8 @@ async def stream_operation(
             expiry = loop.call_later(delay, _expire, conn)
         await conn.closed.wait()
     finally:
+        if aggregate is not None:
+            realtime.require_aggregates().remove(aggregate)
         heartbeat.cancel()
         if pending is not None:
             pending.cancel()

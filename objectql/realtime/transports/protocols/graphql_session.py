@@ -18,9 +18,10 @@ from typing import Any, Protocol
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import ObjectQLError, Unauthenticated
 from objectql.realtime import opening
+from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Enclosed, Subscription
-from objectql.realtime.operations import OperationError, OperationRunner
+from objectql.realtime.operations import LiveAggregate, OperationError, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.credentials import connection_init_token
@@ -91,6 +92,11 @@ class OperationFraming:
         return opening.Reset(self._on_reset(seq), live=False)
 
 
+def enclosed(prefix: str, suffix: str) -> Callable[[str, int], str]:
+    """A rendered result as one operation's ``next`` message."""
+    return lambda payload, seq: prefix + payload + suffix
+
+
 class GraphQLSession:
     """One GraphQL WebSocket connection; subclasses handle the messages of their subprotocol."""
 
@@ -107,7 +113,7 @@ class GraphQLSession:
         self.init_received = False
         self.acknowledged = False
         self.user: User | None = None
-        self.running: dict[str, Subscription | asyncio.Task[None]] = {}
+        self.running: dict[str, Subscription | AggregateSubscription | asyncio.Task[None]] = {}
         self._deadline: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._init_task: asyncio.Task[None] | None = None
@@ -138,10 +144,7 @@ class GraphQLSession:
 
     def release(self) -> None:
         for op in self.running.values():
-            if isinstance(op, Subscription):
-                self.realtime.drop(op)
-            else:
-                op.cancel()
+            self._end(op)
         self.running.clear()
         if self._init_task is not None:
             self._init_task.cancel()
@@ -249,8 +252,13 @@ class GraphQLSession:
 
     def stop_operation(self, op_id: Any) -> None:
         op = self.running.pop(op_id, None) if isinstance(op_id, str) else None
+        self._end(op)
+
+    def _end(self, op: Subscription | AggregateSubscription | asyncio.Task[None] | None) -> None:
         if isinstance(op, Subscription):
             self.realtime.drop(op)
+        elif isinstance(op, AggregateSubscription):
+            self.realtime.require_aggregates().remove(op)
         elif op is not None:
             op.cancel()
 
@@ -275,13 +283,18 @@ class GraphQLSession:
 
     def _fail(self, op_id: str, errors: list[dict[str, Any]]) -> None:
         op = self.running.pop(op_id, None)
-        if isinstance(op, Subscription):
-            self.realtime.drop(op)
+        if not isinstance(op, asyncio.Task):
+            self._end(op)
         self.send_error(op_id, errors)
 
     async def _subscribe(self, op_id: str, prepared: Any) -> None:
         live = self.operations.live(prepared, self.user)
         prefix, suffix = self.frames.next(op_id)
+        if isinstance(live, LiveAggregate):
+            if self.running.get(op_id) is asyncio.current_task():
+                frame = enclosed(prefix, suffix)
+                self.running[op_id] = self.realtime.open_aggregate(self.conn, self.user, live, frame)
+            return
         framing = OperationFraming(prefix, suffix, lambda seq: (self.frames.error(op_id, [reset_error(seq)]),))
         pending = await self.realtime.open(self.conn, op_id, live.request, framing, live.renderer)
         if self.running.get(op_id) is not asyncio.current_task():

@@ -1,0 +1,72 @@
+"""``<x>Aggregate`` as a subscription over both GraphQL WebSocket protocols and graphql-sse: the first result
+at once, then one after changes, each the query's answer at that moment; identical documents share one
+live aggregate."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.graphql.wsclient import PROTOCOLS, open_ws
+from tests.realtime.conftest import ServerFactory, settle
+from tests.realtime.test_live_aggregates import ORDERS
+
+SUBSCRIPTION = """subscription {
+  ordersAggregate(groupBy: [status], where: {qty: {gte: 0}}) { key { status } count sum { total } max { qty } }
+}"""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_each_result_is_the_aggregate_query_at_that_moment(live_server: ServerFactory, protocol: str) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
+    orders = server.engine.object("orders")
+    await orders.create({"status": "paid", "total": Decimal("1.25"), "qty": 1})
+    clients = [await open_ws(server, protocol) for _ in range(3)]
+    for client in clients:
+        await client.start("s", SUBSCRIPTION)
+    query = SUBSCRIPTION.replace("subscription", "query", 1)
+    for client in clients:
+        first = await client.next("s")
+        assert first == {
+            "data": {
+                "ordersAggregate": [
+                    {"key": {"status": "paid"}, "count": 1, "sum": {"total": "1.25"}, "max": {"qty": 1}}
+                ]
+            }
+        }
+    assert server.realtime.require_aggregates().group_count == 1
+
+    await orders.create({"status": "paid", "total": Decimal("0.75"), "qty": 4})
+    await orders.create({"status": "pending", "total": Decimal("2"), "qty": 2})
+    await settle(server)
+    async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
+        now = (await http.post("/graphql", json={"query": query})).json()
+    for client in clients:
+        latest = await client.next("s")
+        while latest != now:
+            latest = await client.next("s")
+    for client in clients:
+        await client.ws.close()
+    for _ in range(100):
+        if not server.realtime.require_aggregates().group_count:
+            break
+        await settle(server)
+    assert server.realtime.require_aggregates().group_count == 0  # closing released the shared state
+
+
+async def test_graphql_sse_streams_the_aggregate(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
+    await server.engine.object("orders").create({"status": "paid", "total": Decimal("3"), "qty": 1})
+    async with (
+        httpx.AsyncClient(base_url=server.http, timeout=10) as http,
+        http.stream("POST", "/graphql", json={"query": SUBSCRIPTION}, headers={"accept": "text/event-stream"}) as r,
+    ):
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("data:"):
+                data = json.loads(line[5:])
+                assert data["data"]["ordersAggregate"][0]["sum"] == {"total": "3"}
+                break
