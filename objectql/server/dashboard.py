@@ -17,6 +17,8 @@ import json
 import secrets
 from functools import cache
 from importlib.resources import files
+from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -24,6 +26,7 @@ from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError, Unauthenticated
+from objectql.metadata.model import FieldType, Kind, ObjectDef
 from objectql.realtime.policy import ConnectionPolicy, authenticate
 from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
@@ -58,6 +61,18 @@ def choose_object(names: list[str], requested: str | None) -> str | None:
     return names[0] if names else None
 
 
+def summary_of(obj: ObjectDef) -> dict[str, Any]:
+    """The live aggregate the dashboard shows for ``obj``: count (and the total of its first currency or
+    number field) per value of its first select field; the SSE query that streams it."""
+    restricted = {n for n, p in (obj.permissions.fields if obj.permissions else {}).items() if p.read}
+    open_fields = {n: f for n, f in obj.declared.items() if n not in restricted and not f.multiple}
+    group = next((n for n, f in open_fields.items() if f.type is FieldType.SELECT), None)
+    total = next((n for n, f in open_fields.items() if f.kind in (Kind.DECIMAL, Kind.FLOAT)), None)
+    aggregate: dict[str, Any] = {"count": True, **({"sum": [total]} if total else {})}
+    query = {"aggregate": json.dumps(aggregate, separators=(",", ":")), **({"group_by": group} if group else {})}
+    return {"group_by": group, "sum": total, "events": f"/api/events/{obj.name}?{urlencode(query)}"}
+
+
 async def dashboard(request: Request) -> Response:
     """``GET /``: the dashboard page; ``?object=<name>`` picks the object (``orders`` by default)."""
     engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
@@ -68,6 +83,7 @@ async def dashboard(request: Request) -> Response:
     if name is None and names:
         return PlainTextResponse("unknown object", status_code=404)
     config = {
+        "aggregate": summary_of(engine.registry.get(name)) if name else None,
         "object": name,
         "label": engine.registry.get(name).label if name else None,
         "objects": names,

@@ -65,7 +65,9 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         assert f"addEventListener({event}" in page
     for pointer in ("/graphql", "/api/realtime", "/api/events/", "/health"):
         assert pointer in page
-    assert config_of(page) == {
+    config = config_of(page)
+    summary = config.pop("aggregate")
+    assert config == {
         "object": "orders",
         "label": "Order",
         "objects": ["customers", "orders", "products"],
@@ -73,6 +75,14 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         "read": "/api/dashboard/orders",
         "limit": 100,
     }
+    # The live summary: orders counted and totalled per status, a live aggregate over SSE.
+    assert summary == {
+        "group_by": "status",
+        "sum": "total",
+        "events": "/api/events/orders?aggregate=%7B%22count%22%3Atrue%2C%22sum%22%3A%5B%22total%22%5D%7D"
+        "&group_by=status",
+    }
+    assert 'addEventListener("aggregate"' in page
 
 
 async def test_the_page_loads_no_external_assets(database_url: str) -> None:
