@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from objectql.resolvers import live
 from tests.graphql.wsclient import PROTOCOLS, open_ws
 from tests.realtime.conftest import ServerFactory, settle
 from tests.realtime.test_live_aggregates import ORDERS
@@ -70,3 +71,29 @@ async def test_graphql_sse_streams_the_aggregate(live_server: ServerFactory) -> 
                 data = json.loads(line[5:])
                 assert data["data"]["ordersAggregate"][0]["sum"] == {"total": "3"}
                 break
+
+
+async def test_many_subscribers_of_one_document_cost_one_execution_per_message(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executions = 0
+    original = live.AggregateRenderer.__call__
+
+    async def counted(self: live.AggregateRenderer, groups: list[dict[str, object]]) -> str:
+        nonlocal executions
+        executions += 1
+        return await original(self, groups)
+
+    monkeypatch.setattr(live.AggregateRenderer, "__call__", counted)
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
+    clients = [await open_ws(server) for _ in range(10)]
+    for client in clients:
+        await client.start("s", SUBSCRIPTION)
+    for client in clients:
+        await client.next("s")
+    first = executions
+    assert first <= 10  # the first result: once, or once per subscriber that joined before it was read
+    await server.engine.object("orders").create({"status": "paid", "total": Decimal("1"), "qty": 1})
+    for client in clients:
+        assert (await client.next("s"))["data"]["ordersAggregate"][0]["count"] == 1
+    assert executions - first == 1  # ten subscribers, one execution for the change
