@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 import time
 from collections import deque
@@ -133,6 +134,8 @@ class PlainSession:
         self.subscriptions: dict[str, Active] = {}
         self.channels: set[str] = set()
         self.pending: set[asyncio.Task[None]] = set()
+        # Handler coroutines made but not yet running: closed on release, never left unawaited.
+        self._unstarted: list[Coroutine[Any, Any, None]] = []
         # Messages that arrived while one was being handled, and the task handling them (arrival order).
         self._backlog: deque[dict[str, Any]] = deque()
         self._worker: asyncio.Task[None] | None = None
@@ -165,6 +168,9 @@ class PlainSession:
                 handle.cancel()
         for task in self.pending:
             task.cancel()
+        for coroutine in self._unstarted:
+            coroutine.close()  # a message whose handling never began: nothing to undo
+        self._unstarted.clear()
 
     def _auth_timeout(self) -> None:
         if not self.authenticated:
@@ -227,7 +233,11 @@ class PlainSession:
         except Exception:
             self._internal_error(msg)
             return None
-        return None if follow_up is None else self._guard(follow_up, msg)
+        if follow_up is None:
+            return None
+        guarded = self._guard(follow_up, msg)
+        self._unstarted += [follow_up, guarded]
+        return guarded
 
     async def _drain(self, pending: Coroutine[Any, Any, None]) -> None:
         """Finish ``pending``, then the messages that arrived meanwhile, one after the other."""
@@ -246,6 +256,9 @@ class PlainSession:
         self.send_error(InternalError("internal error"), msg)
 
     async def _guard(self, follow_up: Coroutine[Any, Any, None], msg: dict[str, Any]) -> None:
+        self._unstarted = [
+            c for c in self._unstarted if c is not follow_up and inspect.getcoroutinestate(c) == inspect.CORO_CREATED
+        ]
         try:
             await follow_up
         except asyncio.CancelledError:
