@@ -233,14 +233,15 @@ class AggregateGroup:
         self._timer = None
         if not self._ready:
             return  # the state is being read again: the read flushes when done
-        groups = dumps(wire_groups(self.groups()))
+        state = self.groups()
+        groups = dumps(wire_groups(state))
         if groups == self._last_sent:
             return
         self._last_sent = groups
         self._last_flush = time.monotonic()
-        self._send(self.subscribers)
+        self._send(self.subscribers, state)
 
-    def _send(self, subscribers: set[AggregateSubscription]) -> None:
+    def _send(self, subscribers: set[AggregateSubscription], state: list[dict[str, Any]] | None = None) -> None:
         fragment = '"seq":' + str(self.seq) + ',"groups":' + (self._last_sent or "[]")
         rendered: dict[Any, list[AggregateSubscription]] = {}
         for sub in list(subscribers):
@@ -250,7 +251,8 @@ class AggregateGroup:
                 rendered.setdefault(sub.render.key, []).append(sub)
         if rendered:
             previous = self._rendering
-            self._rendering = self.live.spawn(self._render(previous, self.groups(), self.seq, rendered))
+            groups = state if state is not None else self.groups()
+            self._rendering = self.live.spawn(self._render(previous, groups, self.seq, rendered))
 
     async def _render(
         self,
