@@ -18,9 +18,12 @@ from objectql.engine.views import (
     aggregate_snapshot,
     build_aggregate_view,
     build_view,
+    build_window_view,
     require_visible,
     snapshot,
+    window_snapshot,
 )
+from objectql.engine.windows import WindowSpec
 
 
 class EngineSource:
@@ -47,6 +50,21 @@ class EngineSource:
 
     async def aggregate_snapshot(self, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
         return await aggregate_snapshot(self.app, view, spec)
+
+    def window_view(
+        self,
+        object_name: str,
+        user: User | None,
+        *,
+        filters: Any = None,
+        fields: Any = None,
+        sort: Any = None,
+        limit: Any = None,
+    ) -> tuple[View, WindowSpec]:
+        return build_window_view(self.app, object_name, user, filters=filters, fields=fields, sort=sort, limit=limit)
+
+    async def window_snapshot(self, view: View, spec: WindowSpec, count: int) -> tuple[int, list[dict[str, Any]]]:
+        return await window_snapshot(self.app, view, spec, count)
 
     async def require_visible(self, view: View) -> None:
         await require_visible(self.app, view)

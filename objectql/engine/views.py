@@ -21,6 +21,7 @@ from objectql.engine.filters.parse import forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql, text_order_key
 from objectql.engine.query import parse_fields
 from objectql.engine.user import User
+from objectql.engine.windows import WindowSpec, parse_window, window_rows
 from objectql.errors import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
@@ -167,3 +168,34 @@ async def aggregate_snapshot(app: ObjectQL, view: View, spec: AggregateSpec) -> 
         seq = await app.outbox.current_seq(conn)
         groups = await aggregate_rows(conn, table, app.registry.get(view.object), app.dialect, view.node, spec)
     return seq, groups
+
+
+def build_window_view(
+    app: ObjectQL,
+    object_name: str,
+    user: User | None,
+    *,
+    filters: Any = None,
+    fields: Any = None,
+    sort: Any = None,
+    limit: Any = None,
+) -> tuple[View, WindowSpec]:
+    """Check a live window as ``user`` and compile it: the view of its rows (filter, row rules, projected
+    fields) and its sort and limit; every sort field must be readable."""
+    view = build_view(app, object_name, user, filters=filters, fields=fields)
+    policy = app.policies[object_name]
+    spec = parse_window(app.registry.get(object_name), lambda f: policy.can_read_field(f, user), sort=sort, limit=limit)
+    return view, spec
+
+
+async def window_snapshot(app: ObjectQL, view: View, spec: WindowSpec, count: int) -> tuple[int, list[dict[str, Any]]]:
+    """The first ``count`` rows of the view in the window's order — the view's fields and the sort fields —
+    and the seq they are consistent with (one read transaction)."""
+    table = app.tables[view.object]
+    fields = tuple(dict.fromkeys((*view.fields, *spec.fields)))
+    async with app.engine.connect() as conn:
+        if app.dialect == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        seq = await app.outbox.current_seq(conn)
+        rows = await window_rows(conn, table, app.dialect, view.node, spec, fields, count)
+    return seq, rows

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,13 +29,13 @@ from objectql.engine.events import ChangeEvent
 from objectql.engine.values import tidy_decimal
 from objectql.engine.views import View
 from objectql.realtime.connection import Connection
+from objectql.realtime.live_groups import LiveGroups, Spawn
 from objectql.realtime.operations import GroupsRenderer
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
 
-Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 # Frames the shared ``"seq":…,"groups":[…]`` fragment as one subscriber's message.
 Frame = Callable[[str, int], str]
 
@@ -77,6 +77,7 @@ class AggregateGroup:
         self.view = view
         self.spec = spec
         self.key = (view.key, spec.key)
+        self.object = view.object
         self.subscribers: set[AggregateSubscription] = set()
         self.seq = 0
         self._tallies: dict[tuple[Any, ...], _Tally] = {}
@@ -307,23 +308,15 @@ def wire_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [convert(g) for g in groups]
 
 
-class LiveAggregates:
+class LiveAggregates(LiveGroups[AggregateGroup]):
     """The live aggregate groups of one process; the hub hands it every change event."""
 
     def __init__(self, source: ChangeSource, spawn: Spawn, interval: float) -> None:
-        self.source = source
-        self.spawn = spawn
+        super().__init__(source, spawn)
         self.interval = interval
-        self._groups: dict[Any, AggregateGroup] = {}
-        self._by_object: dict[str, set[AggregateGroup]] = {}
 
     def add(self, view: View, spec: AggregateSpec, sub: AggregateSubscription) -> None:
-        key = (view.key, spec.key)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = AggregateGroup(self, view, spec)
-            self._by_object.setdefault(view.object, set()).add(group)
-            group.start()
+        group = self.group_for((view.key, spec.key), lambda: AggregateGroup(self, view, spec))
         group.subscribers.add(sub)
         sub.group = group
         group.welcome(sub)
@@ -334,27 +327,7 @@ class LiveAggregates:
             return
         group.subscribers.discard(sub)
         if not group.subscribers:
-            group.close()
-            del self._groups[group.key]
-            siblings = self._by_object.get(group.view.object)
-            if siblings is not None:
-                siblings.discard(group)
-                if not siblings:
-                    del self._by_object[group.view.object]
-
-    def dispatch(self, event: ChangeEvent) -> None:
-        for group in list(self._by_object.get(event.object, ())):
-            group.dispatch(event)
-
-    @property
-    def group_count(self) -> int:
-        return len(self._groups)
-
-    def close(self) -> None:
-        for group in self._groups.values():
-            group.close()
-        self._groups.clear()
-        self._by_object.clear()
+            self.release(group)
 
 
 __all__ = ["AggregateGroup", "AggregateSubscription", "LiveAggregates", "wire_groups"]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from objectql.engine.user import User
 from objectql.realtime.changes import Renderer
 from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.windows import WindowRenderer
 
 
 class OperationError(Exception):
@@ -55,6 +56,18 @@ class LiveAggregate:
     renderer: GroupsRenderer
 
 
+@dataclass(frozen=True)
+class LiveWindow:
+    """A checked ``<x>Window`` subscription: the window it watches, and the renderer of its changes."""
+
+    object: str
+    filters: Any
+    fields: list[str]
+    sort: Any
+    limit: Any
+    renderer: WindowRenderer
+
+
 class OperationRunner(Protocol):
     def prepare(self, query: Any, variables: Any, operation_name: Any) -> Any:
         """Parse, validate and limit-check a request; raises OperationError."""
@@ -66,6 +79,6 @@ class OperationRunner(Protocol):
     async def execute(self, prepared: Any, user: User | None) -> dict[str, Any]:
         """Run a query or mutation; the result as ``{"data": ..., "errors"?: [...]}``."""
 
-    def live(self, prepared: Any, user: User | None) -> LiveOperation | LiveAggregate:
-        """Check a subscription as ``user`` and plan it for the hub (or, for ``<x>Aggregate``, for the live
-        aggregates); raises ObjectQL errors."""
+    def live(self, prepared: Any, user: User | None) -> LiveOperation | LiveAggregate | LiveWindow:
+        """Check a subscription as ``user`` and plan it for the hub (or, for ``<x>Aggregate`` and
+        ``<x>Window``, for the live aggregates and windows); raises ObjectQL errors."""

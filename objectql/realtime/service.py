@@ -23,10 +23,12 @@ from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Hub, Subscription
 from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
-from objectql.realtime.operations import LiveAggregate
+from objectql.realtime.operations import LiveAggregate, LiveWindow
 from objectql.realtime.presence import ChannelAccess, Presence, PresenceWire
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.vocabulary import CLOSE_RESTART
+from objectql.realtime.windows import Frame as WindowFrame
+from objectql.realtime.windows import LiveWindows, WindowSubscription
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
@@ -66,6 +68,7 @@ class Realtime:
         self.hub: Hub | None = None
         self.aggregate_interval = aggregate_interval
         self.aggregates: LiveAggregates | None = None
+        self.windows: LiveWindows | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._signal = 0
         self._signal_ready = asyncio.Event()
@@ -84,7 +87,8 @@ class Realtime:
         feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
         self.hub = Hub(feed)
         self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval)
-        self.hub.listeners.append(self.aggregates.dispatch)
+        self.windows = LiveWindows(source, self.hub.spawn)
+        self.hub.listeners += [self.aggregates.dispatch, self.windows.dispatch]
         source.add_listener(self._on_commit)
         await self.backend.connect()
         await self.backend.subscribe(self.channel)
@@ -119,8 +123,9 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self.aggregates is not None:
-            self.aggregates.close()
+        for live in (self.aggregates, self.windows):
+            if live is not None:
+                live.close()
         if self.hub is not None:
             await self.hub.stop()
         await self.backend.disconnect()
@@ -139,6 +144,22 @@ class Realtime:
         )
         sub = AggregateSubscription(conn, frame, live.renderer)
         self.require_aggregates().add(view, spec, sub)
+        return sub
+
+    def require_windows(self) -> LiveWindows:
+        if self.windows is None:
+            raise RuntimeError("the realtime service is not started")
+        return self.windows
+
+    def open_window(
+        self, conn: Connection, user: User | None, live: LiveWindow, frame: WindowFrame
+    ) -> WindowSubscription:
+        """Check a GraphQL ``<x>Window`` subscription as ``user`` and join its live window."""
+        view, spec = self.source.window_view(
+            live.object, user, filters=live.filters, fields=live.fields, sort=live.sort, limit=live.limit
+        )
+        sub = WindowSubscription(conn, frame, render=live.renderer)
+        self.require_windows().add(view, spec, sub)
         return sub
 
     def require_hub(self) -> Hub:

@@ -16,6 +16,7 @@ from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.events import ChangeEvent
 from objectql.engine.user import User
 from objectql.engine.views import View
+from objectql.engine.windows import WindowSpec
 
 CommitListener = Callable[[list[ChangeEvent]], None]
 
@@ -39,6 +40,21 @@ class ChangeSource(Protocol):
 
     async def aggregate_snapshot(self, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
         """The aggregate of the view's rows and the seq it is consistent with."""
+
+    def window_view(
+        self,
+        object_name: str,
+        user: User | None,
+        *,
+        filters: Any = None,
+        fields: Any = None,
+        sort: Any = None,
+        limit: Any = None,
+    ) -> tuple[View, WindowSpec]:
+        """Check a live window (sort + limit) as ``user`` and compile it; raises the engine's errors."""
+
+    async def window_snapshot(self, view: View, spec: WindowSpec, count: int) -> tuple[int, list[dict[str, Any]]]:
+        """The first ``count`` rows of the view in the window's order and the seq they are consistent with."""
 
     async def require_visible(self, view: View) -> None:
         """NotFound unless the view's record (when it follows one) exists and is visible."""

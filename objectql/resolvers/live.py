@@ -21,20 +21,22 @@ from objectql.engine.events import ChangeEvent
 from objectql.engine.filters.parse import AllOf
 from objectql.engine.user import User
 from objectql.engine.views import View
+from objectql.engine.windows import parse_window
 from objectql.errors import Forbidden, InvalidRequest
 from objectql.realtime.changes import ADDED, REMOVED, effect_of
 from objectql.realtime.opening import SubscriptionRequest
-from objectql.realtime.operations import LiveAggregate
+from objectql.realtime.operations import LiveAggregate, LiveWindow
+from objectql.realtime.windows import WindowChange
 from objectql.realtime.wire import dumps
 from objectql.resolvers.context import GraphQLContext, Row
 from objectql.resolvers.enums import ChangeAction, ChangeEffect
 from objectql.resolvers.executor import GraphQLExecutor, Prepared
 from objectql.resolvers.names import camel
-from objectql.resolvers.queries import AGGREGATE_PARTS, aggregate_row
+from objectql.resolvers.queries import AGGREGATE_PARTS, aggregate_row, renamed
 from objectql.resolvers.selection import selected_fields
 from objectql.resolvers.where import where_to_filter
 
-KINDS = ("created", "updated", "deleted", "changed", "aggregate")
+KINDS = ("created", "updated", "deleted", "changed", "aggregate", "window")
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,64 @@ def plan_aggregate(
     return LiveAggregate(object_name, filters, asked, group_by, renderer)
 
 
-def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> SubscriptionPlan | LiveAggregate:
+class WindowChangeRenderer:
+    """Executes a ``<x>Window`` document for one change of its window."""
+
+    def __init__(
+        self, executor: GraphQLExecutor, prepared: Prepared, fields: list[str], user: User | None, scope: Hashable
+    ) -> None:
+        self.executor = executor
+        self.prepared = prepared
+        self.fields = fields
+        self.user = user
+        self.key = ("graphql-window", prepared.cache_key, scope)
+
+    async def __call__(self, change: WindowChange) -> str:
+        record = Row({**dict.fromkeys(self.fields), **change.record})
+        root = Row(seq=str(change.seq), effect=ChangeEffect(change.effect), index=change.index, record=record)
+        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), root)
+        return dumps(result)
+
+
+def plan_window(
+    executor: GraphQLExecutor, prepared: Prepared, user: User | None, object_name: str, field: FieldNode, args: Any
+) -> LiveWindow:
+    """A ``<x>Window`` subscription: the fields its ``record`` selects (all readable, lookups too), its sort
+    and limit (checked here, so errors name ``orderBy`` and ``limit``). ``after`` is accepted and changes
+    nothing: a window always starts from its snapshot."""
+    executor.app.policies[object_name].require("read", user)
+    obj = executor.app.registry.get(object_name)
+    selected: set[str] = set()
+    name = field.name.value
+    if field.selection_set is not None:
+        for sub in selected_fields(field.selection_set, prepared.fragments):
+            if sub.name.value == "record" and sub.selection_set is not None:
+                selected |= _names(sub.selection_set, prepared.fragments)
+                _require_readable(executor, object_name, sub.selection_set, prepared.fragments, user, f"{name}.record")
+    fields = sorted({n for n in selected if n in obj.fields} | {"id"})
+    sort = [
+        [item["field"].value if isinstance(item["field"], Enum) else item["field"], _direction(item.get("direction"))]
+        for item in args.get("orderBy") or []
+    ]
+    policy = executor.app.policies[object_name]
+    try:
+        parse_window(obj, lambda f: policy.can_read_field(f, user), sort=sort, limit=args.get("limit"))
+    except (InvalidRequest, Forbidden) as exc:
+        raise renamed(exc) from None
+    filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
+    renderer = WindowChangeRenderer(executor, prepared, fields, user, permission_scope(executor, user))
+    return LiveWindow(object_name, filters, fields, sort, args.get("limit"), renderer)
+
+
+def _direction(value: Any) -> str:
+    if value is None:
+        return "asc"
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+def plan(
+    executor: GraphQLExecutor, prepared: Prepared, user: User | None
+) -> SubscriptionPlan | LiveAggregate | LiveWindow:
     """Check a subscription document and plan it for the hub; raises ObjectQL errors.
 
     Permissions on the object and its fields are checked when the realtime core compiles the request.
@@ -106,6 +165,8 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Su
     args = get_argument_values(field_def, field, coerced)
     if kind == "aggregate":
         return plan_aggregate(executor, prepared, user, object_name, field, args)
+    if kind == "window":
+        return plan_window(executor, prepared, user, object_name, field, args)
     selection = field.selection_set
     # Definition field name -> where the document selects it (for an error's path).
     # The record selections of the document, with where they are (for an error's path).

@@ -11,7 +11,7 @@ import strawberry
 
 from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
-from objectql.realtime.operations import LiveAggregate
+from objectql.realtime.operations import LiveAggregate, LiveWindow
 from objectql.resolvers.executor import GraphQLExecutor, Prepared, is_subscription
 from objectql.resolvers.live import SubscriptionPlan, plan
 
@@ -34,5 +34,5 @@ class GraphQLService:
     async def execute(self, prepared: Prepared, user: User | None) -> dict[str, Any]:
         return await self.executor.execute(prepared, user)
 
-    def live(self, prepared: Prepared, user: User | None) -> SubscriptionPlan | LiveAggregate:
+    def live(self, prepared: Prepared, user: User | None) -> SubscriptionPlan | LiveAggregate | LiveWindow:
         return plan(self.executor, prepared, user)

@@ -388,6 +388,31 @@ class SchemaBuilder:
         group: Any = self._aggregate_groups[obj.name]
         group_field: Any = self._sort_fields[obj.name]
         kinds.append(("Aggregate", list[group], [*common, ("groupBy", list[group_field] | None, UNSET)]))
+        window_change = strawberry.type(
+            type(
+                f"{base}WindowChange",
+                (),
+                {
+                    "__annotations__": {
+                        "seq": str,
+                        "effect": ChangeEffect,
+                        "index": int | None,
+                        "record": node,
+                    }
+                },
+            ),
+            name=f"{base}WindowChange",
+            description=f"A change of a live window of {obj.name}: the row's position once applied (none when "
+            "removed); a removed record is its id. The window's rows arrive first, as added changes in order.",
+        )
+        order: Any = self.order_types[obj.name]
+        window_args = [
+            *common,
+            ("orderBy", list[order] | None, UNSET),
+            ("limit", int, inspect.Parameter.empty),
+            ("after", str | None, UNSET),
+        ]
+        kinds.append(("Window", window_change, window_args))
         for suffix, returns, args in kinds:
             name = f"{plural}{suffix}"
             resolver = make_resolver(

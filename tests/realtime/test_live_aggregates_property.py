@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,10 +19,9 @@ from sqlalchemy import delete
 from objectql import ObjectQL, User
 from objectql.realtime.aggregates import wire_groups
 from tests.conftest import fresh_database_url, write_objects
+from tests.realtime.served import start_server, token, write
 from tests.realtime.test_live_aggregates import ORDERS
-from tests.scaleout.conftest import Process, free_port
 
-SECRET = "aggregate-property-secret-0123456789abcdef"
 # Two subscriptions: with extremes (whose leaving re-reads the state) and without (kept from events alone).
 ASKED = {
     "a": {"count": True, "sum": ["total", "qty"], "avg": ["total"], "min": ["total", "qty"], "max": ["total"]},
@@ -53,52 +49,9 @@ operations = st.lists(
 )
 
 
-def token(sub: str, roles: list[str]) -> str:
-    return jwt.encode({"sub": sub, "roles": roles, "exp": int(time.time()) + 3600}, SECRET, "HS256")
-
-
-def literal(record: dict[str, Any]) -> str:
-    parts = []
-    for key, value in record.items():
-        if value is None:
-            parts.append(f"{key}: null")
-        elif isinstance(value, Decimal):
-            parts.append(f'{key}: "{value}"')
-        elif isinstance(value, str):
-            parts.append(f"{key}: {json.dumps(value)}")
-        else:
-            parts.append(f"{key}: {value}")
-    return "{" + ", ".join(parts) + "}"
-
-
-def start_server(tmp_path: Path, url: str) -> Process:
-    import os
-    import subprocess
-    import sys
-
-    app_dir = write_objects(tmp_path / "app", {"orders": ORDERS})
-    port = free_port()
-    log = tmp_path / "server.log"
-    env = {**os.environ, "OBJECTQL_JWT_SECRET": SECRET, "OBJECTQL_AGGREGATE_INTERVAL": "0"}
-    env["OBJECTQL_LOG_LEVEL"] = "warning"
-    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(app_dir), "--port", str(port), "--db", url]
-    with log.open("wb") as out:
-        popen = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    process = Process(popen, port, log)
-    for _ in range(300):
-        assert popen.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{process.http}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
-
-
 def test_every_aggregate_message_equals_the_engine_at_its_seq(database: str, tmp_path: Path) -> None:
     url = fresh_database_url(database, tmp_path, "live.db")
-    process = start_server(tmp_path, url)
+    process = start_server(tmp_path, url, {"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
     admin = token("root", ["admin"])
     checked = {"messages": 0}
     try:
@@ -114,22 +67,6 @@ def test_every_aggregate_message_equals_the_engine_at_its_seq(database: str, tmp
                     groups = await orders.aggregate(filters=FILTER, group_by=["status"], **asked)
                     states[sid] = json.loads(json.dumps(wire_groups(groups), default=str))
                 return seq, states
-
-            async def write(http: httpx.AsyncClient, ids: list[str], op: tuple[Any, ...]) -> None:
-                if op[0] == "create":
-                    query = f"mutation {{ createOrders(input: {literal(op[1])}) {{ id }} }}"
-                elif not ids:
-                    return
-                elif op[0] == "update":
-                    query = (
-                        f'mutation {{ updateOrders(id: "{ids[op[1] % len(ids)]}", input: {literal(op[2])}) {{ id }} }}'
-                    )
-                else:
-                    query = f'mutation {{ deleteOrders(id: "{ids.pop(op[1] % len(ids))}") }}'
-                body = (await http.post("/graphql", json={"query": query})).json()
-                assert "errors" not in body, body
-                if op[0] == "create":
-                    ids.append(body["data"]["createOrders"]["id"])
 
             async def run(ops: list[tuple[Any, ...]]) -> None:
                 async with engine.engine.begin() as conn:

@@ -17,13 +17,14 @@ from objectql.engine.user import User
 from objectql.errors import ObjectQLError
 from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
-from objectql.realtime.operations import LiveAggregate, OperationRunner
+from objectql.realtime.operations import LiveAggregate, LiveWindow, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.protocols.graphql_session import OperationFraming, enclosed, error_object, reset_error
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.sse import PING, Repeating, end_stream, start_stream, watch_disconnect
 from objectql.realtime.vocabulary import CLOSE_NORMAL, EXPIRY_GRACE
+from objectql.realtime.windows import WindowSubscription
 from objectql.realtime.wire import dumps
 
 NEXT_PREFIX = "event: next\ndata: "
@@ -71,13 +72,18 @@ async def stream_operation(
     expiry = None
     pending = None
     aggregate: AggregateSubscription | None = None
+    window: WindowSubscription | None = None
     # Like /api/events: a comment now and then keeps proxies from timing an idle stream out.
     heartbeat = Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING))
     try:
         try:
             live = operations.live(prepared, user)
-            if isinstance(live, LiveAggregate):
-                aggregate = realtime.open_aggregate(conn, user, live, enclosed(NEXT_PREFIX, NEXT_SUFFIX))
+            if isinstance(live, LiveAggregate | LiveWindow):
+                frame = enclosed(NEXT_PREFIX, NEXT_SUFFIX)
+                if isinstance(live, LiveAggregate):
+                    aggregate = realtime.open_aggregate(conn, user, live, frame)
+                else:
+                    window = realtime.open_window(conn, user, live, frame)
                 if ends_at is not None:
                     expiry = loop.call_later(max(ends_at - time.time() + EXPIRY_GRACE, 0.0), _expire, conn)
                 await conn.closed.wait()
@@ -98,6 +104,8 @@ async def stream_operation(
     finally:
         if aggregate is not None:
             realtime.require_aggregates().remove(aggregate)
+        if window is not None:
+            realtime.require_windows().remove(window)
         heartbeat.cancel()
         if pending is not None:
             pending.cancel()

@@ -18,9 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.user import User
-from objectql.engine.views import View
 from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, ObjectQLError, Unauthenticated
 from objectql.realtime import opening
 from objectql.realtime.aggregates import AggregateSubscription
@@ -32,6 +30,7 @@ from objectql.realtime.transports.credentials import sse_token
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.state import policy_of, realtime_of
 from objectql.realtime.vocabulary import CLOSE_NORMAL, EVENT_STREAM_HEADERS, EXPIRY_GRACE, RESET_REASON, SSE_RETRY_MS
+from objectql.realtime.windows import WindowSubscription
 from objectql.realtime.wire import dumps, loads
 
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, InvalidFilter: 400, InvalidRequest: 400}
@@ -118,20 +117,31 @@ class EventStream:
             principal = await authenticate(policy, token)
             filters, fields, record_id = parse_query(request)
             aggregate = parse_aggregate_query(request)
+            window = parse_window_query(request)
         except ObjectQLError as exc:
             await error_response(exc)(scope, receive, send)
             return
         try:
-            pending: opening.Opening | AggregateOpening
+            pending: opening.Opening | LiveOpening
+            object_name = request.path_params["object"]
+            if aggregate is not None and window is not None:
+                raise InvalidRequest("aggregate", "a stream is a window (sort, limit) or an aggregate")
             if aggregate is not None:
                 view, spec = realtime.source.aggregate_view(
-                    request.path_params["object"],
-                    principal.user,
-                    filters=filters,
-                    aggregate=aggregate[0],
-                    group_by=aggregate[1],
+                    object_name, principal.user, filters=filters, aggregate=aggregate[0], group_by=aggregate[1]
                 )
-                pending = AggregateOpening(realtime, view, spec, AggregateSubscription(conn, aggregate_event))
+                live = realtime.require_aggregates()
+                sub = AggregateSubscription(conn, aggregate_event)
+                pending = LiveOpening(lambda: live.add(view, spec, sub), lambda: live.remove(sub))
+            elif window is not None:
+                if record_id is not None:
+                    raise InvalidRequest("record_id", "a window (sort, limit) watches many records, not one")
+                view, window_spec = realtime.source.window_view(
+                    object_name, principal.user, filters=filters, fields=fields, sort=window[0], limit=window[1]
+                )
+                windows = realtime.require_windows()
+                watcher = WindowSubscription(conn, window_change_event, window_opened)
+                pending = LiveOpening(lambda: windows.add(view, window_spec, watcher), lambda: windows.remove(watcher))
             else:
                 pending = await self._open(realtime, conn, request, principal.user, filters, fields, record_id)
         except ObjectQLError as exc:
@@ -171,7 +181,7 @@ class EventStream:
         send: Send,
         policy: ConnectionPolicy,
         principal: Principal,
-        pending: opening.Opening | AggregateOpening,
+        pending: opening.Opening | LiveOpening,
     ) -> None:
         loop = asyncio.get_running_loop()
         timers: list[asyncio.TimerHandle | Repeating] = []
@@ -216,19 +226,46 @@ def aggregate_event(fragment: str, seq: int) -> str:
     return f"id: {seq}\nevent: aggregate\ndata: {{{fragment}}}\n\n"
 
 
-class AggregateOpening:
-    """A live aggregate waiting for its stream to start (the SSE side of :class:`opening.Opening`)."""
+def parse_window_query(request: Request) -> tuple[Any, Any] | None:
+    """``?sort=`` (URL-encoded JSON as in find, or ``total:desc,id``) and ``?limit=``: a live window."""
+    raw_sort, raw_limit = request.query_params.get("sort"), request.query_params.get("limit")
+    if raw_sort is None and raw_limit is None:
+        return None
+    sort: Any = None
+    if raw_sort is not None and raw_sort.lstrip().startswith("["):
+        try:
+            sort = loads(raw_sort)
+        except ValueError:
+            raise InvalidRequest("sort", "URL-encoded JSON or a list like total:desc,id") from None
+    elif raw_sort is not None:
+        sort = [part.strip().split(":", 1) for part in raw_sort.split(",")]
+    limit: Any = raw_limit
+    if raw_limit is not None and raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) < 10:
+        limit = int(raw_limit)
+    return sort, limit
 
-    def __init__(self, realtime: Realtime, view: View, spec: AggregateSpec, sub: AggregateSubscription) -> None:
-        self.live = realtime.require_aggregates()
-        self.view, self.spec, self.sub = view, spec, sub
 
-    def release(self) -> AggregateSubscription:
-        self.live.add(self.view, self.spec, self.sub)
-        return self.sub
+def window_change_event(fragment: str, seq: int) -> str:
+    return f"id: {seq}\nevent: change\ndata: {{{fragment}\n\n"
+
+
+def window_opened(seq: int, records: list[dict[str, Any]]) -> list[str]:
+    """A window's stream starts with its snapshot (also when it resumes: a window is not replayed)."""
+    data = dumps({"seq": seq, "records": records})
+    return [f"retry: {SSE_RETRY_MS}\n\n", f"id: {seq}\nevent: snapshot\ndata: {data}\n\n"]
+
+
+class LiveOpening:
+    """A live aggregate or window waiting for its stream to start (the SSE side of :class:`opening.Opening`)."""
+
+    def __init__(self, add: Callable[[], None], remove: Callable[[], None]) -> None:
+        self.add, self.remove = add, remove
+
+    def release(self) -> None:
+        self.add()
 
     def cancel(self) -> None:
-        self.live.remove(self.sub)
+        self.remove()
 
 
 def _expire(conn: Connection) -> None:

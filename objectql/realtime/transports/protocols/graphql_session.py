@@ -21,7 +21,7 @@ from objectql.realtime import opening
 from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Enclosed, Subscription
-from objectql.realtime.operations import LiveAggregate, OperationError, OperationRunner
+from objectql.realtime.operations import LiveAggregate, LiveWindow, OperationError, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.credentials import connection_init_token
@@ -37,6 +37,7 @@ from objectql.realtime.vocabulary import (
     EXPIRY_GRACE,
     RESET_REASON,
 )
+from objectql.realtime.windows import WindowSubscription
 from objectql.realtime.wire import dumps, loads
 
 log = logging.getLogger("objectql.graphql")
@@ -113,7 +114,7 @@ class GraphQLSession:
         self.init_received = False
         self.acknowledged = False
         self.user: User | None = None
-        self.running: dict[str, Subscription | AggregateSubscription | asyncio.Task[None]] = {}
+        self.running: dict[str, Subscription | AggregateSubscription | WindowSubscription | asyncio.Task[None]] = {}
         self._deadline: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._init_task: asyncio.Task[None] | None = None
@@ -254,11 +255,13 @@ class GraphQLSession:
         op = self.running.pop(op_id, None) if isinstance(op_id, str) else None
         self._end(op)
 
-    def _end(self, op: Subscription | AggregateSubscription | asyncio.Task[None] | None) -> None:
+    def _end(self, op: Subscription | AggregateSubscription | WindowSubscription | asyncio.Task[None] | None) -> None:
         if isinstance(op, Subscription):
             self.realtime.drop(op)
         elif isinstance(op, AggregateSubscription):
             self.realtime.require_aggregates().remove(op)
+        elif isinstance(op, WindowSubscription):
+            self.realtime.require_windows().remove(op)
         elif op is not None:
             op.cancel()
 
@@ -290,10 +293,13 @@ class GraphQLSession:
     async def _subscribe(self, op_id: str, prepared: Any) -> None:
         live = self.operations.live(prepared, self.user)
         prefix, suffix = self.frames.next(op_id)
-        if isinstance(live, LiveAggregate):
+        if isinstance(live, LiveAggregate | LiveWindow):
             if self.running.get(op_id) is asyncio.current_task():
                 frame = enclosed(prefix, suffix)
-                self.running[op_id] = self.realtime.open_aggregate(self.conn, self.user, live, frame)
+                if isinstance(live, LiveAggregate):
+                    self.running[op_id] = self.realtime.open_aggregate(self.conn, self.user, live, frame)
+                else:
+                    self.running[op_id] = self.realtime.open_window(self.conn, self.user, live, frame)
             return
         framing = OperationFraming(prefix, suffix, lambda seq: (self.frames.error(op_id, [reset_error(seq)]),))
         pending = await self.realtime.open(self.conn, op_id, live.request, framing, live.renderer)

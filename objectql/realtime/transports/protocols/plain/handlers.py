@@ -52,6 +52,7 @@ from objectql.realtime.transports.protocols.plain.types import (
     aggregate_frame,
     change_prefix,
     decode_frame,
+    window_frame,
 )
 from objectql.realtime.vocabulary import (
     CLOSE_AUTH_TIMEOUT,
@@ -65,6 +66,7 @@ from objectql.realtime.vocabulary import (
     EXPIRY_GRACE,
     RESET_REASON,
 )
+from objectql.realtime.windows import WindowSubscription
 
 log = logging.getLogger("objectql.realtime")
 
@@ -118,6 +120,8 @@ class Active:
     sub: Subscription | None = None
     # A live aggregate instead (its request is kept for re-authorisation).
     aggregate: AggregateSubscription | None = None
+    # Or a live window.
+    window: WindowSubscription | None = None
     subscribe: Subscribe | None = None
 
 
@@ -338,10 +342,11 @@ class PlainSession:
         """New roles: re-check every subscription; one that lost read ends with its error."""
         for cid, active in list(self.subscriptions.items()):
             active.request = dataclasses.replace(active.request, user=self.user)
-            if active.aggregate is not None and active.subscribe is not None:
+            if (active.aggregate or active.window) is not None and active.subscribe is not None:
                 self._drop(active)
+                reopen = self._open_aggregate if active.aggregate is not None else self._open_window
                 try:
-                    self._open_aggregate(cid, active, active.subscribe, announce=False)
+                    reopen(cid, active, active.subscribe, announce=False)
                 except ObjectQLError as exc:
                     del self.subscriptions[cid]
                     self.send_error(exc, {"id": cid})
@@ -393,6 +398,12 @@ class PlainSession:
             self._open_aggregate(req.id, active, req, announce=True)
             self.subscriptions[req.id] = active
             return
+        if req.window:
+            active = Active(SubscriptionRequest(req.object, self.user, filters=req.filters), subscribe=req)
+            window = self._open_window(req.id, active, req, announce=True)
+            self.subscriptions[req.id] = active
+            await window.ready.wait()  # the messages behind this one wait for the snapshot
+            return
         request = SubscriptionRequest(
             req.object,
             self.user,
@@ -430,6 +441,8 @@ class PlainSession:
             self.hub.remove(active.sub)
         if active.aggregate is not None:
             self.realtime.require_aggregates().remove(active.aggregate)
+        if active.window is not None:
+            self.realtime.require_windows().remove(active.window)
 
     def _open_aggregate(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> None:
         """Check a live aggregate as the connection's user and join its group (``subscribed`` first)."""
@@ -440,6 +453,21 @@ class PlainSession:
             self.conn.push(Subscribed(sid, self.hub.delivered_seq).encode())
         active.aggregate = AggregateSubscription(self.conn, aggregate_frame(sid))
         self.realtime.require_aggregates().add(view, spec, active.aggregate)
+
+    def _open_window(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> WindowSubscription:
+        """Check a live window as the connection's user and join its group: ``subscribed`` (when announced)
+        and ``snapshot`` at the window's seq, then its changes. Resuming a window sends a fresh snapshot."""
+        view, spec = self.realtime.source.window_view(
+            req.object, self.user, filters=req.filters, fields=req.fields, sort=req.sort, limit=req.limit
+        )
+
+        def opened(seq: int, records: list[dict[str, Any]]) -> list[str]:
+            first = [Subscribed(sid, seq).encode()] if announce else []
+            return [*first, Snapshot(sid, records, seq).encode()]
+
+        active.window = WindowSubscription(self.conn, window_frame(sid), opened)
+        self.realtime.require_windows().add(view, spec, active.window)
+        return active.window
 
     def _presence_allowed(self) -> bool:
         _, current = self._presence.hit()

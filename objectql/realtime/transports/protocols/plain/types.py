@@ -87,6 +87,13 @@ class Subscribe:
     # A live aggregate ({count?, sum?, avg?, min?, max?}) and its grouping, instead of rows.
     aggregate: Any = None
     group_by: Any = None
+    # A live window: the first ``limit`` rows in ``sort`` order, instead of every matching row.
+    sort: Any = None
+    limit: Any = None
+
+    @property
+    def window(self) -> bool:
+        return self.sort is not None or self.limit is not None
 
     @classmethod
     def parse(cls, msg: dict[str, Any]) -> Subscribe:
@@ -108,7 +115,15 @@ class Subscribe:
         if aggregate is not None and not isinstance(aggregate, dict):
             raise InvalidRequest("aggregate", "an object: {count?, sum?, avg?, min?, max?}")
         record_id = _string(msg, "record_id", required=False)
-        return cls(sid, obj or "", filters, fields, record_id, snapshot, resume, aggregate, msg.get("group_by"))
+        sort, limit = msg.get("sort"), msg.get("limit")
+        if sort is not None or limit is not None:
+            if aggregate is not None:
+                raise InvalidRequest("aggregate", "a subscription is a window (sort, limit) or an aggregate")
+            if record_id is not None:
+                raise InvalidRequest("record_id", "a window (sort, limit) watches many records, not one")
+        return cls(
+            sid, obj or "", filters, fields, record_id, snapshot, resume, aggregate, msg.get("group_by"), sort, limit
+        )
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,12 @@ def aggregate_frame(sid: str) -> Callable[[str, int], str]:
     """A live aggregate's shared ``"seq":…,"groups":[…]`` as this subscription's ``aggregate`` message."""
     prefix = '{"type":"aggregate","id":' + dumps(sid) + ","
     return lambda fragment, seq: prefix + fragment + "}"
+
+
+def window_frame(sid: str) -> Callable[[str, int], str]:
+    """A live window's shared change (its JSON without the opening brace) as this subscription's ``change``."""
+    prefix = change_prefix(sid)
+    return lambda fragment, seq: prefix + fragment
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,335 @@
+"""Live windows: the first ``limit`` rows of ``find(filters, sort, limit)``, pushed as they change.
+
+Subscriptions with the same view (object, filter with the user's bound row rules, projected fields) and the
+same sort and limit share one :class:`WindowGroup`: one state, updated once per change event, and one
+serialised change per message, framed per subscriber.
+
+The state starts from the database (the first ``2 × limit`` rows in window order, and the seq they are
+consistent with) and is kept from the change events after that seq. It holds every matching row up to a
+bound — the last row read, or all of them when fewer came back — so a row that leaves the window is
+replaced from the rows held beyond it, as they were at that event. Only when fewer than ``limit`` rows are
+left within the bound does the group read the database again; it then sends what turns the window its
+subscribers hold into the window read, all at the read's seq, and skips the events that read covered.
+
+Messages are relative to the window: ``added`` (a row entered, at ``index``), ``modified`` (a row in the
+window changed, now at ``index``), ``removed`` (a row left: deleted, filtered out or pushed out). A change's
+``index`` is the row's position once that message is applied. The messages of one seq form one step:
+applied in order to the snapshot, after the last one of each seq the window equals ``find(filters, sort,
+limit)`` as of that seq, for the subscriber's permissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from bisect import bisect_left
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from objectql.engine.events import ChangeEvent
+from objectql.engine.views import View
+from objectql.engine.windows import RowKey, WindowSpec, row_key
+from objectql.realtime.changes import ADDED, MODIFIED, REMOVED
+from objectql.realtime.connection import Connection
+from objectql.realtime.live_groups import LiveGroups
+from objectql.realtime.wire import dumps
+
+log = logging.getLogger("objectql.realtime")
+
+# Frames a shared change (its JSON without the opening brace; a rendered result for GraphQL) as one
+# subscriber's message, given the change's seq.
+Frame = Callable[[str, int], str]
+# The first messages of a subscriber (an ack, the snapshot) from the window's seq and records.
+Opened = Callable[[int, list[dict[str, Any]]], list[str]]
+
+
+@dataclass(frozen=True)
+class WindowChange:
+    seq: int
+    effect: str
+    index: int | None  # None when removed
+    record: dict[str, Any]  # the view's fields; only ``id`` when removed
+
+    def body(self, object_name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"seq": self.seq, "object": object_name, "effect": self.effect}
+        if self.index is not None:
+            out["index"] = self.index
+        out["record"] = self.record
+        return out
+
+
+class WindowRenderer(Protocol):
+    """Executes a window subscription's document for one change, once for all subscribers sharing ``key``."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    async def __call__(self, change: WindowChange) -> str: ...
+
+
+@dataclass(eq=False)
+class WindowSubscription:
+    """One subscriber. Without ``render`` each change goes out as its shared JSON, framed; with it, as what
+    ``render`` makes of it — and the snapshot as an ``added`` change per row, in window order."""
+
+    conn: Connection
+    frame: Frame
+    opened: Opened | None = None
+    render: WindowRenderer | None = None
+    group: WindowGroup | None = None
+    # Set once the subscriber's first messages (its ack and snapshot) are queued.
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], seq: int) -> list[tuple[str, int | None, str]]:
+    """Changes turning the window ``old`` into ``new``: ``(effect, index, id)`` in the order to apply them.
+
+    Rows that left are removed first. Rows held by both unchanged keep their places (they are in the same
+    relative order in both, having the same sort values); every other row of ``new`` is put, in window
+    order, right after the row that precedes it in ``new`` — its index is its position once put there.
+    """
+    wanted = {r["id"] for r in new}
+    changes: list[tuple[str, int | None, str]] = []
+    held: dict[str, dict[str, Any]] = {}
+    current: list[str] = []
+    for row in old:
+        if row["id"] in wanted:
+            held[row["id"]] = row
+            current.append(row["id"])
+        else:
+            changes.append((REMOVED, None, row["id"]))
+    for i, row in enumerate(new):
+        rid = row["id"]
+        before = held.get(rid)
+        if before is not None and before == row:
+            continue
+        if before is not None:
+            current.remove(rid)
+        at = 0 if i == 0 else current.index(new[i - 1]["id"]) + 1
+        current.insert(at, rid)
+        changes.append((MODIFIED if before is not None else ADDED, at, rid))
+    return changes
+
+
+class WindowGroup:
+    def __init__(self, live: LiveWindows, view: View, spec: WindowSpec) -> None:
+        self.live = live
+        self.view = view
+        self.spec = spec
+        self.key = (view.key, spec.key)
+        self.object = view.object
+        # Rows held: the window and as many again beyond it.
+        self.capacity = 2 * spec.limit
+        self._fields = tuple(dict.fromkeys((*view.fields, *spec.fields)))
+        self.subscribers: set[WindowSubscription] = set()
+        self._joining: list[WindowSubscription] = []
+        self.seq = 0
+        self._keys: list[RowKey] = []
+        self._rows: list[dict[str, Any]] = []
+        self._held: dict[str, RowKey] = {}
+        # Every matching row whose key is at most this is held (None: every matching row is).
+        self._bound: RowKey | None = None
+        self._ready = False
+        self._waiting: list[ChangeEvent] = []  # events that arrived while the rows were being read
+        self._reading: asyncio.Task[None] | None = None
+        # The window the subscribers hold, while a read that will replace it is under way.
+        self._client: list[dict[str, Any]] | None = None
+        self._rendering: asyncio.Task[None] | None = None  # rendered messages go out in order
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._read()
+
+    def _read(self) -> None:
+        self._ready = False
+        if self._reading is None:
+            self._reading = self.live.spawn(self._load())
+
+    async def _load(self) -> None:
+        try:
+            seq, rows = await self.live.source.window_snapshot(self.view, self.spec, self.capacity)
+        except Exception:
+            log.exception("reading a live window failed; retrying")
+            self._reading = None
+            await asyncio.sleep(1.0)
+            self._read()
+            return
+        self._reading = None
+        keys = self.spec.keys
+        self._rows = [{f: row.get(f) for f in self._fields} for row in rows]
+        self._keys = [row_key(keys, row) for row in self._rows]
+        self._held = {row["id"]: key for row, key in zip(self._rows, self._keys, strict=True)}
+        self._bound = self._keys[-1] if len(rows) >= self.capacity else None
+        self.seq = max(self.seq, seq)
+        client, self._client = self._client, None
+        self._ready = True
+        if client is not None:
+            self._publish(self._changes(diff(client, self.window(), seq), seq))
+        waiting, self._waiting = self._waiting, []
+        for event in waiting:
+            self.dispatch(event)
+        if self._ready:
+            joining, self._joining = self._joining, []
+            for sub in joining:
+                if sub.group is self:
+                    self._open(sub)
+
+    def window(self) -> list[dict[str, Any]]:
+        return self._rows[: self.spec.limit]
+
+    def _record(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {f: row.get(f) for f in self.view.fields}
+
+    def dispatch(self, event: ChangeEvent) -> None:
+        if event.seq <= self.seq:
+            return
+        if not self._ready:
+            self._waiting.append(event)
+            return
+        self.seq = event.seq
+        limit = self.spec.limit
+        held = self._held.get(event.id)
+        record = event.record
+        after = record if record is not None and self.view.match(record) else None
+        new_key = row_key(self.spec.keys, after) if after is not None else None
+        fits = new_key is not None and (self._bound is None or new_key <= self._bound)
+        if held is None and not fits:
+            return  # beyond what is held, before and after
+        if self._bound is not None and len(self._keys) - (held is not None) + fits < limit:
+            # Too few rows left within the bound to fill the window: read it again (this event is in it).
+            self._client = self.window()
+            self._read()
+            return
+        old_at = None
+        if held is not None:
+            old_at = bisect_left(self._keys, held)
+            del self._keys[old_at], self._rows[old_at], self._held[event.id]
+        new_at = None
+        if fits:
+            assert after is not None and new_key is not None
+            new_at = bisect_left(self._keys, new_key)
+            self._keys.insert(new_at, new_key)
+            self._rows.insert(new_at, {f: after.get(f) for f in self._fields})
+            self._held[event.id] = new_key
+        was_in = old_at is not None and old_at < limit
+        is_in = new_at is not None and new_at < limit
+        seq = event.seq
+        changes: list[WindowChange] = []
+        if was_in and not is_in:
+            changes.append(WindowChange(seq, REMOVED, None, {"id": event.id}))
+            if len(self._rows) >= limit:  # the first row beyond the window comes in
+                changes.append(WindowChange(seq, ADDED, limit - 1, self._record(self._rows[limit - 1])))
+        elif is_in:
+            assert new_at is not None
+            if not was_in and len(self._rows) > limit:  # the window's last row is pushed out
+                changes.append(WindowChange(seq, REMOVED, None, {"id": self._rows[limit]["id"]}))
+            effect = MODIFIED if was_in else ADDED
+            changes.append(WindowChange(seq, effect, new_at, self._record(self._rows[new_at])))
+        if len(self._keys) > self.capacity:  # hold no more than the capacity: the bound comes closer
+            self._keys.pop()
+            del self._held[self._rows.pop()["id"]]
+            self._bound = self._keys[-1]
+        if changes:
+            self._publish(changes)
+
+    def _changes(self, steps: list[tuple[str, int | None, str]], seq: int) -> list[WindowChange]:
+        rows = {row["id"]: row for row in self.window()}
+        return [
+            WindowChange(seq, effect, at, {"id": rid} if effect == REMOVED else self._record(rows[rid]))
+            for effect, at, rid in steps
+        ]
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _publish(self, changes: list[WindowChange]) -> None:
+        rendered: dict[Any, list[WindowSubscription]] = {}
+        plain = [sub for sub in self.subscribers if sub.render is None]
+        for sub in self.subscribers:
+            if sub.render is not None:
+                rendered.setdefault(sub.render.key, []).append(sub)
+        if plain:
+            for change in changes:
+                fragment = dumps(change.body(self.view.object))[1:]
+                for sub in plain:
+                    sub.conn.push(sub.frame(fragment, change.seq))
+        if rendered:
+            self._render_later(changes, rendered)
+
+    def _render_later(self, changes: list[WindowChange], targets: dict[Any, list[WindowSubscription]]) -> None:
+        previous = self._rendering
+        self._rendering = self.live.spawn(self._render(previous, changes, targets))
+
+    async def _render(
+        self,
+        previous: asyncio.Task[None] | None,
+        changes: list[WindowChange],
+        targets: dict[Any, list[WindowSubscription]],
+    ) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        for subs in targets.values():
+            render = subs[0].render
+            assert render is not None
+            for change in changes:
+                try:
+                    payload = await render(change)
+                except Exception:
+                    log.exception("rendering a live window change failed")
+                    continue
+                for sub in subs:
+                    if sub.group is self:
+                        sub.conn.push(sub.frame(payload, change.seq))
+
+    def join(self, sub: WindowSubscription) -> None:
+        sub.group = self
+        if self._ready:
+            self._open(sub)
+        else:
+            self._joining.append(sub)
+
+    def _open(self, sub: WindowSubscription) -> None:
+        """A subscriber's first messages: the window as it is now, then every change after it."""
+        records = [self._record(row) for row in self.window()]
+        if sub.opened is not None:
+            for message in sub.opened(self.seq, records):
+                sub.conn.push(message)
+        if sub.render is not None and records:
+            changes = [WindowChange(self.seq, ADDED, i, record) for i, record in enumerate(records)]
+            self._render_later(changes, {sub.render.key: [sub]})
+        self.subscribers.add(sub)
+        sub.ready.set()
+
+    def leave(self, sub: WindowSubscription) -> None:
+        self.subscribers.discard(sub)
+        if sub in self._joining:
+            self._joining.remove(sub)
+
+    @property
+    def empty(self) -> bool:
+        return not self.subscribers and not self._joining
+
+    def close(self) -> None:
+        for task in (self._reading, self._rendering):
+            if task is not None:
+                task.cancel()
+
+
+class LiveWindows(LiveGroups[WindowGroup]):
+    """The live window groups of one process; the hub hands it every change event."""
+
+    def add(self, view: View, spec: WindowSpec, sub: WindowSubscription) -> None:
+        """Join ``sub`` to its group; its first messages go out at once, or when the group's rows are read."""
+        self.group_for((view.key, spec.key), lambda: WindowGroup(self, view, spec)).join(sub)
+
+    def remove(self, sub: WindowSubscription) -> None:
+        group, sub.group = sub.group, None
+        if group is None:
+            return
+        group.leave(sub)
+        if group.empty:
+            self.release(group)
+
+
+__all__ = ["LiveWindows", "WindowChange", "WindowGroup", "WindowRenderer", "WindowSubscription", "diff"]

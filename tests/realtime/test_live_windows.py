@@ -1,0 +1,279 @@
+"""Live windows over the plain WebSocket: the ack and the window's snapshot, then changes relative to the
+window — rows pushed out and pulled in, moves within it, ties broken by id, rows entering and leaving the
+filter — so that the client's window equals find(filters, sort, limit) after every seq; over the user's
+visible rows only, sorted on readable fields only; a fresh snapshot on resume; shared by identical windows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from objectql.engine.user import User
+from tests.graphql.wsclient import PROTOCOLS, open_ws
+from tests.realtime.conftest import SECRET, Client, LiveServer, ServerFactory, connect, settle
+from tests.realtime.test_live_aggregates import ORDERS
+from tests.realtime.windows import WindowModel, expected_window
+
+SORT = [["total", "desc"]]
+FIELDS = ["status", "total", "owner"]
+
+
+async def changes_until_quiet(client: Client, server: LiveServer, sid: str = "w") -> list[dict[str, Any]]:
+    """Every change message sent for ``sid`` once everything committed has been dispatched."""
+    await settle(server)
+    await client.send({"type": "ping"})
+    out = []
+    while True:
+        message = await client.recv()
+        if message["type"] == "pong":
+            return out
+        assert message["type"] == "change" and message["id"] == sid, message
+        out.append(message)
+
+
+async def open_window(client: Client, sid: str = "w", **extra: Any) -> WindowModel:
+    request = {"type": "subscribe", "id": sid, "object": "orders", "sort": SORT, "limit": 3, "fields": FIELDS}
+    await client.send({**request, **extra})
+    ack = await client.expect("subscribed")
+    snapshot = await client.expect("snapshot")
+    assert ack["id"] == snapshot["id"] == sid and ack["seq"] == snapshot["seq"]
+    return WindowModel(snapshot["records"])
+
+
+async def test_changes_keep_the_window_equal_to_find(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    made = {}
+    for name, total in [("a", "10"), ("b", "20"), ("c", "30"), ("d", "5")]:
+        made[name] = await orders.create({"status": "paid", "total": Decimal(total), "owner": name})
+    client = await connect(server)
+    window = await open_window(client)
+    want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert window.records == want and [r["owner"] for r in want] == ["c", "b", "a"]
+
+    async def step(action: Any, *effects: tuple[str, str, int | None]) -> None:
+        await action
+        changes = await changes_until_quiet(client, server)
+        names = {r["id"]: r["owner"] for r in await orders.find(fields=["owner"], limit=100)}
+        got = [(c["effect"], names.get(c["record"]["id"], "gone"), c.get("index")) for c in changes]
+        assert got == list(effects)
+        assert len({c["seq"] for c in changes}) <= 1  # one step
+        for change in changes:
+            window.apply(change)
+        assert window.records == await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+
+    # A new best row pushes the last one out.
+    made["e"] = await orders.create({"status": "paid", "total": Decimal("40"), "owner": "e"})
+    await step(asyncio.sleep(0), ("removed", "a", None), ("added", "e", 0))
+    # A move within the window.
+    await step(orders.update(made["b"]["id"], {"total": Decimal("50")}), ("modified", "b", 0))
+    # A row leaves the window: the first row beyond it (a) is pulled in, read as it is now.
+    await step(orders.update(made["c"]["id"], {"total": Decimal("1")}), ("removed", "c", None), ("added", "a", 2))
+    # An update beyond the window changes nothing in it.
+    await step(orders.update(made["d"]["id"], {"total": Decimal("2")}))
+    # A tie with the last row: the smaller id wins.
+    tie = await orders.create({"status": "paid", "total": Decimal("10"), "owner": "f"})
+    changes = await changes_until_quiet(client, server)
+    for change in changes:
+        window.apply(change)
+    assert window.records == await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert (tie["id"] < made["a"]["id"]) == (window.records[2]["owner"] == "f")
+    # A delete pulls the next row in.
+    await orders.delete(made["e"]["id"])
+    for change in await changes_until_quiet(client, server):
+        window.apply(change)
+    assert window.records == await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+
+
+async def test_rows_entering_and_leaving_the_filter(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    rows = [await orders.create({"status": "paid", "total": Decimal(t), "owner": "x"}) for t in ("1", "2", "3", "4")]
+    client = await connect(server)
+    filters = [["status", "=", "paid"]]
+    window = await open_window(client, filters=filters)
+    for row, status in [(rows[3], "pending"), (rows[0], "pending"), (rows[3], "paid"), (rows[2], "shipped")]:
+        await orders.update(row["id"], {"status": status})
+        for change in await changes_until_quiet(client, server):
+            window.apply(change)
+        want = await expected_window(server.engine, None, "orders", filters=filters, fields=FIELDS, sort=SORT, limit=3)
+        assert window.records == want
+
+
+async def test_many_rows_leaving_read_the_window_again(live_server: ServerFactory) -> None:
+    """Past the rows held beyond the window, the window is read again and sent as changes at the read's seq."""
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    rows = [await orders.create({"status": "paid", "total": Decimal(t), "owner": "x"}) for t in range(1, 13)]
+    client = await connect(server)
+    window = await open_window(client)
+    for row in sorted(rows, key=lambda r: -r["total"])[:8]:
+        await orders.delete(row["id"])
+        for change in await changes_until_quiet(client, server):
+            window.apply(change)
+        assert window.records == await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert [r["total"] for r in window.records] == [4, 3, 2]
+
+
+async def test_a_window_is_over_the_users_visible_rows(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_JWT_SECRET=SECRET)
+    orders = server.engine.object("orders")
+    for owner, total in [("sam", "1"), ("kim", "9"), ("sam", "3"), ("kim", "8")]:
+        await orders.create({"status": "paid", "total": Decimal(total), "owner": owner})
+    client = await connect(server, server.token("sam", ["sales"]))
+    window = await open_window(client)
+    sam = User("sam", ("sales",))
+    assert window.records == await expected_window(server.engine, sam, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert {r["owner"] for r in window.records} == {"sam"}
+    await orders.create({"status": "paid", "total": Decimal("100"), "owner": "kim"})  # not sam's: nothing
+    assert await changes_until_quiet(client, server) == []
+    await orders.create({"status": "paid", "total": Decimal("2"), "owner": "sam"})
+    for change in await changes_until_quiet(client, server):
+        window.apply(change)
+    assert window.records == await expected_window(server.engine, sam, "orders", fields=FIELDS, sort=SORT, limit=3)
+
+    # A hidden field can neither be sorted on nor carried.
+    await client.send({"type": "subscribe", "id": "h", "object": "orders", "sort": [["cost", "desc"]], "limit": 3})
+    error = await client.expect("error")
+    assert error["id"] == "h" and error["code"] == "FORBIDDEN" and error["details"]["field"] == "cost"
+    await client.send({"type": "subscribe", "id": "h", "object": "orders", "limit": 3, "fields": ["cost"]})
+    assert (await client.expect("error"))["code"] == "FORBIDDEN"
+
+
+async def test_bad_windows_are_refused_with_their_reason(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    client = await connect(server)
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"sort": SORT}, "limit"),
+        ({"sort": SORT, "limit": 0}, "limit"),
+        ({"sort": SORT, "limit": 1001}, "limit"),
+        ({"sort": SORT, "limit": True}, "limit"),
+        ({"sort": [["nope", "asc"]], "limit": 3}, "sort[0]"),
+        ({"sort": [["total", "sideways"]], "limit": 3}, "sort[0]"),
+        ({"sort": "total", "limit": 3}, "sort"),
+        ({"limit": 3, "record_id": "x"}, "record_id"),
+        ({"limit": 3, "aggregate": {"count": True}}, "aggregate"),
+    ]
+    for i, (extra, path) in enumerate(bad):
+        await client.send({"type": "subscribe", "id": f"b{i}", "object": "orders", **extra})
+        error = await client.expect("error")
+        assert error["id"] == f"b{i}" and error["code"] == "INVALID_REQUEST" and error["path"] == path, error
+    # The connection is fine and the ids were not taken.
+    window = await open_window(client, "b0")
+    assert window.records == []
+
+
+async def test_resuming_a_window_sends_a_fresh_snapshot(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    await orders.create({"status": "paid", "total": Decimal("1"), "owner": "x"})
+    client = await connect(server)
+    first = await open_window(client)
+    await orders.create({"status": "paid", "total": Decimal("2"), "owner": "y"})
+    await settle(server)
+    await client.ws.close()
+    again = await connect(server)
+    resumed = await open_window(again, resume_from=1)
+    assert len(first.records) == 1
+    want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert resumed.records == want and len(want) == 2
+
+
+async def test_identical_windows_share_one_group(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    clients = [await connect(server) for _ in range(5)]
+    windows = [await open_window(c) for c in clients]
+    other = await open_window(clients[0], "other", limit=2)
+    live = server.realtime.require_windows()
+    assert live.group_count == 2
+    await orders.create({"status": "paid", "total": Decimal("7"), "owner": "x"})
+    await settle(server)
+    for client, window in zip(clients, windows, strict=True):
+        for change in await changes_until_quiet(client, server) if client is not clients[0] else []:
+            window.apply(change)
+    want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert all(w.records == want for w in windows[1:])
+    del other
+    for client in clients:
+        await client.ws.close()
+    for _ in range(100):
+        if live.group_count == 0:
+            break
+        await settle(server)
+    assert live.group_count == 0
+
+
+async def test_unsubscribe_ends_a_window(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    client = await connect(server)
+    await open_window(client)
+    await client.send({"type": "unsubscribe", "id": "w"})
+    assert (await client.expect("unsubscribed"))["id"] == "w"
+    await server.engine.object("orders").create({"status": "paid", "total": Decimal("7"), "owner": "x"})
+    await client.nothing(server)
+    assert server.realtime.require_windows().group_count == 0
+
+
+async def test_sse_streams_a_window(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    await orders.create({"status": "paid", "total": Decimal("5"), "owner": "x"})
+    params = {"sort": "total:desc", "limit": "2", "fields": ",".join(FIELDS)}
+    async with (
+        httpx.AsyncClient(base_url=server.http, timeout=10) as http,
+        http.stream("GET", "/api/events/orders", params=params) as stream,
+    ):
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+
+        async def event() -> tuple[str, dict[str, Any]]:
+            kind, data = "", {}
+            async for line in lines:
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                elif not line and kind:
+                    return kind, data
+            raise AssertionError("the stream ended")
+
+        kind, snapshot = await asyncio.wait_for(event(), 5)
+        assert kind == "snapshot"
+        window = WindowModel(snapshot["records"])
+        await orders.create({"status": "paid", "total": Decimal("9"), "owner": "y"})
+        kind, change = await asyncio.wait_for(event(), 5)
+        assert kind == "change" and change["effect"] == "added" and change["index"] == 0
+        window.apply(change)
+        assert window.records == await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=2)
+    async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
+        bad = await http.get("/api/events/orders", params={"sort": "total:sideways", "limit": "2"})
+        assert bad.status_code == 400 and bad.json()["error"]["path"] == "sort[0]"
+        bad = await http.get("/api/events/orders", params={"sort": "total", "limit": "lots"})
+        assert bad.status_code == 400 and bad.json()["error"]["path"] == "limit"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_graphql_window_subscription(live_server: ServerFactory, protocol: str) -> None:
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    for total in ("1", "2", "3"):
+        await orders.create({"status": "paid", "total": Decimal(total), "owner": "x"})
+    query = """subscription { ordersWindow(orderBy: [{field: total, direction: DESC}], limit: 2) {
+        seq effect index record { id total } } }"""
+    client = await open_ws(server, protocol)
+    await client.start("w", query)
+    first = [(await client.next("w"))["data"]["ordersWindow"] for _ in range(2)]
+    assert [(c["effect"], c["index"], c["record"]["total"]) for c in first] == [("ADDED", 0, "3"), ("ADDED", 1, "2")]
+    await orders.create({"status": "paid", "total": Decimal("2.5"), "owner": "x"})
+    pushed, added = [(await client.next("w"))["data"]["ordersWindow"] for _ in range(2)]
+    assert pushed["effect"] == "REMOVED" and pushed["index"] is None and pushed["record"]["total"] is None
+    assert (added["effect"], added["index"], added["record"]["total"]) == ("ADDED", 1, "2.5")
+    await client.start("bad", query.replace("limit: 2", "limit: 0"))
+    (error,) = await client.error("bad")
+    assert error["extensions"]["code"] == "INVALID_REQUEST" and error["extensions"]["path"] == "limit"
