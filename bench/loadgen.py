@@ -34,6 +34,12 @@ from bench.wsclient import WSClient
 
 ALL_MATCHING = "all"
 DISTINCT = "distinct"
+# Every subscriber watches one live window (the 10 biggest paid orders) or one live aggregate (count and
+# maximum total of the paid orders): each write, a bigger total than any before, enters the window at index
+# 0 (pushing the last row out once it is full) and changes the aggregate.
+WINDOW = "window"
+AGGREGATE = "aggregate"
+SHARED = (ALL_MATCHING, WINDOW, AGGREGATE)
 PLAIN = "plain"
 GRAPHQL = "graphql"
 GRAPHQL_SUBPROTOCOL = "graphql-transport-ws"
@@ -128,6 +134,16 @@ def subscribe_message(scenario: str, j: int, protocol: str = PLAIN) -> str:
         return json.dumps({"id": op_id, "type": "subscribe", "payload": payload}, separators=(",", ":"))
     if scenario == ALL_MATCHING:
         return '{"type":"subscribe","id":"s1","object":"orders","filters":[["status","=","paid"]]}'
+    if scenario == WINDOW:
+        return (
+            '{"type":"subscribe","id":"s1","object":"orders","filters":[["status","=","paid"]],'
+            '"sort":[["total","desc"]],"limit":10,"fields":["status","total","customer"]}'
+        )
+    if scenario == AGGREGATE:
+        return (
+            '{"type":"subscribe","id":"s1","object":"orders","filters":[["status","=","paid"]],'
+            '"aggregate":{"count":true,"max":["total"]}}'
+        )
     return f'{{"type":"subscribe","id":"s{j}","object":"orders","filters":[["customer","=","c{j}"]]}}'
 
 
@@ -165,6 +181,10 @@ class Worker:
     # -- messages from the servers -------------------------------------------------------------
 
     def on_text(self, ws: WSClient, payload: bytes, now: float) -> None:
+        if self.plan.scenario == WINDOW and (
+            b'"effect":"removed"' in payload or payload.startswith(b'{"type":"snapshot"')
+        ):
+            return  # the row a write pushed out of the window, and the window's first rows: not a write's message
         if self._is_change(payload):
             found = _TOTAL.search(payload)
             if found is None:
@@ -204,6 +224,8 @@ class Worker:
     def _is_change(self, payload: bytes) -> bool:
         if self.graphql:
             return _NEXT.search(payload, 0, 80) is not None
+        if self.plan.scenario == AGGREGATE:
+            return payload.startswith(b'{"type":"aggregate"')
         return payload.startswith(b'{"type":"change"')
 
     def _check_change(self, payload: bytes) -> None:
@@ -211,11 +233,20 @@ class Worker:
         if self.graphql:
             change = ((msg.get("payload") or {}).get("data") or {}).get("ordersChanged") or {}
             ok = change.get("effect") == "ADDED"
+        elif self.plan.scenario == AGGREGATE:
+            (group,) = msg.get("groups") or [{}]
+            ok = msg.get("id") == "s1" and group.get("key") == {} and isinstance(group.get("count"), int)
+            if not ok:
+                self._bad(payload)
+            return
+        elif self.plan.scenario == WINDOW:
+            change = msg
+            ok = msg.get("effect") == "added" and msg.get("index") == 0 and msg.get("object") == "orders"
         else:
             change = msg
             ok = msg.get("action") == "create" and msg.get("effect") == "added" and msg.get("object") == "orders"
         record = change.get("record") or {}
-        if self.plan.scenario == ALL_MATCHING:
+        if self.plan.scenario in SHARED:
             ok = ok and msg.get("id") == "s1" and record.get("status") == "paid"
         else:
             ok = ok and isinstance(msg.get("id"), str) and record.get("customer") == "c" + msg["id"][1:]

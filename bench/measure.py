@@ -27,7 +27,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import HOST, Realism, cpu_seconds, percentiles, rss_kib, writer_token
-from bench.loadgen import ALL_MATCHING, Plan
+from bench.loadgen import SHARED, Plan
 from bench.servers import BASELINE, OBJECTQL, snapshot
 from bench.workers import PROGRESS_EVERY, SETUP_TIMEOUT, Workers, log
 
@@ -179,7 +179,7 @@ async def server_subscriptions(port: int) -> int:
 
 
 def records_for(scenario: str, n: int, writes: int) -> list[dict[str, Any]]:
-    if scenario == ALL_MATCHING:
+    if scenario in SHARED:
         return [{"status": "paid", "total": i, "customer": "bench"} for i in range(writes)]
     targets = random.Random(n).sample(range(n), writes)
     return [{"status": "pending", "total": i, "customer": f"c{j}"} for i, j in enumerate(targets)]
@@ -238,7 +238,7 @@ async def measure(
         idle_cpu = (sum(cpu_seconds(pid) for pid in server_pids) - idle0) / IDLE_SECONDS
         if target.warmup is not None:
             await _warm_up(label, workers, writer, target.warmup, int(setup["subscribed"]))
-        per_write = setup["subscribed"] if target.scenario == ALL_MATCHING else 1
+        per_write = setup["subscribed"] if target.scenario in SHARED else 1
         expected = per_write * writes
         sent = [0.0] * writes
         write_errors: list[str] = []

@@ -81,6 +81,7 @@ class ServerProcess:
         name: str | None = None,
         realism: Realism = REALISTIC,
         workers: int = 1,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.kind = kind
         self.name = name or kind
@@ -104,6 +105,7 @@ class ServerProcess:
             env.pop("OBJECTQL_JWT_SECRET", None)
             if realism.secret is not None:
                 env["OBJECTQL_JWT_SECRET"] = realism.secret
+            env.update(settings or {})
             self.path = "/api/realtime"
         elif kind == NAIVE:
             cmd = [sys.executable, "-m", "bench.naive_strawberry", "--port", str(self.port)]
