@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,15 +28,12 @@ from objectql.engine.events import ChangeEvent
 from objectql.engine.values import tidy_decimal
 from objectql.engine.views import View
 from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import LiveGroups, Spawn
+from objectql.realtime.live_groups import Frame, LiveGroups, ReadState, Spawn
 from objectql.realtime.operations import GroupsRenderer
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
-
-# Frames the shared ``"seq":…,"groups":[…]`` fragment as one subscriber's message.
-Frame = Callable[[str, int], str]
 
 
 @dataclass
@@ -71,19 +67,18 @@ def _internal(spec: AggregateSpec) -> AggregateSpec:
     )
 
 
-class AggregateGroup:
+class AggregateGroup(ReadState):
+    what = "aggregate"
+
     def __init__(self, live: LiveAggregates, view: View, spec: AggregateSpec) -> None:
+        super().__init__(live.spawn)
         self.live = live
         self.view = view
         self.spec = spec
         self.key = (view.key, spec.key)
         self.object = view.object
         self.subscribers: set[AggregateSubscription] = set()
-        self.seq = 0
         self._tallies: dict[tuple[Any, ...], _Tally] = {}
-        self._ready = False
-        self._waiting: list[ChangeEvent] = []  # events that arrived while the state was being read
-        self._reading: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_sent: str | None = None
         self._last_flush = 0.0
@@ -91,32 +86,14 @@ class AggregateGroup:
 
     # -- state ---------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._read()
+    async def fetch(self) -> tuple[int, list[dict[str, Any]]]:
+        return await self.live.source.aggregate_snapshot(self.view, _internal(self.spec))
 
-    def _read(self) -> None:
-        self._ready = False
-        if self._reading is None:
-            self._reading = self.live.spawn(self._load())
-
-    async def _load(self) -> None:
-        try:
-            seq, groups = await self.live.source.aggregate_snapshot(self.view, _internal(self.spec))
-        except Exception:
-            log.exception("reading a live aggregate failed; retrying")
-            self._reading = None
-            await asyncio.sleep(1.0)
-            self._read()
-            return
-        self._reading = None
+    def loaded(self, seq: int, groups: list[dict[str, Any]]) -> None:
         self._tallies = {self._key_of(g["key"]): self._tally_of(g) for g in groups}
-        self.seq = seq
-        waiting, self._waiting = self._waiting, []
-        self._ready = True
-        for event in waiting:
-            self.dispatch(event)
-        if self._ready:
-            self._flush_soon(at_once=self._last_sent is None)
+
+    def settled(self) -> None:
+        self._flush_soon(at_once=self._last_sent is None)
 
     def _key_of(self, key: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(key[f] for f in self.spec.group_by)
@@ -132,20 +109,14 @@ class AggregateGroup:
         tally.maxs.update(group.get("max", {}))
         return tally
 
-    def dispatch(self, event: ChangeEvent) -> None:
-        if event.seq <= self.seq:
-            return
-        if not self._ready:
-            self._waiting.append(event)
-            return
+    def apply(self, event: ChangeEvent) -> None:
         match = self.view.match
         before = event.previous if event.previous is not None and match(event.previous) else None
         after = event.record if event.record is not None and match(event.record) else None
-        self.seq = event.seq
         if before is None and after is None:
             return
         if before is not None and not self._remove(before):
-            self._read()  # an extreme left: read the aggregate again (this event is in what it reads)
+            self.read()  # an extreme left: read the aggregate again (this event is in what it reads)
             return
         if after is not None:
             self._add(after)
@@ -282,9 +253,9 @@ class AggregateGroup:
             self._send({sub})
 
     def close(self) -> None:
-        for task in (self._reading, self._rendering):
-            if task is not None:
-                task.cancel()
+        super().close()
+        if self._rendering is not None:
+            self._rendering.cancel()
         if self._timer is not None:
             self._timer.cancel()
 

@@ -8,13 +8,88 @@ A group is made and started when its first subscriber comes and closed when its 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from objectql.engine.events import ChangeEvent
 from objectql.realtime.source import ChangeSource
 
+log = logging.getLogger("objectql.realtime")
+
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+# Frames a group's shared text (a fragment, or a rendered GraphQL result) as one subscriber's message,
+# given the seq it is consistent with.
+Frame = Callable[[str, int], str]
+
+
+class ReadState:
+    """A group's state: read from the database together with the seq it is consistent with, then kept from
+    the change events after that seq. Events arriving while it is read wait and are applied after it; a
+    failed read is retried every second. Subclasses read in :meth:`fetch`, take the result in
+    :meth:`loaded`, apply an event in :meth:`apply` (which may call :meth:`read` again) and act once the state
+    is current in :meth:`settled`."""
+
+    what = "state"  # for the log
+
+    def __init__(self, spawn: Spawn) -> None:
+        self._spawn = spawn
+        self.seq = 0
+        self._ready = False
+        self._waiting: list[ChangeEvent] = []
+        self._reading: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.read()
+
+    def read(self) -> None:
+        self._ready = False
+        if self._reading is None:
+            self._reading = self._spawn(self._load())
+
+    async def _load(self) -> None:
+        try:
+            seq, data = await self.fetch()
+        except Exception:
+            log.exception("reading a live %s failed; retrying", self.what)
+            self._reading = None
+            await asyncio.sleep(1.0)
+            self.read()
+            return
+        self._reading = None
+        self.seq = max(self.seq, seq)
+        self._ready = True
+        self.loaded(seq, data)
+        waiting, self._waiting = self._waiting, []
+        for event in waiting:
+            self.dispatch(event)
+        if self._ready:
+            self.settled()
+
+    def dispatch(self, event: ChangeEvent) -> None:
+        if event.seq <= self.seq:
+            return  # covered by what was read
+        if not self._ready:
+            self._waiting.append(event)
+            return
+        self.seq = event.seq
+        self.apply(event)
+
+    async def fetch(self) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def loaded(self, seq: int, data: Any) -> None:
+        raise NotImplementedError
+
+    def apply(self, event: ChangeEvent) -> None:
+        raise NotImplementedError
+
+    def settled(self) -> None:
+        """The state is current (a read and the events that waited for it are applied)."""
+
+    def close(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
 
 
 class LiveGroup(Protocol):

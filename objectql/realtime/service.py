@@ -16,18 +16,18 @@ from typing import Any
 
 from objectql.engine.events import ChangeEvent
 from objectql.engine.user import User
-from objectql.realtime.aggregates import AggregateSubscription, Frame, LiveAggregates
+from objectql.realtime.aggregates import AggregateSubscription, LiveAggregates
 from objectql.realtime.backends import Backend, BackendReconnected
 from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Hub, Subscription
+from objectql.realtime.live_groups import Frame
 from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
 from objectql.realtime.operations import LiveAggregate, LiveWindow
 from objectql.realtime.presence import ChannelAccess, Presence, PresenceWire
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.vocabulary import CLOSE_RESTART
-from objectql.realtime.windows import Frame as WindowFrame
 from objectql.realtime.windows import LiveWindows, WindowSubscription
 from objectql.realtime.wire import dumps
 
@@ -151,9 +151,7 @@ class Realtime:
             raise RuntimeError("the realtime service is not started")
         return self.windows
 
-    def open_window(
-        self, conn: Connection, user: User | None, live: LiveWindow, frame: WindowFrame
-    ) -> WindowSubscription:
+    def open_window(self, conn: Connection, user: User | None, live: LiveWindow, frame: Frame) -> WindowSubscription:
         """Check a GraphQL ``<x>Window`` subscription as ``user`` and join its live window."""
         view, spec = self.source.window_view(
             live.object, user, filters=live.filters, fields=live.fields, sort=live.sort, limit=live.limit

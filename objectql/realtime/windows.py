@@ -32,14 +32,11 @@ from objectql.engine.views import View
 from objectql.engine.windows import RowKey, WindowSpec, row_key
 from objectql.realtime.changes import ADDED, MODIFIED, REMOVED
 from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import LiveGroups
+from objectql.realtime.live_groups import Frame, LiveGroups, ReadState
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
 
-# Frames a shared change (its JSON without the opening brace; a rendered result for GraphQL) as one
-# subscriber's message, given the change's seq.
-Frame = Callable[[str, int], str]
 # The first messages of a subscriber (an ack, the snapshot) from the window's seq and records.
 Opened = Callable[[int, list[dict[str, Any]]], list[str]]
 
@@ -112,8 +109,11 @@ def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], seq: int) -> list
     return changes
 
 
-class WindowGroup:
+class WindowGroup(ReadState):
+    what = "window"
+
     def __init__(self, live: LiveWindows, view: View, spec: WindowSpec) -> None:
+        super().__init__(live.spawn)
         self.live = live
         self.view = view
         self.spec = spec
@@ -124,57 +124,35 @@ class WindowGroup:
         self._fields = tuple(dict.fromkeys((*view.fields, *spec.fields)))
         self.subscribers: set[WindowSubscription] = set()
         self._joining: list[WindowSubscription] = []
-        self.seq = 0
         self._keys: list[RowKey] = []
         self._rows: list[dict[str, Any]] = []
         self._held: dict[str, RowKey] = {}
         # Every matching row whose key is at most this is held (None: every matching row is).
         self._bound: RowKey | None = None
-        self._ready = False
-        self._waiting: list[ChangeEvent] = []  # events that arrived while the rows were being read
-        self._reading: asyncio.Task[None] | None = None
         # The window the subscribers hold, while a read that will replace it is under way.
         self._client: list[dict[str, Any]] | None = None
         self._rendering: asyncio.Task[None] | None = None  # rendered messages go out in order
 
     # -- state ---------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._read()
+    async def fetch(self) -> tuple[int, list[dict[str, Any]]]:
+        return await self.live.source.window_snapshot(self.view, self.spec, self.capacity)
 
-    def _read(self) -> None:
-        self._ready = False
-        if self._reading is None:
-            self._reading = self.live.spawn(self._load())
-
-    async def _load(self) -> None:
-        try:
-            seq, rows = await self.live.source.window_snapshot(self.view, self.spec, self.capacity)
-        except Exception:
-            log.exception("reading a live window failed; retrying")
-            self._reading = None
-            await asyncio.sleep(1.0)
-            self._read()
-            return
-        self._reading = None
+    def loaded(self, seq: int, rows: list[dict[str, Any]]) -> None:
         keys = self.spec.keys
         self._rows = [{f: row.get(f) for f in self._fields} for row in rows]
         self._keys = [row_key(keys, row) for row in self._rows]
         self._held = {row["id"]: key for row, key in zip(self._rows, self._keys, strict=True)}
         self._bound = self._keys[-1] if len(rows) >= self.capacity else None
-        self.seq = max(self.seq, seq)
         client, self._client = self._client, None
-        self._ready = True
         if client is not None:
             self._publish(self._changes(diff(client, self.window(), seq), seq))
-        waiting, self._waiting = self._waiting, []
-        for event in waiting:
-            self.dispatch(event)
-        if self._ready:
-            joining, self._joining = self._joining, []
-            for sub in joining:
-                if sub.group is self:
-                    self._open(sub)
+
+    def settled(self) -> None:
+        joining, self._joining = self._joining, []
+        for sub in joining:
+            if sub.group is self:
+                self._open(sub)
 
     def window(self) -> list[dict[str, Any]]:
         return self._rows[: self.spec.limit]
@@ -182,13 +160,7 @@ class WindowGroup:
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         return {f: row.get(f) for f in self.view.fields}
 
-    def dispatch(self, event: ChangeEvent) -> None:
-        if event.seq <= self.seq:
-            return
-        if not self._ready:
-            self._waiting.append(event)
-            return
-        self.seq = event.seq
+    def apply(self, event: ChangeEvent) -> None:
         limit = self.spec.limit
         held = self._held.get(event.id)
         record = event.record
@@ -200,7 +172,7 @@ class WindowGroup:
         if self._bound is not None and len(self._keys) - (held is not None) + fits < limit:
             # Too few rows left within the bound to fill the window: read it again (this event is in it).
             self._client = self.window()
-            self._read()
+            self.read()
             return
         old_at = None
         if held is not None:
@@ -311,9 +283,9 @@ class WindowGroup:
         return not self.subscribers and not self._joining
 
     def close(self) -> None:
-        for task in (self._reading, self._rendering):
-            if task is not None:
-                task.cancel()
+        super().close()
+        if self._rendering is not None:
+            self._rendering.cancel()
 
 
 class LiveWindows(LiveGroups[WindowGroup]):

@@ -177,6 +177,18 @@ async def settle(server: LiveServer) -> None:
     await hub.drained()
 
 
+async def drain(client: Client, server: LiveServer) -> list[dict[str, Any]]:
+    """Every message pending for ``client`` once the hub has dispatched all commits."""
+    await settle(server)
+    await client.send({"type": "ping"})
+    out = []
+    while True:
+        message = await client.recv()
+        if message["type"] == "pong":
+            return out
+        out.append(message)
+
+
 async def connect(server: LiveServer, token: str | None = None, *, auth: bool = True, **kwargs: Any) -> Client:
     ws = await websockets.connect(server.ws, max_size=None, **kwargs)
     client = Client(ws)

@@ -15,7 +15,7 @@ import pytest
 
 from objectql.engine.user import User
 from tests.graphql.wsclient import PROTOCOLS, open_ws
-from tests.realtime.conftest import SECRET, Client, LiveServer, ServerFactory, connect, settle
+from tests.realtime.conftest import SECRET, Client, LiveServer, ServerFactory, connect, drain, settle
 from tests.realtime.test_live_aggregates import ORDERS
 from tests.realtime.windows import WindowModel, expected_window
 
@@ -25,15 +25,10 @@ FIELDS = ["status", "total", "owner"]
 
 async def changes_until_quiet(client: Client, server: LiveServer, sid: str = "w") -> list[dict[str, Any]]:
     """Every change message sent for ``sid`` once everything committed has been dispatched."""
-    await settle(server)
-    await client.send({"type": "ping"})
-    out = []
-    while True:
-        message = await client.recv()
-        if message["type"] == "pong":
-            return out
+    messages = await drain(client, server)
+    for message in messages:
         assert message["type"] == "change" and message["id"] == sid, message
-        out.append(message)
+    return messages
 
 
 async def open_window(client: Client, sid: str = "w", **extra: Any) -> WindowModel:
@@ -189,24 +184,54 @@ async def test_identical_windows_share_one_group(live_server: ServerFactory) -> 
     orders = server.engine.object("orders")
     clients = [await connect(server) for _ in range(5)]
     windows = [await open_window(c) for c in clients]
-    other = await open_window(clients[0], "other", limit=2)
+    smaller = await connect(server)
+    await open_window(smaller, limit=2)
     live = server.realtime.require_windows()
-    assert live.group_count == 2
+    assert live.group_count == 2  # five equal windows, and one of another size
     await orders.create({"status": "paid", "total": Decimal("7"), "owner": "x"})
-    await settle(server)
-    for client, window in zip(clients, windows, strict=True):
-        for change in await changes_until_quiet(client, server) if client is not clients[0] else []:
-            window.apply(change)
     want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
-    assert all(w.records == want for w in windows[1:])
-    del other
-    for client in clients:
+    for client, window in zip(clients, windows, strict=True):
+        for change in await changes_until_quiet(client, server):
+            window.apply(change)
+        assert window.records == want
+    for client in [*clients, smaller]:
         await client.ws.close()
     for _ in range(100):
         if live.group_count == 0:
             break
         await settle(server)
     assert live.group_count == 0
+
+
+async def test_new_roles_send_a_fresh_snapshot_or_end_the_window(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_JWT_SECRET=SECRET)
+    orders = server.engine.object("orders")
+    for owner, total in [("sam", "1"), ("kim", "9")]:
+        await orders.create({"status": "paid", "total": Decimal(total), "owner": owner})
+    client = await connect(server, server.token("sam", ["sales"]))
+    window = await open_window(client)
+    assert [r["owner"] for r in window.records] == ["sam"]
+    # Admin sees every row: the window is the admin's now, as a fresh snapshot.
+    await client.send({"type": "auth", "token": server.token("sam", ["admin"])})
+    await client.expect("auth_ok")
+    snapshot = await client.expect("snapshot")
+    assert snapshot["id"] == "w"
+    want = await expected_window(server.engine, User("sam", ("admin",)), "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert snapshot["records"] == want and [r["owner"] for r in want] == ["kim", "sam"]
+    # A window sorted on a field only admins read ends, with its error, when the admin role goes; the other
+    # window gets the sales user's rows again.
+    await client.send({"type": "subscribe", "id": "c", "object": "orders", "sort": [["cost", "desc"]], "limit": 3})
+    await client.expect("subscribed")
+    await client.expect("snapshot")
+    await client.send({"type": "auth", "token": server.token("sam", ["sales"])})
+    await client.expect("auth_ok")
+    first, second = await client.recv(), await client.recv()
+    error, snapshot = (first, second) if first["type"] == "error" else (second, first)
+    assert error["id"] == "c" and error["code"] == "FORBIDDEN" and error["details"]["field"] == "cost"
+    assert snapshot["type"] == "snapshot" and [r["owner"] for r in snapshot["records"]] == ["sam"]
+    await orders.create({"status": "paid", "total": Decimal("5"), "owner": "kim"})
+    await client.nothing(server)
+    assert server.realtime.require_windows().group_count == 1
 
 
 async def test_unsubscribe_ends_a_window(live_server: ServerFactory) -> None:
@@ -256,6 +281,27 @@ async def test_sse_streams_a_window(live_server: ServerFactory) -> None:
         assert bad.status_code == 400 and bad.json()["error"]["path"] == "sort[0]"
         bad = await http.get("/api/events/orders", params={"sort": "total", "limit": "lots"})
         assert bad.status_code == 400 and bad.json()["error"]["path"] == "limit"
+        bad = await http.get("/api/events/orders", params={"sort": "total", "limit": "2", "record_id": "x"})
+        assert bad.status_code == 400 and bad.json()["error"]["path"] == "record_id"
+
+
+async def test_sse_and_graphql_refuse_sorting_on_a_hidden_field(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_JWT_SECRET=SECRET)
+    sam = server.token("sam", ["sales"])
+    async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
+        params = {"sort": "cost:desc", "limit": "2", "access_token": sam}
+        refused = await http.get("/api/events/orders", params=params)
+        assert refused.status_code == 403 and refused.json()["error"]["details"]["field"] == "cost"
+    client = await open_ws(server, PROTOCOLS[0], {"authorization": sam})
+    await client.start("w", "subscription { ordersWindow(orderBy: [{field: cost}], limit: 2) { index record { id } } }")
+    (error,) = await client.error("w")
+    assert error["extensions"]["code"] == "FORBIDDEN" and error["extensions"]["details"]["path"] == "orderBy[0]"
+    await client.start("v", "subscription { ordersWindow(limit: 2) { index record { id cost } } }")
+    (error,) = await client.error("v")
+    assert (
+        error["extensions"]["code"] == "FORBIDDEN"
+        and error["extensions"]["details"]["path"] == "ordersWindow.record.cost"
+    )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

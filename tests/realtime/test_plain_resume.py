@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import update
 
-from tests.realtime.conftest import Client, LiveServer, ServerFactory, connect, settle
-
-
-async def drain(client: Client, server: LiveServer) -> list[dict[str, Any]]:
-    """Every message pending for ``client`` once the hub has dispatched all commits."""
-    await settle(server)
-    await client.send({"type": "ping"})
-    out = []
-    while True:
-        message = await client.recv()
-        if message["type"] == "pong":
-            return out
-        out.append(message)
+from tests.realtime.conftest import ServerFactory, connect, drain, settle
 
 
 async def test_subscribe_acks_with_the_highest_committed_seq(live_server: ServerFactory) -> None:
