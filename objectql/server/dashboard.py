@@ -6,6 +6,10 @@ of ``/api/events/{object}``. The read endpoint answers ``{"object", "seq", "fiel
 is read *before* the records, so applying every change with a greater seq on top of them converges on
 the current state (each change carries the whole record, so applying one twice is harmless).
 
+Beside the list the page shows a live window (the rows with the largest amount, ``top_of``) and a live
+aggregate (count and total per select value, ``summary_of``), each its own SSE stream kept by the server
+from the same change events; the browser only applies what it is sent.
+
 Both endpoints act for the same user as the stream would: the ``Authorization: Bearer`` token, and on a
 server with a key a token is required. The page is served with a per-response CSP nonce, so only its own
 inline script and style run, and it talks to its own origin only.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -26,7 +31,7 @@ from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError, Unauthenticated
-from objectql.metadata.model import FieldType, Kind, ObjectDef
+from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
 from objectql.realtime.policy import ConnectionPolicy, authenticate
 from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
@@ -35,6 +40,7 @@ from objectql.server.auth import bearer_token
 DEFAULT_OBJECT = "orders"
 LIST_LIMIT = 100
 LIST_SORT = [["created_at", "desc"]]
+TOP_LIMIT = 5
 
 
 @cache
@@ -61,16 +67,56 @@ def choose_object(names: list[str], requested: str | None) -> str | None:
     return names[0] if names else None
 
 
+def _open_fields(obj: ObjectDef) -> dict[str, FieldDef]:
+    """The single-valued fields every reader of ``obj`` may read: those without a field read rule."""
+    restricted = {n for n, p in (obj.permissions.fields if obj.permissions else {}).items() if p.read}
+    return {n: f for n, f in obj.declared.items() if n not in restricted and not f.multiple}
+
+
+def _first(fields: dict[str, FieldDef], wanted: Callable[[FieldDef], bool], skip: set[str | None]) -> str | None:
+    return next((n for n, f in fields.items() if n not in skip and wanted(f)), None)
+
+
+def _is_group(field: FieldDef) -> bool:
+    return field.type is FieldType.SELECT
+
+
+def _is_amount(field: FieldDef) -> bool:
+    return field.kind in (Kind.DECIMAL, Kind.FLOAT)
+
+
+def _is_label(field: FieldDef) -> bool:
+    return field.type in (FieldType.TEXT, FieldType.LOOKUP)
+
+
 def summary_of(obj: ObjectDef) -> dict[str, Any]:
     """The live aggregate the dashboard shows for ``obj``: count (and the total of its first currency or
     number field) per value of its first select field; the SSE query that streams it."""
-    restricted = {n for n, p in (obj.permissions.fields if obj.permissions else {}).items() if p.read}
-    open_fields = {n: f for n, f in obj.declared.items() if n not in restricted and not f.multiple}
-    group = next((n for n, f in open_fields.items() if f.type is FieldType.SELECT), None)
-    total = next((n for n, f in open_fields.items() if f.kind in (Kind.DECIMAL, Kind.FLOAT)), None)
+    fields = _open_fields(obj)
+    group = _first(fields, _is_group, set())
+    total = _first(fields, _is_amount, set())
     aggregate: dict[str, Any] = {"count": True, **({"sum": [total]} if total else {})}
     query = {"aggregate": json.dumps(aggregate, separators=(",", ":")), **({"group_by": group} if group else {})}
     return {"group_by": group, "sum": total, "events": f"/api/events/{obj.name}?{urlencode(query)}"}
+
+
+def top_of(obj: ObjectDef) -> dict[str, Any] | None:
+    """The live window the dashboard shows for ``obj``: its ``TOP_LIMIT`` rows with the largest first
+    currency or number field, with a label and the select field beside it; None without such a field."""
+    fields = _open_fields(obj)
+    amount = _first(fields, _is_amount, set())
+    if amount is None:
+        return None
+    group = _first(fields, _is_group, {amount})
+    label = _first(fields, _is_label, {amount, group})
+    columns = [name for name in (label, group, amount) if name is not None]
+    query = {"sort": f"{amount}:desc", "limit": str(TOP_LIMIT), "fields": ",".join(columns)}
+    return {
+        "sort": amount,
+        "limit": TOP_LIMIT,
+        "fields": [{"name": n, "label": _label(fields[n].label, n)} for n in columns],
+        "events": f"/api/events/{obj.name}?{urlencode(query)}",
+    }
 
 
 async def dashboard(request: Request) -> Response:
@@ -84,6 +130,7 @@ async def dashboard(request: Request) -> Response:
         return PlainTextResponse("unknown object", status_code=404)
     config = {
         "aggregate": summary_of(engine.registry.get(name)) if name else None,
+        "top": top_of(engine.registry.get(name)) if name else None,
         "object": name,
         "label": engine.registry.get(name).label if name else None,
         "objects": names,

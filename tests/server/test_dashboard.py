@@ -17,8 +17,9 @@ import pytest
 from starlette.applications import Starlette
 
 from objectql import ObjectQL
+from objectql.metadata.loader import load_file
 from objectql.server.app import create_app
-from objectql.server.dashboard import _script_json, choose_object
+from objectql.server.dashboard import _script_json, choose_object, top_of
 from objectql.server.settings import Settings
 from tests.conftest import write_objects
 
@@ -67,6 +68,7 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         assert pointer in page
     config = config_of(page)
     summary = config.pop("aggregate")
+    top = config.pop("top")
     assert config == {
         "object": "orders",
         "label": "Order",
@@ -83,6 +85,18 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         "&group_by=status",
     }
     assert 'addEventListener("aggregate"' in page
+    # The top orders: a live window over SSE, the five largest totals with their customer and status.
+    assert top == {
+        "sort": "total",
+        "limit": 5,
+        "fields": [
+            {"name": "customer", "label": "Customer"},
+            {"name": "status", "label": "Status"},
+            {"name": "total", "label": "Total"},
+        ],
+        "events": "/api/events/orders?sort=total%3Adesc&limit=5&fields=customer%2Cstatus%2Ctotal",
+    }
+    assert 'addEventListener("snapshot"' in page
 
 
 async def test_the_page_loads_no_external_assets(database_url: str) -> None:
@@ -127,6 +141,26 @@ async def test_without_an_orders_object_the_page_shows_the_first_object(database
     async with running(app_dir, database_url) as (_, client):
         page = (await client.get("/")).text
     assert config_of(page)["object"] == "tickets"
+
+
+def test_the_top_rows_need_an_amount_every_reader_may_read(tmp_path: Path) -> None:
+    fields = "fields:\n  title: {type: text}\n  hours: {type: number}\n"
+    directory = write_objects(
+        tmp_path,
+        {
+            "plain": fields,
+            "guarded": fields + "permissions:\n  fields:\n    hours: {read: [admin]}\n",
+            "without": "fields:\n  title: {type: text}\n",
+        },
+    )
+    plain, guarded, without = (
+        load_file(directory / "objects" / f"{n}.object.yml") for n in ("plain", "guarded", "without")
+    )
+    top = top_of(plain)
+    assert top is not None and top["sort"] == "hours"
+    assert [f["name"] for f in top["fields"]] == ["title", "hours"]
+    assert top["events"] == "/api/events/plain?sort=hours%3Adesc&limit=5&fields=title%2Chours"
+    assert top_of(guarded) is None and top_of(without) is None
 
 
 def test_object_choice_prefers_the_request_then_orders_then_the_first() -> None:

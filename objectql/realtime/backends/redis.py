@@ -36,8 +36,9 @@ class RedisBackend(Backend):
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
 
     async def disconnect(self) -> None:
+        # PubSub.aclose is typed from redis-py 8 on and untyped before: the ignore serves the older releases.
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         if self._client is not None:
             await self._client.aclose()
         self._pubsub = self._client = None
@@ -76,7 +77,7 @@ class RedisBackend(Backend):
             await asyncio.sleep(delay)
             try:
                 assert self._pubsub is not None
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
                 assert self._client is not None
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 for channel in self._channels:
