@@ -10,6 +10,9 @@ Eager sending: when nothing is queued or in flight, ``push`` writes the message 
 transport's synchronous ``write_now`` when it has one, else by starting its send coroutine, which into a
 socket that is not backed up completes without ever suspending. The common case costs no task switch; a
 send that does suspend is handed to the writer, which finishes it before anything queued after it.
+:meth:`Connection.push_all` does the same for several messages at once (the messages of one step of a
+live window): into an idle socket they go out as one write, so one step costs one system call per
+subscriber, not one per message.
 
 Messages are text, as ``str`` or as UTF-8 ``bytes`` (the hub's fan-out hands every member of a group the
 same bytes object, which lets a transport build its frame once).
@@ -24,7 +27,7 @@ import logging
 import os
 import secrets
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from objectql.realtime import eager
@@ -54,6 +57,10 @@ class Transport(Protocol):
 
     def write_now(self, message: Message) -> bool:
         """Write ``message`` without waiting if the socket takes it now; False when it must be sent."""
+
+    def write_all_now(self, messages: Sequence[Message]) -> bool:
+        """Write all of ``messages`` in one write if the socket takes them now; False (none written) when
+        they must be sent one by one."""
 
     def send(self, message: Message) -> Coroutine[Any, Any, None]:
         """Write ``message``, waiting while the socket is backed up."""
@@ -111,6 +118,23 @@ class Connection:
             return
         self._queue.append(message)
         self._wake.set()
+
+    def push_all(self, messages: Sequence[Message]) -> None:
+        """Queue ``messages`` in order, as :meth:`push` would each; into an idle socket they go out in one
+        write (the messages of one step of a live window, say), else one by one."""
+        if len(messages) > 1 and not self._busy and self._writer is not None:
+            if self.closed.is_set() or self._graceful is not None:
+                return
+            try:
+                written = self.transport.write_all_now(messages)
+            except Exception:
+                self.peer_gone()
+                return
+            if written:
+                Connection.messages_pushed += len(messages)
+                return
+        for message in messages:
+            self.push(message)
 
     def _send_now(self, message: Message) -> None:
         coro = self.transport.send(message)

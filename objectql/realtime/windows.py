@@ -222,10 +222,10 @@ class WindowGroup(ReadState):
             if sub.render is not None:
                 rendered.setdefault(sub.render.key, []).append(sub)
         if plain:
-            for change in changes:
-                fragment = dumps(change.body(self.view.object))[1:]
-                for sub in plain:
-                    sub.conn.push(sub.frame(fragment, change.seq))
+            # A step's messages (a row pushed out, the row that pushed it) reach each subscriber in one write.
+            fragments = [(dumps(change.body(self.view.object))[1:], change.seq) for change in changes]
+            for sub in plain:
+                sub.conn.push_all([sub.frame(fragment, seq) for fragment, seq in fragments])
         if rendered:
             self._render_later(changes, rendered)
 
@@ -244,15 +244,15 @@ class WindowGroup(ReadState):
         for subs in targets.values():
             render = subs[0].render
             assert render is not None
+            payloads: list[tuple[str, int]] = []
             for change in changes:
                 try:
-                    payload = await render(change)
+                    payloads.append((await render(change), change.seq))
                 except Exception:
                     log.exception("rendering a live window change failed")
-                    continue
-                for sub in subs:
-                    if sub.group is self:
-                        sub.conn.push(sub.frame(payload, change.seq))
+            for sub in subs:
+                if sub.group is self:
+                    sub.conn.push_all([sub.frame(payload, seq) for payload, seq in payloads])
 
     def join(self, sub: WindowSubscription) -> None:
         sub.group = self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,9 @@ class Recorder:
         self.sent: list[str] = []
 
     def write_now(self, message: str | bytes) -> bool:
+        return False
+
+    def write_all_now(self, messages: Sequence[str | bytes]) -> bool:
         return False
 
     async def send(self, message: str | bytes) -> None:

@@ -11,6 +11,7 @@ which is what makes a slow consumer fill its connection's bounded queue.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,6 +135,14 @@ class WebSocketTransport:
             return False
         return frames.try_write(_frames.frame(_as_bytes(message), frames.deflate))
 
+    def write_all_now(self, messages: Sequence[Message]) -> bool:
+        """Write ``messages`` as consecutive frames in one socket write if it takes them (True)."""
+        frames = self.frames
+        if frames is None:
+            return False
+        deflate = frames.deflate
+        return frames.try_write(b"".join([_frames.frame(_as_bytes(message), deflate) for message in messages]))
+
     async def send(self, message: Message) -> None:
         frames = self.frames
         if frames is None:
@@ -158,6 +167,9 @@ class StreamTransport:
 
     def write_now(self, message: Message) -> bool:
         return False  # ASGI bodies have no synchronous path
+
+    def write_all_now(self, messages: Sequence[Message]) -> bool:
+        return False
 
     async def send(self, message: Message) -> None:
         await self._send({"type": "http.response.body", "body": _as_bytes(message), "more_body": True})
