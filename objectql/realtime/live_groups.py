@@ -21,14 +21,16 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 # Frames a group's shared text (a fragment, or a rendered GraphQL result) as one subscriber's message,
 # given the seq it is consistent with.
 Frame = Callable[[str, int], str]
+# How often a group whose read failed reads again.
+RETRY_SECONDS = 1.0
 
 
 class ReadState:
     """A group's state: read from the database together with the seq it is consistent with, then kept from
     the change events after that seq. Events arriving while it is read wait and are applied after it; a
-    failed read is retried every second. Subclasses read in :meth:`fetch`, take the result in
-    :meth:`loaded`, apply an event in :meth:`apply` (which may call :meth:`read` again) and act once the state
-    is current in :meth:`settled`."""
+    failed read is retried every :data:`RETRY_SECONDS`. Subclasses read in :meth:`fetch`, take the result in
+    :meth:`loaded`, apply an event in :meth:`apply` (which may call :meth:`read` again), act once the state
+    is current in :meth:`settled` and when a read failed in :meth:`failed`."""
 
     what = "state"  # for the log
 
@@ -38,6 +40,8 @@ class ReadState:
         self._ready = False
         self._waiting: list[ChangeEvent] = []
         self._reading: asyncio.Task[None] | None = None
+        # The last read failed and a retry is due.
+        self.failing = False
 
     def start(self) -> None:
         self.read()
@@ -48,15 +52,18 @@ class ReadState:
             self._reading = self._spawn(self._load())
 
     async def _load(self) -> None:
-        try:
-            seq, data = await self.fetch()
-        except Exception:
-            log.exception("reading a live %s failed; retrying", self.what)
-            self._reading = None
-            await asyncio.sleep(1.0)
-            self.read()
-            return
+        while True:
+            try:
+                seq, data = await self.fetch()
+                break
+            except Exception:
+                if not self.failing:  # one report per outage
+                    log.exception("reading a live %s failed; retrying every %g s", self.what, RETRY_SECONDS)
+                self.failing = True
+                self.failed()
+            await asyncio.sleep(RETRY_SECONDS)  # still this group's task: closing the group cancels it
         self._reading = None
+        self.failing = False
         self.seq = max(self.seq, seq)
         self._ready = True
         self.loaded(seq, data)
@@ -86,6 +93,9 @@ class ReadState:
 
     def settled(self) -> None:
         """The state is current (a read and the events that waited for it are applied)."""
+
+    def failed(self) -> None:
+        """A read failed; it is retried in a second."""
 
     def close(self) -> None:
         if self._reading is not None:

@@ -75,8 +75,11 @@ class WindowSubscription:
     opened: Opened | None = None
     render: WindowRenderer | None = None
     group: WindowGroup | None = None
-    # Set once the subscriber's first messages (its ack and snapshot) are queued.
+    # Set once the subscriber's first messages (its ack and snapshot) are queued, or once the read they wait
+    # for failed (they follow when a retry succeeds): what a connection waits for before its next request.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Its first messages are queued.
+    started: bool = False
 
 
 def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], seq: int) -> list[tuple[str, int | None, str]]:
@@ -260,6 +263,12 @@ class WindowGroup(ReadState):
             self._open(sub)
         else:
             self._joining.append(sub)
+            if self.failing:
+                sub.ready.set()
+
+    def failed(self) -> None:
+        for sub in self._joining:
+            sub.ready.set()
 
     def _open(self, sub: WindowSubscription) -> None:
         """A subscriber's first messages: the window as it is now, then every change after it."""
@@ -271,6 +280,7 @@ class WindowGroup(ReadState):
             changes = [WindowChange(self.seq, ADDED, i, record) for i, record in enumerate(records)]
             self._render_later(changes, {sub.render.key: [sub]})
         self.subscribers.add(sub)
+        sub.started = True
         sub.ready.set()
 
     def leave(self, sub: WindowSubscription) -> None:

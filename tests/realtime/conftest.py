@@ -17,6 +17,7 @@ import websockets
 from starlette.applications import Starlette
 
 from objectql import ObjectQL
+from objectql.errors import Unavailable
 from objectql.realtime.service import Realtime
 from objectql.server.admission import ServerPolicy
 from objectql.server.app import create_app, uvicorn_options
@@ -168,6 +169,37 @@ class Client:
     async def subscribe(self, sid: str, obj: str = "orders", **extra: Any) -> dict[str, Any]:
         await self.send({"type": "subscribe", "id": sid, "object": obj, **extra})
         return await self.expect("subscribed")
+
+
+class Outage:
+    """The database away for one kind of read: the first ``refused`` calls raise what the engine raises when
+    its connection fails; the calls after them wait, as on a connection that does not answer, until
+    :meth:`restore`. ``calls`` holds every call's arguments."""
+
+    def __init__(self, read: Any, refused: int = 1) -> None:
+        self.read = read
+        self.refused = refused
+        self.back = asyncio.Event()
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def __call__(self, *args: Any) -> Any:
+        self.calls.append(args)
+        if not self.back.is_set():
+            if len(self.calls) <= self.refused:
+                raise Unavailable("the database is unavailable; try again")
+            await self.back.wait()
+        return await self.read(*args)
+
+    async def retried(self, calls: int) -> None:
+        """Wait until there have been ``calls`` calls."""
+        for _ in range(500):
+            if len(self.calls) >= calls:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(self.calls)} reads, not {calls}")
+
+    def restore(self) -> None:
+        self.back.set()
 
 
 async def settle(server: LiveServer) -> None:

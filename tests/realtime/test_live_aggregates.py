@@ -10,11 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from objectql.engine.user import User
 from objectql.realtime.aggregates import wire_groups
 from tests.conftest import OWNER_ROWS_HIDDEN_COST
-from tests.realtime.conftest import SECRET, Client, LiveServer, ServerFactory, connect, settle
+from tests.realtime.conftest import SECRET, Client, LiveServer, Outage, ServerFactory, connect, settle
 
 ORDERS = (
     """
@@ -230,3 +231,29 @@ async def test_new_roles_re_scope_the_aggregate(live_server: ServerFactory) -> N
         seen.append(await sam.recv())  # bounded: recv fails after 5 s
     await sam.send({"type": "unsubscribe", "id": "h"})  # it ended with its error
     assert (await sam.expect("error"))["code"] == "NOT_FOUND"
+
+
+async def test_an_aggregate_read_during_an_outage_arrives_when_the_database_is_back(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
+    orders = server.engine.object("orders")
+    await orders.create({"status": "paid", "total": Decimal("1.5"), "qty": 1, "owner": "sam"})
+    source = server.realtime.source
+    outage = Outage(source.aggregate_snapshot)
+    monkeypatch.setattr(source, "aggregate_snapshot", outage)
+    client = await connect(server)
+    await client.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": ASKED, "group_by": ["status"]})
+    assert (await client.expect("subscribed"))["id"] == "a"
+    await orders.create({"status": "pending", "total": Decimal("2.25"), "qty": 3, "owner": "kim"})
+    await client.send({"type": "ping"})
+    assert await client.expect("pong") == {"type": "pong"}  # nothing before the aggregate is read
+    await outage.retried(2)  # the retry, which waits for the database
+
+    outage.restore()
+    message = await client.expect("aggregate")
+    assert message["seq"] == await server.engine.current_seq()
+    assert message["groups"] == await expected(server, None, group_by=["status"], **ASKED)
+    await orders.create({"status": "paid", "total": Decimal("0.25"), "qty": 2, "owner": "kim"})
+    message = await latest(client, server)
+    assert message["groups"] == await expected(server, None, group_by=["status"], **ASKED)

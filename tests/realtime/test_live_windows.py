@@ -15,7 +15,7 @@ import pytest
 
 from objectql.engine.user import User
 from tests.graphql.wsclient import PROTOCOLS, open_ws
-from tests.realtime.conftest import SECRET, Client, LiveServer, ServerFactory, connect, drain, settle
+from tests.realtime.conftest import SECRET, Client, LiveServer, Outage, ServerFactory, connect, drain, settle
 from tests.realtime.test_live_aggregates import ORDERS
 from tests.realtime.windows import WindowModel, expected_window
 
@@ -323,3 +323,83 @@ async def test_graphql_window_subscription(live_server: ServerFactory, protocol:
     await client.start("bad", query.replace("limit: 2", "limit: 0"))
     (error,) = await client.error("bad")
     assert error["extensions"]["code"] == "INVALID_REQUEST" and error["extensions"]["path"] == "limit"
+
+
+async def test_a_window_read_during_an_outage_arrives_when_the_database_is_back(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its subscribe waits without holding the connection: pings, other subscriptions and unsubscribes go on;
+    a window unsubscribed meanwhile stops reading."""
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    for total in ("10", "20"):
+        await orders.create({"status": "paid", "total": Decimal(total), "owner": "x"})
+    source = server.realtime.source
+    outage = Outage(source.window_snapshot, refused=2)
+    monkeypatch.setattr(source, "window_snapshot", outage)
+    client = await connect(server)
+    request = {"type": "subscribe", "object": "orders", "sort": SORT, "limit": 3, "fields": FIELDS}
+    await client.send({**request, "id": "w"})
+    await client.send({**request, "id": "gone", "limit": 2})
+    await client.send({"type": "unsubscribe", "id": "gone"})
+    assert await client.expect("unsubscribed") == {"type": "unsubscribed", "id": "gone"}
+    await client.send({"type": "ping"})
+    assert await client.expect("pong") == {"type": "pong"}
+    plain = await client.subscribe("p", filters=[["owner", "=", "y"]])
+    assert plain["id"] == "p"
+    await orders.create({"status": "paid", "total": Decimal("30"), "owner": "y"})  # written while reads fail
+    change = await client.expect("change")
+    assert change["id"] == "p" and change["record"]["owner"] == "y"
+    # The window's group reads again (and that read hangs); the unsubscribed one does not.
+    await outage.retried(3)
+    await asyncio.sleep(0.5)
+    assert [spec.limit for _, spec, _ in outage.calls] == [3, 2, 3]
+    # Joining the window's group while its read hangs holds nothing up either.
+    await client.send({**request, "id": "w2"})
+    await client.send({"type": "ping"})
+    assert await client.expect("pong") == {"type": "pong"}
+
+    outage.restore()
+    windows = {}
+    for sid in ("w", "w2"):
+        ack = await client.expect("subscribed")
+        snapshot = await client.expect("snapshot")
+        assert ack["id"] == snapshot["id"] == sid
+        assert ack["seq"] == snapshot["seq"] == await server.engine.current_seq()
+        windows[sid] = WindowModel(snapshot["records"])
+    want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert [r["total"] for r in want] == [30, 20, 10]
+    assert windows["w"].records == windows["w2"].records == want
+    await orders.create({"status": "paid", "total": Decimal("25"), "owner": "x"})
+    for change in await drain(client, server):
+        assert change["type"] == "change", change
+        windows[change["id"]].apply(change)
+    want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert windows["w"].records == windows["w2"].records == want
+    assert server.realtime.require_windows().group_count == 1
+
+
+async def test_new_roles_during_an_outage_keep_the_windows_first_messages(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window re-checked before it was read still opens with its ``subscribed``, then the new roles' rows."""
+    server = await live_server({"orders": ORDERS}, OBJECTQL_JWT_SECRET=SECRET)
+    orders = server.engine.object("orders")
+    for owner, total in [("sam", "1"), ("kim", "9")]:
+        await orders.create({"status": "paid", "total": Decimal(total), "owner": owner})
+    source = server.realtime.source
+    outage = Outage(source.window_snapshot)
+    monkeypatch.setattr(source, "window_snapshot", outage)
+    client = await connect(server, server.token("sam", ["sales"]))
+    request = {"type": "subscribe", "id": "w", "object": "orders", "sort": SORT, "limit": 3, "fields": FIELDS}
+    await client.send(request)
+    await client.send({"type": "auth", "token": server.token("sam", ["admin"])})
+    await client.expect("auth_ok")
+    outage.restore()
+    ack = await client.expect("subscribed")
+    snapshot = await client.expect("snapshot")
+    assert ack["id"] == snapshot["id"] == "w" and ack["seq"] == snapshot["seq"]
+    want = await expected_window(server.engine, User("sam", ("admin",)), "orders", fields=FIELDS, sort=SORT, limit=3)
+    assert snapshot["records"] == want and [r["owner"] for r in want] == ["kim", "sam"]
+    await client.nothing(server)
+    assert server.realtime.require_windows().group_count == 1

@@ -343,10 +343,12 @@ class PlainSession:
         for cid, active in list(self.subscriptions.items()):
             active.request = dataclasses.replace(active.request, user=self.user)
             if (active.aggregate or active.window) is not None and active.subscribe is not None:
+                # A window not read yet (the database away) has not been announced.
+                announce = active.window is not None and not active.window.started
                 self._drop(active)
                 reopen = self._open_aggregate if active.aggregate is not None else self._open_window
                 try:
-                    reopen(cid, active, active.subscribe, announce=False)
+                    reopen(cid, active, active.subscribe, announce=announce)
                 except ObjectQLError as exc:
                     del self.subscriptions[cid]
                     self.send_error(exc, {"id": cid})
@@ -402,7 +404,7 @@ class PlainSession:
             active = Active(SubscriptionRequest(req.object, self.user, filters=req.filters), subscribe=req)
             window = self._open_window(req.id, active, req, announce=True)
             self.subscriptions[req.id] = active
-            await window.ready.wait()  # the messages behind this one wait for the snapshot
+            await window.ready.wait()  # the requests behind this one wait for its snapshot, unless the database is away
             return
         request = SubscriptionRequest(
             req.object,
