@@ -95,7 +95,7 @@ class ReadState:
         """The state is current (a read and the events that waited for it are applied)."""
 
     def failed(self) -> None:
-        """A read failed; it is retried in a second."""
+        """A read failed; it is retried in :data:`RETRY_SECONDS`."""
 
     def close(self) -> None:
         if self._reading is not None:

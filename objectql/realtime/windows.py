@@ -78,8 +78,11 @@ class WindowSubscription:
     # Set once the subscriber's first messages (its ack and snapshot) are queued, or once the read they wait
     # for failed (they follow when a retry succeeds): what a connection waits for before its next request.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Its first messages are queued.
-    started: bool = False
+
+    @property
+    def started(self) -> bool:
+        """Its first messages are queued: it is one of its group's subscribers, not still joining."""
+        return self.group is not None and self in self.group.subscribers
 
 
 def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], seq: int) -> list[tuple[str, int | None, str]]:
@@ -280,7 +283,6 @@ class WindowGroup(ReadState):
             changes = [WindowChange(self.seq, ADDED, i, record) for i, record in enumerate(records)]
             self._render_later(changes, {sub.render.key: [sub]})
         self.subscribers.add(sub)
-        sub.started = True
         sub.ready.set()
 
     def leave(self, sub: WindowSubscription) -> None:

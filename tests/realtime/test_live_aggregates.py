@@ -234,13 +234,15 @@ async def test_new_roles_re_scope_the_aggregate(live_server: ServerFactory) -> N
 
 
 async def test_an_aggregate_read_during_an_outage_arrives_when_the_database_is_back(
-    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Refused twice, then waiting for the database: the aggregate comes when it is back, and the log has
+    one record of the outage."""
     server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
     orders = server.engine.object("orders")
     await orders.create({"status": "paid", "total": Decimal("1.5"), "qty": 1, "owner": "sam"})
     source = server.realtime.source
-    outage = Outage(source.aggregate_snapshot)
+    outage = Outage(source.aggregate_snapshot, refused=2)
     monkeypatch.setattr(source, "aggregate_snapshot", outage)
     client = await connect(server)
     await client.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": ASKED, "group_by": ["status"]})
@@ -248,7 +250,9 @@ async def test_an_aggregate_read_during_an_outage_arrives_when_the_database_is_b
     await orders.create({"status": "pending", "total": Decimal("2.25"), "qty": 3, "owner": "kim"})
     await client.send({"type": "ping"})
     assert await client.expect("pong") == {"type": "pong"}  # nothing before the aggregate is read
-    await outage.retried(2)  # the retry, which waits for the database
+    await outage.retried(3)  # the second retry, which waits for the database
+    reports = [r for r in caplog.records if r.getMessage().startswith("reading a live aggregate failed")]
+    assert len(reports) == 1 and reports[0].exc_info is not None
 
     outage.restore()
     message = await client.expect("aggregate")

@@ -352,7 +352,7 @@ async def test_a_window_read_during_an_outage_arrives_when_the_database_is_back(
     assert change["id"] == "p" and change["record"]["owner"] == "y"
     # The window's group reads again (and that read hangs); the unsubscribed one does not.
     await outage.retried(3)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the unsubscribed group's retry would be due with the window's
     assert [spec.limit for _, spec, _ in outage.calls] == [3, 2, 3]
     # Joining the window's group while its read hangs holds nothing up either.
     await client.send({**request, "id": "w2"})
