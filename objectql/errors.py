@@ -12,6 +12,8 @@ Everything the engine raises on purpose is an :class:`ObjectQLError` with a stab
     ├── Conflict             CONFLICT            a duplicate id
     ├── DefinitionError      DEFINITION_ERROR    a broken object definition
     ├── TooManySubscriptions TOO_MANY_SUBSCRIPTIONS  a connection's subscription limit
+    ├── TooManyGroups        TOO_MANY_GROUPS     an aggregate with more groups than allowed
+    ├── TooManyRows          TOO_MANY_ROWS       live windows holding more rows than a connection may
     ├── RateLimited          RATE_LIMITED        too many requests of one kind
     ├── Unavailable          UNAVAILABLE         the database cannot be reached
     └── InternalError        INTERNAL_ERROR      anything unexpected, with no internals exposed
@@ -105,6 +107,14 @@ class TooManySubscriptions(ObjectQLError):
     code = "TOO_MANY_SUBSCRIPTIONS"
 
 
+class TooManyGroups(ObjectQLError):
+    code = "TOO_MANY_GROUPS"
+
+
+class TooManyRows(ObjectQLError):
+    code = "TOO_MANY_ROWS"
+
+
 class RateLimited(ObjectQLError):
     code = "RATE_LIMITED"
 
@@ -127,6 +137,8 @@ __all__ = [
     "NotFound",
     "ObjectQLError",
     "RateLimited",
+    "TooManyGroups",
+    "TooManyRows",
     "TooManySubscriptions",
     "Unauthenticated",
     "Unavailable",

@@ -10,7 +10,9 @@ one group with the key ``{}``, also over no rows (count 0, the others null); wit
 key among the rows.
 
 Currency is stored as scaled integers, so its sums are exact in SQL on both databases; its averages are
-exact decimals rounded to the currency's 4 places. Sums and averages of integers and floats follow Python.
+exact decimals rounded to the currency's 4 places. Sums and averages of integers and floats are exact totals
+rounded once (:mod:`objectql.engine.totals`): they do not depend on the order of the rows, and a float sum
+too large for a float is ``None``. More than ``max_groups`` groups is ``TOO_MANY_GROUPS``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from objectql.engine import totals
 from objectql.engine.filters.ast import FALSE, Node
 from objectql.engine.filters.sql import compile_sql, text_order_key
 from objectql.engine.user import User
 from objectql.engine.values import CURRENCY_QUANTUM, tidy_decimal
-from objectql.errors import Forbidden, InvalidRequest
+from objectql.errors import Forbidden, InvalidRequest, TooManyGroups
 from objectql.metadata.model import Kind, ObjectDef
 
 FUNCTIONS = ("sum", "avg", "min", "max")
@@ -50,6 +53,11 @@ class AggregateSpec:
     counts: tuple[str, ...] = ()
     # The currency fields among those aggregated: their sums and averages are exact decimals.
     exact: frozenset[str] = frozenset()
+    # The float fields among those aggregated (the others are integers).
+    floats: frozenset[str] = frozenset()
+    # Sums as exact totals (integers; floats in units of 2**-1074) rather than as users see them: what a
+    # state kept from change events starts from.
+    raw: bool = False
 
     def fields(self, function: str) -> tuple[str, ...]:
         result: tuple[str, ...] = getattr(self, function)
@@ -105,7 +113,17 @@ def parse_aggregate(
         checked[part] = names
     aggregated = {n for part in FUNCTIONS for n in checked[part]}
     exact = frozenset(n for n in aggregated if obj.fields[n].kind is Kind.DECIMAL)
-    spec = AggregateSpec(count=count, exact=exact, **checked)
+    floats = frozenset(n for n in aggregated if obj.fields[n].kind is Kind.FLOAT)
+    spec = AggregateSpec(
+        count=count,
+        sum=checked["sum"],
+        avg=checked["avg"],
+        min=checked["min"],
+        max=checked["max"],
+        group_by=checked["group_by"],
+        exact=exact,
+        floats=floats,
+    )
     if not spec.count and not any(spec.fields(f) for f in FUNCTIONS):
         raise InvalidRequest("aggregate", "ask for count or at least one of sum, avg, min, max")
     return spec
@@ -116,9 +134,16 @@ def _label(function: str, field: str) -> str:
 
 
 async def aggregate_rows(
-    conn: AsyncConnection, table: Table, obj: ObjectDef, dialect: str, where: Node, spec: AggregateSpec
+    conn: AsyncConnection,
+    table: Table,
+    obj: ObjectDef,
+    dialect: str,
+    where: Node,
+    spec: AggregateSpec,
+    max_groups: int = MAX_GROUPS,
 ) -> list[dict[str, Any]]:
-    """Run ``spec`` over the rows matching ``where`` (row rules included by the caller)."""
+    """Run ``spec`` over the rows matching ``where`` (row rules included by the caller); more than
+    ``max_groups`` groups is :class:`TooManyGroups`."""
     if where == FALSE:
         return [empty_group(spec)] if not spec.group_by else []
     columns: list[ColumnElement[Any]] = [table.c[f].label(_label("key", f)) for f in spec.group_by]
@@ -126,23 +151,34 @@ async def aggregate_rows(
     for function in PARTS:
         for field in spec.fields(function):
             column = table.c[field]
+            total: ColumnElement[Any] = func.sum(column)  # currency: scaled integers, exact in SQL
+            if field not in spec.exact and function in ("sum", "avg"):
+                total = totals.exact_sum_sql(column, dialect, is_float=field in spec.floats)
             if function == "counts":
                 columns.append(func.count(column).label(_label("counts", field)))
             elif function == "avg":
-                # avg = sum / count of non-null values, computed here so currency stays exact.
-                columns.append(func.sum(column).label(_label("avgsum", field)))
+                # avg = sum / count of non-null values, computed here so every total stays exact.
+                columns.append(total.label(_label("avgsum", field)))
                 columns.append(func.count(column).label(_label("avgcount", field)))
+            elif function == "sum":
+                columns.append(total.label(_label("sum", field)))
             else:
                 columns.append(getattr(func, function)(column).label(_label(function, field)))
     stmt = select(*columns).select_from(table).where(compile_sql(where, table, dialect))
     if spec.group_by:
         keys = [table.c[f] for f in spec.group_by]
         stmt = stmt.group_by(*keys).order_by(*(_key_order(table, obj, f, dialect) for f in spec.group_by))
-        stmt = stmt.limit(MAX_GROUPS + 1)
+        stmt = stmt.limit(max_groups + 1)
     rows = (await conn.execute(stmt)).mappings().all()
-    if len(rows) > MAX_GROUPS:
-        raise InvalidRequest("group_by", f"more than {MAX_GROUPS} groups; group by fewer values")
-    return [_group(obj, spec, row) for row in rows]
+    if len(rows) > max_groups:
+        raise too_many_groups(max_groups)
+    return [_group(obj, spec, dialect, row) for row in rows]
+
+
+def too_many_groups(max_groups: int) -> TooManyGroups:
+    return TooManyGroups(
+        f"more than {max_groups} groups; group by fewer values or filter the rows", details={"limit": max_groups}
+    )
 
 
 def _key_order(table: Table, obj: ObjectDef, field: str, dialect: str) -> Any:
@@ -165,7 +201,7 @@ def empty_group(spec: AggregateSpec) -> dict[str, Any]:
     return group
 
 
-def _group(obj: ObjectDef, spec: AggregateSpec, row: Any) -> dict[str, Any]:
+def _group(obj: ObjectDef, spec: AggregateSpec, dialect: str, row: Any) -> dict[str, Any]:
     group: dict[str, Any] = {"key": {f: _value(obj, f, row[_label("key", f)]) for f in spec.group_by}}
     if spec.count:
         group["count"] = int(row["count"])
@@ -177,8 +213,10 @@ def _group(obj: ObjectDef, spec: AggregateSpec, row: Any) -> dict[str, Any]:
             continue
         if function == "avg":
             group["avg"] = {
-                f: mean(row[_label("avgsum", f)], row[_label("avgcount", f)], f in spec.exact) for f in fields
+                f: _mean(spec, dialect, f, row[_label("avgsum", f)], row[_label("avgcount", f)]) for f in fields
             }
+        elif function == "sum":
+            group["sum"] = {f: _sum(obj, spec, dialect, f, row[_label("sum", f)]) for f in fields}
         else:
             group[function] = {f: _value(obj, f, row[_label(function, f)]) for f in fields}
     return group
@@ -199,14 +237,37 @@ def _value(obj: ObjectDef, field: str, raw: Any) -> Any:
     return raw
 
 
-def mean(total: Any, count: Any, exact: bool) -> Any:
-    """The mean of ``count`` non-null values summing to ``total``; exact (currency) rounds to 4 places."""
-    if not count:
+def _sum(obj: ObjectDef, spec: AggregateSpec, dialect: str, field: str, raw: Any) -> Any:
+    if field in spec.exact:
+        return _value(obj, field, raw)
+    is_float = field in spec.floats
+    total = totals.parse_total(raw, is_float=is_float, dialect=dialect)
+    return total if spec.raw or total is None else user_total(spec, field, total)
+
+
+def _mean(spec: AggregateSpec, dialect: str, field: str, raw: Any, count: Any) -> Any:
+    if field in spec.exact:
+        return mean(raw, count, True)
+    return mean(
+        totals.parse_total(raw, is_float=field in spec.floats, dialect=dialect), count, False, field in spec.floats
+    )
+
+
+def user_total(spec: AggregateSpec, field: str, total: int) -> Any:
+    """An exact total of a non-currency field as users see it: an int, or the nearest float (None when no float
+    holds it)."""
+    return totals.nearest(total, is_float=True) if field in spec.floats else total
+
+
+def mean(total: Any, count: Any, exact: bool, is_float: bool = False) -> Any:
+    """The mean of ``count`` non-null values summing to ``total``: exact (currency) rounds to 4 places, other
+    totals (exact integers, floats in units of 2**-1074) give the nearest float."""
+    if not count or total is None:
         return None
     if exact:
         quotient = Decimal(total) / Decimal(int(count))
         return tidy_decimal(quotient.quantize(CURRENCY_QUANTUM, rounding=ROUND_HALF_EVEN))
-    return float(total) / int(count)
+    return totals.nearest(total, int(count), is_float=is_float)
 
 
 def readable_check(policy: Any, user: User | None) -> Any:
@@ -233,4 +294,6 @@ __all__ = [
     "parse_aggregate",
     "readable_check",
     "sorted_groups",
+    "too_many_groups",
+    "user_total",
 ]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from objectql.engine.aggregates import MAX_GROUPS
 from objectql.engine.database import WRITE_OPTION, create_engine, normalise_url, translate
 from objectql.engine.events import ChangeEvent, Outbox
 from objectql.engine.hooks import Hook, Hooks
@@ -42,6 +43,7 @@ class ObjectQL:
         allow_anonymous: bool = True,
         outbox_retention: float = DEFAULT_RETENTION,
         sign_in: bool = True,
+        max_groups: int = MAX_GROUPS,
     ) -> None:
         self._objects = objects
         self.database_url = normalise_url(database_url)
@@ -50,6 +52,8 @@ class ObjectQL:
         # want of a role is told so (FORBIDDEN) instead of being asked to sign in (UNAUTHENTICATED).
         self.sign_in = sign_in
         self.outbox_retention = outbox_retention
+        # The most groups one aggregate may have (more is TOO_MANY_GROUPS).
+        self.max_groups = max_groups
         self.hooks = Hooks()
         self.listeners: list[EventListener] = []
         self.registry: Registry = Registry()

@@ -66,6 +66,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        sqlite_driver.register_functions(dbapi_conn)
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -159,7 +159,9 @@ class ObjectRepository:
         )
         where = self._where(filters, self._guard())
         async with self.scope.unit(write=False) as unit:
-            return await aggregate_rows(unit.conn, self.table, self.obj, self.app.dialect, where, spec)
+            return await aggregate_rows(
+                unit.conn, self.table, self.obj, self.app.dialect, where, spec, self.app.max_groups
+            )
 
     async def _select(self, query: dict[str, Any]) -> list[Record]:
         guard = self._guard()

@@ -9,6 +9,9 @@ rows back at once; what SQLAlchemy sees is an ordinary DBAPI cursor whose rows a
 It hooks in where SQLAlchemy's own adapter does (aiosqlite's call queue, the adapter's cursor class) and
 is used only when SQLAlchemy's adapter has that shape (:data:`AVAILABLE`); otherwise the stock adapter
 serves, a little slower. ``tests/engine/test_sqlite_driver.py`` pins both the trip count and the results.
+
+:func:`register_functions` puts the engine's own SQL functions on every new connection, on the driver's
+thread through the same call queue (aiosqlite offers scalar functions only).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.util import await_only
+
+from objectql.engine.totals import SQLITE_FUNCTION, ExactSum
 
 try:
     from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor
@@ -128,3 +134,13 @@ if AVAILABLE:
 def dbapi() -> Any:
     """The DBAPI module to hand ``create_async_engine(module=...)``, or None for SQLAlchemy's own."""
     return OneTripDBAPI(aiosqlite, sqlite3) if AVAILABLE else None
+
+
+def register_functions(dbapi_conn: Any) -> None:
+    """Register the exact-sum aggregate on a new connection (SQLAlchemy's adapted aiosqlite connection,
+    inside its connect event), on the driver's thread."""
+    connection = getattr(dbapi_conn, "_connection", None)
+    if not isinstance(connection, aiosqlite.Connection) or not hasattr(connection, "_execute"):
+        raise RuntimeError("this aiosqlite release has no call queue to register SQL functions through")
+    raw: sqlite3.Connection = connection._conn
+    await_only(connection._execute(raw.create_aggregate, SQLITE_FUNCTION, 2, ExactSum))  # type: ignore[no-untyped-call]

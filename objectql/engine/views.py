@@ -166,7 +166,8 @@ async def aggregate_snapshot(app: ObjectQL, view: View, spec: AggregateSpec) -> 
         if app.dialect == "postgresql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
         seq = await app.outbox.current_seq(conn)
-        groups = await aggregate_rows(conn, table, app.registry.get(view.object), app.dialect, view.node, spec)
+        obj = app.registry.get(view.object)
+        groups = await aggregate_rows(conn, table, obj, app.dialect, view.node, spec, app.max_groups)
     return seq, groups
 
 

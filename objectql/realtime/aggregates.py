@@ -5,13 +5,19 @@ one :class:`AggregateGroup`: one state, updated once per change event, and one s
 framed per subscriber. The state starts from the engine's aggregate at a seq (one read transaction) and is
 then kept from the change events after that seq: a row entering the view adds to its group, a row leaving
 subtracts, an update does both — counts, sums and the non-null counts behind averages exactly (currency sums
-are decimals). A minimum or maximum only moves by itself when a row brings a new extreme; when the row holding
-it leaves, the group reads the aggregate again (events arriving meanwhile wait and are applied after it).
+are decimals, other sums exact totals: :mod:`objectql.engine.totals`). A minimum or maximum only moves by
+itself when a row brings a new extreme; when the row holding it leaves, the group reads the aggregate again
+(events arriving meanwhile wait and are applied after it).
 
 Messages are coalesced: after a change, the next message goes out once ``interval`` has passed since the
 previous one, with the state as of the latest event — so a burst of writes costs few messages and the last
 one always arrives. A message whose groups equal the last one sent is not sent. Each message carries the seq
 it is consistent with: it equals the engine's ``aggregate()`` over the subscriber's visible rows as of that seq.
+A subscriber joining gets the state as it is at once (not the last message, which may be older). Each group
+keeps its own serialised text, so a message costs the serialisation of the groups that changed only.
+
+An aggregate has at most ``max_groups`` groups: one that has more when read, or grows past that later, ends
+each of its subscriptions with ``TOO_MANY_GROUPS``.
 """
 
 from __future__ import annotations
@@ -23,47 +29,64 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from objectql.engine.aggregates import AggregateSpec, group_sort_key, mean
+from objectql.engine import totals
+from objectql.engine.aggregates import AggregateSpec, mean, too_many_groups, user_total
 from objectql.engine.events import ChangeEvent
 from objectql.engine.values import tidy_decimal
 from objectql.engine.views import View
+from objectql.errors import ObjectQLError
 from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import Frame, LiveGroups, ReadState, Spawn
+from objectql.realtime.live_groups import Ending, Frame, LiveGroups, ReadState, Spawn
 from objectql.realtime.operations import GroupsRenderer
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
 
+Key = tuple[Any, ...]
+
 
 @dataclass
 class _Tally:
-    """One group's running values."""
+    """One group's running values, and its serialised text while they are unchanged."""
 
     count: int = 0
     sums: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     mins: dict[str, Any] = field(default_factory=dict)
     maxs: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
 
 
 @dataclass(eq=False)
 class AggregateSubscription:
     """One subscriber; ``frame`` wraps the shared payload as its message. Without ``render`` the payload is
     the ``"seq":…,"groups":[…]`` fragment; with it, what ``render`` makes of the groups (a GraphQL result,
-    rendered once per message for all the subscribers sharing its key)."""
+    rendered once per message for all the subscribers sharing its key). ``end`` ends the subscription
+    with an error (its transport's way: an error message, the end of a stream)."""
 
     conn: Connection
     frame: Frame
+    end: Ending
     render: GroupsRenderer | None = None
     group: AggregateGroup | None = None
+    # The groups' text this subscriber was last sent (identity: the group shares one string per state).
+    sent: str | None = None
 
 
 def _internal(spec: AggregateSpec) -> AggregateSpec:
-    """What the state needs from the database: sums and non-null counts for sums and averages alike."""
-    totals = tuple(dict.fromkeys((*spec.sum, *spec.avg)))
+    """What the state needs from the database: exact sums and non-null counts for sums and averages alike."""
+    totals_of = tuple(dict.fromkeys((*spec.sum, *spec.avg)))
     return AggregateSpec(
-        count=True, sum=totals, counts=totals, min=spec.min, max=spec.max, group_by=spec.group_by, exact=spec.exact
+        count=True,
+        sum=totals_of,
+        counts=totals_of,
+        min=spec.min,
+        max=spec.max,
+        group_by=spec.group_by,
+        exact=spec.exact,
+        floats=spec.floats,
+        raw=True,
     )
 
 
@@ -78,9 +101,12 @@ class AggregateGroup(ReadState):
         self.key = (view.key, spec.key)
         self.object = view.object
         self.subscribers: set[AggregateSubscription] = set()
-        self._tallies: dict[tuple[Any, ...], _Tally] = {}
+        self._tallies: dict[Key, _Tally] = {}
+        self._order: list[Key] | None = []  # the tallies' keys in group order; None when to be sorted again
         self._timer: asyncio.TimerHandle | None = None
         self._last_sent: str | None = None
+        # The groups' text as they are now, until they change (one string object per state).
+        self._current: str | None = None
         self._last_flush = 0.0
         self._rendering: asyncio.Task[None] | None = None  # rendered messages go out in order
 
@@ -91,11 +117,13 @@ class AggregateGroup(ReadState):
 
     def loaded(self, seq: int, groups: list[dict[str, Any]]) -> None:
         self._tallies = {self._key_of(g["key"]): self._tally_of(g) for g in groups}
+        self._order = None
+        self._current = None
 
     def settled(self) -> None:
         self._flush_soon(at_once=self._last_sent is None)
 
-    def _key_of(self, key: dict[str, Any]) -> tuple[Any, ...]:
+    def _key_of(self, key: dict[str, Any]) -> Key:
         return tuple(key[f] for f in self.spec.group_by)
 
     def _tally_of(self, group: dict[str, Any]) -> _Tally:
@@ -120,6 +148,9 @@ class AggregateGroup(ReadState):
             return
         if after is not None:
             self._add(after)
+            if len(self._tallies) > self.live.max_groups:
+                self.end(too_many_groups(self.live.max_groups))
+                return
         self._flush_soon()
 
     def _remove(self, row: dict[str, Any]) -> bool:
@@ -129,16 +160,18 @@ class AggregateGroup(ReadState):
         if tally is None:
             return False  # not in the state as it should be: read it again
         tally.count -= 1
+        tally.text = self._current = None
         if tally.count == 0:
             if self.spec.group_by:
                 del self._tallies[key]
+                self._order = None
             else:
                 self._tallies[key] = self._empty()
             return True
         for f in tally.sums:
             value = row.get(f)
             if value is not None:
-                tally.sums[f] -= value
+                tally.sums[f] -= self._term(f, value)
                 tally.counts[f] -= 1
         for extremes in (tally.mins, tally.maxs):
             for f, held in extremes.items():
@@ -148,20 +181,29 @@ class AggregateGroup(ReadState):
         return True
 
     def _empty(self) -> _Tally:
-        totals = (*self.spec.sum, *self.spec.avg)
-        zero: dict[str, Any] = {f: Decimal(0) if f in self.spec.exact else 0 for f in totals}
-        return _Tally(0, zero, dict.fromkeys(zero, 0), dict.fromkeys(self.spec.min), dict.fromkeys(self.spec.max))
+        spec = self.spec
+        totals_of = (*spec.sum, *spec.avg)
+        zero: dict[str, Any] = {f: Decimal(0) if f in spec.exact else 0 for f in totals_of}
+        return _Tally(0, zero, dict.fromkeys(zero, 0), dict.fromkeys(spec.min), dict.fromkeys(spec.max))
+
+    def _term(self, field: str, value: Any) -> Any:
+        """``value`` as its exact share of a total: currency as it is, other numbers as :mod:`totals` counts."""
+        if field in self.spec.exact:
+            return value
+        return totals.term(value, is_float=field in self.spec.floats)
 
     def _add(self, row: dict[str, Any]) -> None:
         key = tuple(row.get(f) for f in self.spec.group_by)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = self._empty()
+            self._order = None
         tally.count += 1
+        tally.text = self._current = None
         for f in tally.sums:
             value = row.get(f)
             if value is not None:
-                tally.sums[f] += value
+                tally.sums[f] += self._term(f, value)
                 tally.counts[f] += 1
         for f, held in tally.mins.items():
             value = row.get(f)
@@ -174,26 +216,47 @@ class AggregateGroup(ReadState):
 
     # -- messages ------------------------------------------------------------------------------
 
-    def groups(self) -> list[dict[str, Any]]:
-        """The state as the engine's ``aggregate()`` gives it."""
+    def _group(self, key: Key, tally: _Tally) -> dict[str, Any]:
+        """One group as the engine's ``aggregate()`` gives it."""
         spec = self.spec
-        out = []
-        for key, tally in self._tallies.items():
-            group: dict[str, Any] = {"key": dict(zip(spec.group_by, key, strict=True))}
-            if spec.count:
-                group["count"] = tally.count
-            if spec.sum:
-                group["sum"] = {f: _total(tally, f, f in spec.exact) for f in spec.sum}
-            if spec.avg:
-                group["avg"] = {f: mean(tally.sums[f], tally.counts[f], f in spec.exact) for f in spec.avg}
-            if spec.min:
-                group["min"] = dict(tally.mins)
-            if spec.max:
-                group["max"] = dict(tally.maxs)
-            out.append(group)
-        if not spec.group_by and not out:
-            out.append({"key": {}, "count": 0} if spec.count else {"key": {}})
-        return sorted(out, key=lambda g: group_sort_key(spec, g))
+        group: dict[str, Any] = {"key": dict(zip(spec.group_by, key, strict=True))}
+        if spec.count:
+            group["count"] = tally.count
+        if spec.sum:
+            group["sum"] = {f: _total(spec, tally, f) for f in spec.sum}
+        if spec.avg:
+            group["avg"] = {
+                f: mean(tally.sums[f], tally.counts[f], f in spec.exact, f in spec.floats) for f in spec.avg
+            }
+        if spec.min:
+            group["min"] = dict(tally.mins)
+        if spec.max:
+            group["max"] = dict(tally.maxs)
+        return group
+
+    def _keys(self) -> list[Key]:
+        if self._order is None:
+            self._order = sorted(self._tallies, key=key_order)
+        return self._order
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The state as the engine's ``aggregate()`` gives it (without ``group_by``: one group, always)."""
+        return [self._group(key, self._tallies[key]) for key in self._keys()]
+
+    def _text(self) -> str:
+        """The groups as wire JSON: only groups changed since they were last serialised are serialised."""
+        if self._current is not None:
+            return self._current
+        parts = []
+        for key in self._keys():
+            tally = self._tallies[key]
+            if tally.text is None:
+                tally.text = dumps(wire_group(self._group(key, tally)))
+            parts.append(tally.text)
+        text = "[" + ",".join(parts) + "]"
+        # One string object per state: subscribers are compared by identity with what they were sent.
+        self._current = self._last_sent if text == self._last_sent and self._last_sent is not None else text
+        return self._current
 
     def _flush_soon(self, *, at_once: bool = False) -> None:
         if self._timer is not None:
@@ -205,26 +268,27 @@ class AggregateGroup(ReadState):
         self._timer = None
         if not self._ready:
             return  # the state is being read again: the read flushes when done
-        state = self.groups()
-        groups = dumps(wire_groups(state))
-        if groups == self._last_sent:
-            return
-        self._last_sent = groups
-        self._last_flush = time.monotonic()
-        self._send(self.subscribers, state)
+        text = self._text()
+        if text is not self._last_sent:
+            self._last_sent = text
+            self._last_flush = time.monotonic()
+        # Everyone not sent this state yet: all of them after a change, else those who joined meanwhile.
+        self._send([sub for sub in self.subscribers if sub.sent is not text], text)
 
-    def _send(self, subscribers: set[AggregateSubscription], state: list[dict[str, Any]] | None = None) -> None:
-        fragment = '"seq":' + str(self.seq) + ',"groups":' + (self._last_sent or "[]")
+    def _send(self, subscribers: list[AggregateSubscription], text: str) -> None:
+        if not subscribers:
+            return
+        fragment = '"seq":' + str(self.seq) + ',"groups":' + text
         rendered: dict[Any, list[AggregateSubscription]] = {}
-        for sub in list(subscribers):
+        for sub in subscribers:
+            sub.sent = text
             if sub.render is None:
                 sub.conn.push(sub.frame(fragment, self.seq))
             else:
                 rendered.setdefault(sub.render.key, []).append(sub)
         if rendered:
             previous = self._rendering
-            groups = state if state is not None else self.groups()
-            self._rendering = self.live.spawn(self._render(previous, groups, self.seq, rendered))
+            self._rendering = self.live.spawn(self._render(previous, self.groups(), self.seq, rendered))
 
     async def _render(
         self,
@@ -248,9 +312,16 @@ class AggregateGroup(ReadState):
                     sub.conn.push(sub.frame(payload, seq))
 
     def welcome(self, sub: AggregateSubscription) -> None:
-        """A new subscriber of a group already sending: the current state, at once."""
-        if self._ready and self._last_sent is not None:
-            self._send({sub})
+        """A new subscriber: the state as it is now, at once — or, while it is being read, when it is read."""
+        if self._ready:
+            self._send([sub], self._text())
+
+    def end(self, error: ObjectQLError) -> None:
+        """The aggregate cannot be kept (too many groups): end every subscription with ``error``."""
+        for sub in list(self.subscribers):
+            self.live.remove(sub)
+            sub.end(error)
+        self.live.release(self)
 
     def close(self) -> None:
         super().close()
@@ -260,31 +331,45 @@ class AggregateGroup(ReadState):
             self._timer.cancel()
 
 
-def _total(tally: _Tally, field: str, exact: bool) -> Any:
+def _total(spec: AggregateSpec, tally: _Tally, field: str) -> Any:
     if not tally.counts.get(field):
         return None
-    return tidy_decimal(tally.sums[field]) if exact else tally.sums[field]
+    if field in spec.exact:
+        return tidy_decimal(tally.sums[field])
+    return user_total(spec, field, tally.sums[field])
+
+
+def key_order(key: Key) -> tuple[Any, ...]:
+    """Groups in key order, nulls last (as ``aggregate()`` orders them)."""
+    return tuple((value is None, value if value is not None else 0) for value in key)
+
+
+def _convert(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(tidy_decimal(value))
+    if isinstance(value, dict):
+        return {k: _convert(v) for k, v in value.items()}
+    return value
+
+
+def wire_group(group: dict[str, Any]) -> dict[str, Any]:
+    """Decimals as strings (exact on the wire), everything else as JSON has it."""
+    converted: dict[str, Any] = _convert(group)
+    return converted
 
 
 def wire_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Decimals as strings (exact on the wire), everything else as JSON has it."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return str(tidy_decimal(value))
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        return value
-
-    return [convert(g) for g in groups]
+    """The engine's ``aggregate()`` as the wire has it."""
+    return [wire_group(g) for g in groups]
 
 
 class LiveAggregates(LiveGroups[AggregateGroup]):
     """The live aggregate groups of one process; the hub hands it every change event."""
 
-    def __init__(self, source: ChangeSource, spawn: Spawn, interval: float) -> None:
+    def __init__(self, source: ChangeSource, spawn: Spawn, interval: float, max_groups: int) -> None:
         super().__init__(source, spawn)
         self.interval = interval
+        self.max_groups = max_groups
 
     def add(self, view: View, spec: AggregateSpec, sub: AggregateSubscription) -> None:
         group = self.group_for((view.key, spec.key), lambda: AggregateGroup(self, view, spec))
@@ -301,4 +386,4 @@ class LiveAggregates(LiveGroups[AggregateGroup]):
             self.release(group)
 
 
-__all__ = ["AggregateGroup", "AggregateSubscription", "LiveAggregates", "wire_groups"]
+__all__ = ["AggregateGroup", "AggregateSubscription", "LiveAggregates", "wire_group", "wire_groups"]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from objectql.engine.events import ChangeEvent
+from objectql.errors import InternalError, ObjectQLError, Unavailable
 from objectql.realtime.source import ChangeSource
 
 log = logging.getLogger("objectql.realtime")
@@ -21,6 +22,8 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 # Frames a group's shared text (a fragment, or a rendered GraphQL result) as one subscriber's message,
 # given the seq it is consistent with.
 Frame = Callable[[str, int], str]
+# Ends one subscription of a group with an error, the transport's way (an error message, the end of a stream).
+Ending = Callable[[ObjectQLError], None]
 # How often a group whose read failed reads again.
 RETRY_SECONDS = 1.0
 
@@ -28,9 +31,12 @@ RETRY_SECONDS = 1.0
 class ReadState:
     """A group's state: read from the database together with the seq it is consistent with, then kept from
     the change events after that seq. Events arriving while it is read wait and are applied after it; a
-    failed read is retried every :data:`RETRY_SECONDS`. Subclasses read in :meth:`fetch`, take the result in
-    :meth:`loaded`, apply an event in :meth:`apply` (which may call :meth:`read` again), act once the state
-    is current in :meth:`settled` and when a read failed in :meth:`failed`."""
+    read that failed because the database is away (or any error but the request's own) is retried every
+    :data:`RETRY_SECONDS`; one refused for what it asks (an :class:`ObjectQLError` that retrying cannot
+    mend, such as too many groups) ends the group through :meth:`end`. Subclasses read in :meth:`fetch`,
+    take the result in :meth:`loaded`, apply an event in :meth:`apply` (which may call :meth:`read` again),
+    act once the state is current in :meth:`settled`, when a read failed in :meth:`failed`, and end every
+    subscription in :meth:`end`."""
 
     what = "state"  # for the log
 
@@ -56,7 +62,11 @@ class ReadState:
             try:
                 seq, data = await self.fetch()
                 break
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, ObjectQLError) and not isinstance(exc, Unavailable | InternalError):
+                    self._reading = None  # refused for what it asks: retrying would not mend it
+                    self.end(exc)
+                    return
                 if not self.failing:  # one report per outage
                     log.exception("reading a live %s failed; retrying every %g s", self.what, RETRY_SECONDS)
                 self.failing = True
@@ -96,6 +106,10 @@ class ReadState:
 
     def failed(self) -> None:
         """A read failed; it is retried in :data:`RETRY_SECONDS`."""
+
+    def end(self, error: ObjectQLError) -> None:
+        """The state cannot be kept for what it was asked: end every subscription with ``error``."""
+        raise NotImplementedError
 
     def close(self) -> None:
         if self._reading is not None:

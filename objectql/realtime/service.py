@@ -22,7 +22,7 @@ from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.hub import Hub, Subscription
-from objectql.realtime.live_groups import Frame
+from objectql.realtime.live_groups import Ending, Frame
 from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
 from objectql.realtime.operations import LiveAggregate, LiveWindow
 from objectql.realtime.presence import ChannelAccess, Presence, PresenceWire
@@ -53,6 +53,8 @@ class Realtime:
         presence_heartbeat: float = 10.0,
         presence_timeout: float = 30.0,
         aggregate_interval: float = 0.1,
+        aggregate_max_groups: int = 1000,
+        window_rows: int = 10_000,
     ) -> None:
         self.source = source
         self.backend = backend
@@ -67,6 +69,8 @@ class Realtime:
         self.connections: set[Connection] = set()
         self.hub: Hub | None = None
         self.aggregate_interval = aggregate_interval
+        self.aggregate_max_groups = aggregate_max_groups
+        self.window_rows = window_rows
         self.aggregates: LiveAggregates | None = None
         self.windows: LiveWindows | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,8 +90,8 @@ class Realtime:
         start = await source.current_seq()
         feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
         self.hub = Hub(feed)
-        self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval)
-        self.windows = LiveWindows(source, self.hub.spawn)
+        self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval, self.aggregate_max_groups)
+        self.windows = LiveWindows(source, self.hub.spawn, self.window_rows)
         self.hub.listeners += [self.aggregates.dispatch, self.windows.dispatch]
         source.add_listener(self._on_commit)
         await self.backend.connect()
@@ -136,13 +140,14 @@ class Realtime:
         return self.aggregates
 
     def open_aggregate(
-        self, conn: Connection, user: User | None, live: LiveAggregate, frame: Frame
+        self, conn: Connection, user: User | None, live: LiveAggregate, frame: Frame, end: Ending
     ) -> AggregateSubscription:
-        """Check a GraphQL ``<x>Aggregate`` subscription as ``user`` and join its live aggregate."""
+        """Check a GraphQL ``<x>Aggregate`` subscription as ``user`` and join its live aggregate; ``end``
+        ends it with an error when the aggregate can no longer be kept."""
         view, spec = self.source.aggregate_view(
             live.object, user, filters=live.filters, aggregate=live.aggregate, group_by=live.group_by
         )
-        sub = AggregateSubscription(conn, frame, live.renderer)
+        sub = AggregateSubscription(conn, frame, end, live.renderer)
         self.require_aggregates().add(view, spec, sub)
         return sub
 
@@ -151,12 +156,14 @@ class Realtime:
             raise RuntimeError("the realtime service is not started")
         return self.windows
 
-    def open_window(self, conn: Connection, user: User | None, live: LiveWindow, frame: Frame) -> WindowSubscription:
+    def open_window(
+        self, conn: Connection, user: User | None, live: LiveWindow, frame: Frame, end: Ending
+    ) -> WindowSubscription:
         """Check a GraphQL ``<x>Window`` subscription as ``user`` and join its live window."""
         view, spec = self.source.window_view(
             live.object, user, filters=live.filters, fields=live.fields, sort=live.sort, limit=live.limit
         )
-        sub = WindowSubscription(conn, frame, render=live.renderer)
+        sub = WindowSubscription(conn, frame, end, render=live.renderer)
         self.require_windows().add(view, spec, sub)
         return sub
 

@@ -11,6 +11,9 @@ replaced from the rows held beyond it, as they were at that event. Only when few
 left within the bound does the group read the database again; it then sends what turns the window its
 subscribers hold into the window read, all at the read's seq, and skips the events that read covered.
 
+A connection's windows hold at most ``rows_per_connection`` rows together (each window counts its
+``2 × limit``): a subscription past that is refused with ``TOO_MANY_ROWS``.
+
 Messages are relative to the window: ``added`` (a row entered, at ``index``), ``modified`` (a row in the
 window changed, now at ``index``), ``removed`` (a row left: deleted, filtered out or pushed out). A change's
 ``index`` is the row's position once that message is applied. The messages of one seq form one step:
@@ -30,9 +33,11 @@ from typing import Any, Protocol
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import View
 from objectql.engine.windows import RowKey, WindowSpec, row_key
+from objectql.errors import ObjectQLError, TooManyRows
 from objectql.realtime.changes import ADDED, MODIFIED, REMOVED
 from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import Frame, LiveGroups, ReadState
+from objectql.realtime.live_groups import Ending, Frame, LiveGroups, ReadState, Spawn
+from objectql.realtime.source import ChangeSource
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
@@ -68,16 +73,21 @@ class WindowRenderer(Protocol):
 @dataclass(eq=False)
 class WindowSubscription:
     """One subscriber. Without ``render`` each change goes out as its shared JSON, framed; with it, as what
-    ``render`` makes of it — and the snapshot as an ``added`` change per row, in window order."""
+    ``render`` makes of it — and the snapshot as an ``added`` change per row, in window order. ``end`` ends
+    the subscription with an error (its transport's way)."""
 
     conn: Connection
     frame: Frame
+    end: Ending
     opened: Opened | None = None
     render: WindowRenderer | None = None
     group: WindowGroup | None = None
     # Set once the subscriber's first messages (its ack and snapshot) are queued, or once the read they wait
     # for failed (they follow when a retry succeeds): what a connection waits for before its next request.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # The rows its window counts against its connection's budget (0 once released).
+    rows: int = 0
 
     @property
     def started(self) -> bool:
@@ -294,6 +304,14 @@ class WindowGroup(ReadState):
     def empty(self) -> bool:
         return not self.subscribers and not self._joining
 
+    def end(self, error: ObjectQLError) -> None:
+        """The window cannot be kept for what it asks: end every subscription with ``error``."""
+        for sub in [*self.subscribers, *self._joining]:
+            self.live.remove(sub)
+            sub.ready.set()  # a connection waiting for its snapshot goes on
+            sub.end(error)
+        self.live.release(self)
+
     def close(self) -> None:
         super().close()
         if self._rendering is not None:
@@ -303,11 +321,44 @@ class WindowGroup(ReadState):
 class LiveWindows(LiveGroups[WindowGroup]):
     """The live window groups of one process; the hub hands it every change event."""
 
+    def __init__(self, source: ChangeSource, spawn: Spawn, rows_per_connection: int) -> None:
+        super().__init__(source, spawn)
+        self.rows_per_connection = rows_per_connection
+        self._rows: dict[Connection, int] = {}  # the rows each connection's windows count
+
     def add(self, view: View, spec: WindowSpec, sub: WindowSubscription) -> None:
-        """Join ``sub`` to its group; its first messages go out at once, or when the group's rows are read."""
+        """Join ``sub`` to its group; its first messages go out at once, or when the group's rows are read.
+        Raises :class:`TooManyRows` when the connection's windows would hold too many rows."""
+        rows = self.admit(sub.conn, spec)
+        self._rows[sub.conn] = self._rows.get(sub.conn, 0) + rows
+        sub.rows = rows
         self.group_for((view.key, spec.key), lambda: WindowGroup(self, view, spec)).join(sub)
 
+    def admit(self, conn: Connection, spec: WindowSpec) -> int:
+        """The rows a window of ``spec`` counts; raises :class:`TooManyRows` when ``conn``'s windows would
+        then hold more than the budget."""
+        rows = 2 * spec.limit
+        held = self._rows.get(conn, 0)
+        if held + rows > self.rows_per_connection:
+            raise TooManyRows(
+                f"the live windows of this connection would hold {held + rows} rows (2 × limit each), "
+                f"more than {self.rows_per_connection}",
+                details={"limit": self.rows_per_connection, "held": held},
+            )
+        return rows
+
+    def rows_held(self, conn: Connection) -> int:
+        """The rows ``conn``'s windows count against its budget."""
+        return self._rows.get(conn, 0)
+
     def remove(self, sub: WindowSubscription) -> None:
+        if sub.rows:
+            left = self._rows.get(sub.conn, 0) - sub.rows
+            if left > 0:
+                self._rows[sub.conn] = left
+            else:
+                self._rows.pop(sub.conn, None)
+            sub.rows = 0
         group, sub.group = sub.group, None
         if group is None:
             return

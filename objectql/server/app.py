@@ -82,6 +82,7 @@ def create_app(
                     allow_anonymous=not settings.auth_enabled,
                     sign_in=settings.auth_enabled,
                     outbox_retention=settings.outbox_retention,
+                    max_groups=settings.aggregate_max_groups,
                 )
                 await served.init()
                 stack.push_async_callback(served.close)
@@ -101,6 +102,8 @@ def create_app(
                 presence_heartbeat=settings.presence_heartbeat,
                 presence_timeout=settings.presence_timeout,
                 aggregate_interval=settings.aggregate_interval / 1000,
+                aggregate_max_groups=settings.aggregate_max_groups,
+                window_rows=settings.window_rows,
             )
             await realtime.start()
             stack.push_async_callback(realtime.stop)

@@ -259,6 +259,24 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "aggregate_max_groups",
+        "OBJECTQL_AGGREGATE_MAX_GROUPS",
+        1000,
+        int,
+        "Most groups one aggregate may have (query or live); more is TOO_MANY_GROUPS, and a live aggregate "
+        "that grows past it ends.",
+        minimum=1,
+    ),
+    Setting(
+        "window_rows",
+        "OBJECTQL_WINDOW_ROWS",
+        10_000,
+        int,
+        "Most rows the live windows of one connection may hold together (a window holds 2 × its limit); "
+        "a window past that is refused with TOO_MANY_ROWS.",
+        minimum=2,
+    ),
+    Setting(
         "log_level",
         "OBJECTQL_LOG_LEVEL",
         "info",
@@ -313,6 +331,8 @@ class Settings:
     workers: int
     playground_dir: str | None
     aggregate_interval: int
+    aggregate_max_groups: int
+    window_rows: int
     log_level: str
     log_format: str
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from objectql import Forbidden, InvalidRequest, ObjectQL, User
+from objectql.errors import TooManyGroups
 from tests.conftest import OWNER_ROWS_HIDDEN_COST, fresh_database_url, write_objects
 
 ORDERS = (
@@ -126,7 +128,8 @@ records_strategy = st.lists(
             "flag": st.sampled_from([None, True, False]),
             "amount": amounts,
             "qty": st.one_of(st.none(), st.integers(-1000, 1000)),
-            "ratio": st.one_of(st.none(), st.floats(-100, 100, allow_nan=False).map(lambda f: round(f, 3))),
+            # Any finite float: sums that round, cancel out or overflow.
+            "ratio": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
         }
     ),
     max_size=25,
@@ -149,7 +152,7 @@ def expected(records: list[dict[str, Any]], group_by: list[str]) -> list[dict[st
             {
                 "key": dict(zip(group_by, key, strict=True)),
                 "count": len(rows),
-                "sum": {f: sum(v) if v else None for f, v in values.items()},
+                "sum": {f: _sum(f, v) for f, v in values.items()},
                 "avg": {f: _avg(f, v) for f, v in values.items()},
                 "min": {f: min(v) if v else None for f, v in values.items()},
                 "max": {f: max(v) if v else None for f, v in values.items()},
@@ -158,12 +161,28 @@ def expected(records: list[dict[str, Any]], group_by: list[str]) -> list[dict[st
     return out
 
 
+def _exact(values: list[Any]) -> Fraction:
+    """The exact sum of numbers (a float is exactly the binary number it holds)."""
+    return sum((Fraction(v) for v in values), Fraction(0))
+
+
+def _sum(field: str, values: list[Any]) -> Any:
+    if not values:
+        return None
+    if field != "ratio":
+        return sum(values)
+    try:
+        return float(_exact(values))  # rounded once
+    except OverflowError:
+        return None  # too large for a float: null, never Infinity
+
+
 def _avg(field: str, values: list[Any]) -> Any:
     if not values:
         return None
     if field == "amount":
         return (sum(values) / len(values)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN).normalize()
-    return sum(values) / len(values)
+    return float(_exact(values) / len(values))
 
 
 def same(actual: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> bool:
@@ -179,7 +198,7 @@ def same(actual: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> bool:
                     if x is not y:
                         return False
                 elif field == "ratio" or (field == "qty" and part == "avg"):
-                    if abs(float(x) - float(y)) > 1e-6 * max(1.0, abs(float(y))):
+                    if type(x) is not float or x != y:  # exact, whatever the order of the rows
                         return False
                 elif Decimal(x) != Decimal(y):
                     return False
@@ -233,3 +252,46 @@ def test_sql_aggregates_equal_a_plain_computation(database: str, tmp_path: Path)
             agree()
         finally:
             runner.run(app.close())
+
+
+# -- numbers: exact totals, never Infinity, a bound on groups -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weights", "total", "mean"),
+    [
+        ([0.1, 0.2, 0.3], 0.6, 0.2),  # rounded once: not 0.6000000000000001
+        ([1e16, 1.0, -1e16], 1.0, 1 / 3),  # not 0: no rounding until the end, whatever the row order
+        ([1e308, 1e308], None, 1e308),  # too large for a float: null, and the average still correct
+        ([5e-324, 5e-324], 1e-323, 5e-324),
+    ],
+)
+async def test_float_sums_are_exact_and_finite(
+    make_engine: Any, weights: list[float], total: float | None, mean: float
+) -> None:
+    app: ObjectQL = await make_engine({"orders": ORDERS})
+    orders = app.object("orders")
+    for weight in weights:
+        await orders.create({"weight": weight})
+    (whole,) = await orders.aggregate(sum=["weight"], avg=["weight"])
+    assert whole["sum"]["weight"] == total and whole["avg"]["weight"] == mean
+
+
+async def test_integer_sums_past_64_bits_are_exact(make_engine: Any) -> None:
+    app: ObjectQL = await make_engine({"orders": ORDERS})
+    orders = app.object("orders")
+    for _ in range(3):
+        await orders.create({"qty": 2**62})
+    (whole,) = await orders.aggregate(sum=["qty"], avg=["qty"])
+    assert whole["sum"]["qty"] == 3 * 2**62 and whole["avg"]["qty"] == float(2**62)
+
+
+async def test_more_groups_than_the_bound_is_too_many_groups(make_engine: Any) -> None:
+    app: ObjectQL = await make_engine({"orders": ORDERS}, max_groups=3)
+    orders = app.object("orders")
+    for qty in range(4):
+        await orders.create({"qty": qty})
+    with pytest.raises(TooManyGroups) as info:
+        await orders.aggregate(count=True, group_by=["qty"])
+    assert info.value.code == "TOO_MANY_GROUPS" and info.value.details == {"limit": 3}
+    assert len(await orders.aggregate(count=True, group_by=["qty"], filters=[["qty", "<", 3]])) == 3

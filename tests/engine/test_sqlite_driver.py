@@ -83,3 +83,12 @@ async def test_rows_counts_and_errors_come_back_as_from_any_dbapi_cursor(app: Ob
         await orders.create({"total": 9, "code": "c1"})
     assert raised.value.errors[0]["field"] == "code"  # the unique violation, translated
     assert await orders.count() == 5
+
+
+async def test_every_connection_has_the_exact_sum_aggregate(app: ObjectQL) -> None:
+    orders = app.object("orders")
+    for total in (0.1, 0.2, 0.3):
+        await orders.create({"total": total})
+    async with app.engine.connect() as conn:
+        (raw,) = (await conn.execute(text("SELECT objectql_exact_sum(total, 1) FROM orders"))).one()
+    assert int(raw) / 2**1074 == 0.6  # the exact total, in units of 2**-1074: rounded once, not 0.6000000000000001

@@ -58,3 +58,18 @@ async def test_groups_with_exact_sums_for_each_user_over_their_rows(live_server:
     assert codes(hidden) == ["FORBIDDEN"] and hidden["errors"][0]["extensions"]["details"]["field"] == "cost"
     filtered = await post(server, '{ ordersAggregate(where: {status: {eq: "paid"}}) { count } }', token=admin)
     assert filtered.json() == {"data": {"ordersAggregate": [{"count": 2}]}}
+
+
+async def test_a_float_sum_too_large_for_a_float_is_null_not_an_error(live_server: ServerFactory) -> None:
+    weights = "fields:\n  weight: {type: number}\n  size: {type: text}\n"
+    server = await live_server({"parcels": weights})
+    parcels = server.engine.object("parcels")
+    for weight, size in [(1e308, "big"), (1e308, "big"), (0.1, "small"), (0.2, "small"), (0.3, "small")]:
+        await parcels.create({"weight": weight, "size": size})
+    query = "{ parcelsAggregate(groupBy: [size]) { key { size } sum { weight } avg { weight } } }"
+    body = (await post(server, query)).json()
+    assert "errors" not in body, body
+    assert body["data"]["parcelsAggregate"] == [
+        {"key": {"size": "big"}, "sum": {"weight": None}, "avg": {"weight": 1e308}},
+        {"key": {"size": "small"}, "sum": {"weight": 0.6}, "avg": {"weight": 0.2}},
+    ]

@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from objectql.engine.user import User
+from objectql.realtime import aggregates
 from objectql.realtime.aggregates import wire_groups
 from tests.conftest import OWNER_ROWS_HIDDEN_COST
+from tests.graphql.wsclient import PROTOCOLS, open_ws
 from tests.realtime.conftest import SECRET, Client, LiveServer, Outage, ServerFactory, connect, settle
 
 ORDERS = (
@@ -23,6 +25,7 @@ fields:
   status: {type: select, options: [pending, paid, shipped]}
   total:  {type: currency}
   qty:    {type: integer}
+  weight: {type: number}
   owner:  {type: text}
   cost:   {type: currency}
 """
@@ -261,3 +264,143 @@ async def test_an_aggregate_read_during_an_outage_arrives_when_the_database_is_b
     await orders.create({"status": "paid", "total": Decimal("0.25"), "qty": 2, "owner": "kim"})
     message = await latest(client, server)
     assert message["groups"] == await expected(server, None, group_by=["status"], **ASKED)
+
+
+# -- joiners, numbers, budgets ------------------------------------------------------------------------
+
+
+async def test_a_subscriber_joining_while_a_message_is_pending_gets_the_state_at_its_seq(
+    live_server: ServerFactory,
+) -> None:
+    """Coalescing holds the next message back; a subscriber joining meanwhile gets the state as it is, not the
+    last message sent with the newer seq."""
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="3000")
+    orders = server.engine.object("orders")
+    await orders.create({"status": "paid", "qty": 1})
+    first = await connect(server)
+    await first.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": {"count": True}})
+    await first.expect("subscribed")
+    assert (await first.expect("aggregate"))["groups"] == [{"key": {}, "count": 1}]
+    await orders.create({"status": "paid", "qty": 2})  # its message waits for the interval
+    await settle(server)
+    joiner = await connect(server)
+    await joiner.send({"type": "subscribe", "id": "j", "object": "orders", "aggregate": {"count": True}})
+    await joiner.expect("subscribed")
+    joined = await joiner.expect("aggregate")
+    assert joined["seq"] == await server.engine.current_seq()
+    assert joined["groups"] == await expected(server, None, count=True) == [{"key": {}, "count": 2}]
+    # The others get it when the interval is over, and the joiner does not get it twice.
+    assert (await first.expect("aggregate", timeout=6))["groups"] == joined["groups"]
+    await joiner.nothing(server)
+
+
+async def test_live_float_sums_equal_the_engine_and_stay_finite(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
+    orders = server.engine.object("orders")
+    asked = {"count": True, "sum": ["weight"], "avg": ["weight"]}
+    client = await connect(server)
+    await client.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": asked})
+    await client.expect("subscribed")
+    await client.expect("aggregate")
+    ids = [(await orders.create({"weight": weight}))["id"] for weight in (0.1, 0.2, 0.3)]
+    await orders.delete(ids[0])  # kept by adding and subtracting: 0.5000000000000001; read again: 0.5
+    message = await latest(client, server)
+    assert message["groups"] == await expected(server, None, **asked)
+    assert message["groups"][0]["sum"] == {"weight": 0.5}
+    await orders.create({"weight": 1e308})
+    await orders.create({"weight": 1e308})
+    await settle(server)
+    await client.send({"type": "ping"})
+    raw = ""
+    while True:
+        raw = await asyncio.wait_for(client.ws.recv(), 5)
+        if json.loads(raw)["type"] == "pong":
+            break
+        last = raw
+    assert "Infinity" not in last  # not JSON: a browser's JSON.parse refuses it
+    overflowed = json.loads(last)["groups"]
+    assert overflowed == await expected(server, None, **asked)
+    assert overflowed[0]["sum"] == {"weight": None} and overflowed[0]["count"] == 4
+
+
+async def test_a_flush_serialises_only_the_groups_that_changed(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0")
+    orders = server.engine.object("orders")
+    for qty in range(50):
+        await orders.create({"qty": qty, "total": Decimal(qty)})
+    serialised: list[int] = []
+    original = aggregates.dumps
+
+    def counting(value: Any) -> str:
+        serialised.append(len(value) if isinstance(value, list) else 1)
+        return original(value)
+
+    monkeypatch.setattr(aggregates, "dumps", counting)
+    client = await connect(server)
+    request = {"type": "subscribe", "id": "a", "object": "orders", "group_by": ["qty"]}
+    await client.send({**request, "aggregate": {"count": True, "sum": ["total"]}})
+    await client.expect("subscribed")
+    assert len((await client.expect("aggregate"))["groups"]) == 50
+    assert sum(serialised) == 50
+    serialised.clear()
+    await orders.create({"qty": 7, "total": Decimal(1)})
+    message = await latest(client, server)
+    assert message["groups"] == await expected(server, None, count=True, sum=["total"], group_by=["qty"])
+    assert sum(serialised) == 1  # the group of qty 7, not all fifty
+
+
+async def test_an_aggregate_with_too_many_groups_ends_with_too_many_groups(
+    live_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0", OBJECTQL_AGGREGATE_MAX_GROUPS="3")
+    orders = server.engine.object("orders")
+    for qty in range(4):
+        await orders.create({"qty": qty})
+    client = await connect(server)
+    request = {"type": "subscribe", "object": "orders", "aggregate": {"count": True}, "group_by": ["qty"]}
+    await client.send({**request, "id": "a"})
+    await client.expect("subscribed")
+    error = await client.expect("error")
+    assert error["id"] == "a" and error["code"] == "TOO_MANY_GROUPS" and error["details"] == {"limit": 3}
+    assert server.realtime.require_aggregates().group_count == 0  # nothing left to read again
+    await client.send({"type": "unsubscribe", "id": "a"})
+    assert (await client.expect("error"))["code"] == "NOT_FOUND"  # it ended
+
+    # One that grows past the bound later ends then.
+    await client.send({**request, "id": "b", "filters": [["qty", "<", 3]]})
+    await client.expect("subscribed")
+    assert len((await client.expect("aggregate"))["groups"]) == 3
+    await orders.update((await orders.find(filters=[["qty", "=", 3]]))[0]["id"], {"qty": -1})
+    error = await client.expect("error")
+    assert error["id"] == "b" and error["code"] == "TOO_MANY_GROUPS"
+    assert server.realtime.require_aggregates().group_count == 0
+    await client.nothing(server)
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or "failed" in r.getMessage()]
+
+
+async def test_too_many_groups_ends_an_sse_stream_and_a_graphql_subscription(live_server: ServerFactory) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_AGGREGATE_INTERVAL="0", OBJECTQL_AGGREGATE_MAX_GROUPS="3")
+    for qty in range(4):
+        await server.engine.object("orders").create({"qty": qty})
+    params = {"aggregate": json.dumps({"count": True}), "group_by": "qty"}
+    async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
+        async with http.stream("GET", "/api/events/orders", params=params) as stream:
+            body = "".join([line + "\n" async for line in stream.aiter_lines()])  # the stream ends
+        assert "event: error\n" in body and json.loads(body.split("event: error\ndata: ")[1].split("\n")[0]) == {
+            "code": "TOO_MANY_GROUPS",
+            "message": "more than 3 groups; group by fewer values or filter the rows",
+            "details": {"limit": 3},
+        }
+        query = "subscription { ordersAggregate(groupBy: [qty]) { count } }"
+        headers = {"accept": "text/event-stream"}
+        async with http.stream("POST", "/graphql", json={"query": query}, headers=headers) as stream:
+            body = "".join([line + "\n" async for line in stream.aiter_lines()])
+        assert '"TOO_MANY_GROUPS"' in body
+    for protocol in PROTOCOLS:
+        client = await open_ws(server, protocol)
+        await client.start("s", query)
+        errors = await client.error("s")
+        assert errors[0]["extensions"]["code"] == "TOO_MANY_GROUPS"
+        await client.ws.close()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 import websockets
 
-from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect, settle
+from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect, drain, settle
 
 ADMIN = ["admin"]
 
@@ -133,6 +134,68 @@ permissions:
     assert error["code"] == "FORBIDDEN" and error["id"] == "s"
     await server.engine.object("secrets").create({"text": "x"})
     await client.nothing(server)
+
+
+TENANT_DOCS = """
+fields:
+  tenant: {type: text}
+  total:  {type: number}
+permissions:
+  rows:
+    - roles: [member]
+      filters: [["tenant", "=", "$user.tenant"]]
+"""
+
+
+async def test_re_auth_with_a_new_claim_re_scopes_rows_windows_aggregates_and_record_channels(
+    live_server: ServerFactory,
+) -> None:
+    """Same user, same roles, another ``tenant`` claim (used by a row rule): everything the connection holds
+    is authorised again as the new token says."""
+    server = await live_server({"docs": TENANT_DOCS}, OBJECTQL_JWT_SECRET=SECRET, OBJECTQL_AGGREGATE_INTERVAL="0")
+    docs = server.engine.object("docs")
+    ours = await docs.create({"tenant": "a", "total": 1})
+    await docs.create({"tenant": "b", "total": 2})
+    client = await connect(server, server.token("sam", ["member"], tenant="a"))
+    await client.subscribe("rows", obj="docs")
+    await client.subscribe("window", obj="docs", sort=[["total", "desc"]], limit=5)
+    assert [r["tenant"] for r in (await client.expect("snapshot"))["records"]] == ["a"]
+    await client.subscribe("count", obj="docs", aggregate={"count": True})
+    assert (await client.expect("aggregate"))["groups"] == [{"key": {}, "count": 1}]
+    await client.send({"type": "join", "channel": f"docs:{ours['id']}"})
+    assert (await client.expect("presence_state"))["channel"] == f"docs:{ours['id']}"
+
+    await client.send({"type": "auth", "token": server.token("sam", ["member"], tenant="b")})
+    await client.expect("auth_ok")
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < 3:  # the window's fresh snapshot, the aggregate again, the channel left
+        message = await client.recv()
+        seen[message.get("id") or message["type"]] = message
+    assert [r["tenant"] for r in seen["window"]["records"]] == ["b"]
+    assert seen["count"]["groups"] == [{"key": {}, "count": 1}] and seen["count"]["type"] == "aggregate"
+    assert seen["error"]["code"] == "FORBIDDEN" and seen["error"]["details"] == {"channel": f"docs:{ours['id']}"}
+    assert server.realtime.presence.members(f"docs:{ours['id']}") == {}
+
+    await docs.create({"tenant": "a", "total": 9})  # the old tenant's rows reach the connection no more
+    assert await drain(client, server) == []
+    created = await docs.create({"tenant": "b", "total": 3})
+    messages = {m["id"]: m for m in await drain(client, server)}
+    assert messages["rows"]["effect"] == "added" and messages["rows"]["record"]["id"] == created["id"]
+    assert messages["window"]["effect"] == "added" and messages["window"]["index"] == 0
+    assert messages["count"]["groups"] == [{"key": {}, "count": 2}]
+
+
+async def test_a_refreshed_token_with_the_same_claims_changes_nothing(live_server: ServerFactory) -> None:
+    server = await live_server({"docs": TENANT_DOCS}, OBJECTQL_JWT_SECRET=SECRET)
+    await server.engine.object("docs").create({"tenant": "a", "total": 1})
+    client = await connect(server, server.token("sam", ["member"], tenant="a"))
+    await client.subscribe("window", obj="docs", sort=[["total", "desc"]], limit=5)
+    await client.expect("snapshot")
+    await client.subscribe("count", obj="docs", aggregate={"count": True})
+    await client.expect("aggregate")
+    await client.send({"type": "auth", "token": server.token("sam", ["member"], ttl=7200, tenant="a")})
+    await client.expect("auth_ok")
+    await client.nothing(server)  # no fresh snapshot, no repeated aggregate
 
 
 # -- frames ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from objectql.engine.user import User
 from objectql.errors import ObjectQLError
 from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
+from objectql.realtime.live_groups import Ending
 from objectql.realtime.operations import LiveAggregate, LiveWindow, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
@@ -80,10 +81,11 @@ async def stream_operation(
             live = operations.live(prepared, user)
             if isinstance(live, LiveAggregate | LiveWindow):
                 frame = enclosed(NEXT_PREFIX, NEXT_SUFFIX)
+                end = ending(conn)
                 if isinstance(live, LiveAggregate):
-                    aggregate = realtime.open_aggregate(conn, user, live, frame)
+                    aggregate = realtime.open_aggregate(conn, user, live, frame, end)
                 else:
-                    window = realtime.open_window(conn, user, live, frame)
+                    window = realtime.open_window(conn, user, live, frame, end)
                 if ends_at is not None:
                     expiry = loop.call_later(max(ends_at - time.time() + EXPIRY_GRACE, 0.0), _expire, conn)
                 await conn.closed.wait()
@@ -112,6 +114,16 @@ async def stream_operation(
         if expiry is not None:
             expiry.cancel()
         await end_stream(conn, transport, watcher)
+
+
+def ending(conn: Connection) -> Ending:
+    """How a live aggregate or window that can no longer be kept ends the stream: its error as the last result."""
+
+    def end(error: ObjectQLError) -> None:
+        conn.push(last_result([error_object(error)]))
+        conn.close(CLOSE_NORMAL, error.code)
+
+    return end
 
 
 def _expire(conn: Connection) -> None:

@@ -19,10 +19,19 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from objectql.engine.user import User
-from objectql.errors import Forbidden, InvalidFilter, InvalidRequest, NotFound, ObjectQLError, Unauthenticated
+from objectql.errors import (
+    Forbidden,
+    InvalidFilter,
+    InvalidRequest,
+    NotFound,
+    ObjectQLError,
+    TooManyRows,
+    Unauthenticated,
+)
 from objectql.realtime import opening
 from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
+from objectql.realtime.live_groups import Ending
 from objectql.realtime.opening import SubscriptionRequest
 from objectql.realtime.policy import ConnectionPolicy, Principal, authenticate
 from objectql.realtime.service import Realtime
@@ -33,7 +42,14 @@ from objectql.realtime.vocabulary import CLOSE_NORMAL, EVENT_STREAM_HEADERS, EXP
 from objectql.realtime.windows import WindowSubscription
 from objectql.realtime.wire import dumps, loads
 
-STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, InvalidFilter: 400, InvalidRequest: 400}
+STATUS = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    InvalidFilter: 400,
+    InvalidRequest: 400,
+    TooManyRows: 400,
+}
 PING = ": ping\n\n"
 TOKEN_EXPIRED = 'event: error\ndata: {"code":"TOKEN_EXPIRED"}\n\n'
 
@@ -131,7 +147,7 @@ class EventStream:
                     object_name, principal.user, filters=filters, aggregate=aggregate[0], group_by=aggregate[1]
                 )
                 live = realtime.require_aggregates()
-                sub = AggregateSubscription(conn, aggregate_event)
+                sub = AggregateSubscription(conn, aggregate_event, stream_ending(conn))
                 pending = LiveOpening(lambda: live.add(view, spec, sub), lambda: live.remove(sub))
             elif window is not None:
                 if record_id is not None:
@@ -140,7 +156,8 @@ class EventStream:
                     object_name, principal.user, filters=filters, fields=fields, sort=window[0], limit=window[1]
                 )
                 windows = realtime.require_windows()
-                watcher = WindowSubscription(conn, window_change_event, window_opened)
+                windows.admit(conn, window_spec)  # refused before the stream starts
+                watcher = WindowSubscription(conn, window_change_event, stream_ending(conn), window_opened)
                 pending = LiveOpening(lambda: windows.add(view, window_spec, watcher), lambda: windows.remove(watcher))
             else:
                 pending = await self._open(realtime, conn, request, principal.user, filters, fields, record_id)
@@ -271,6 +288,16 @@ class LiveOpening:
 def _expire(conn: Connection) -> None:
     conn.push(TOKEN_EXPIRED)
     conn.close(CLOSE_NORMAL, "token expired")
+
+
+def stream_ending(conn: Connection) -> Ending:
+    """How a live aggregate or window that can no longer be kept ends a stream: ``event: error``, then the end."""
+
+    def end(error: ObjectQLError) -> None:
+        conn.push(f"event: error\ndata: {dumps(error.to_dict())}\n\n")
+        conn.close(CLOSE_NORMAL, error.code)
+
+    return end
 
 
 class Repeating:

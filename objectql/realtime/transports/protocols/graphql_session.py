@@ -21,6 +21,7 @@ from objectql.realtime import opening
 from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Enclosed, Subscription
+from objectql.realtime.live_groups import Ending
 from objectql.realtime.operations import LiveAggregate, LiveWindow, OperationError, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
@@ -284,6 +285,16 @@ class GraphQLSession:
             log.exception("GraphQL operation failed")
             self._fail(op_id, [internal_error()])
 
+    def _ending(self, op_id: str) -> Ending:
+        """How a live aggregate or window that can no longer be kept ends the operation: its error."""
+
+        def end(error: ObjectQLError) -> None:
+            op = self.running.get(op_id)
+            if isinstance(op, AggregateSubscription | WindowSubscription) and op.end is end:  # still this one
+                self._fail(op_id, [error_object(error)])
+
+        return end
+
     def _fail(self, op_id: str, errors: list[dict[str, Any]]) -> None:
         op = self.running.pop(op_id, None)
         if not isinstance(op, asyncio.Task):
@@ -296,10 +307,11 @@ class GraphQLSession:
         if isinstance(live, LiveAggregate | LiveWindow):
             if self.running.get(op_id) is asyncio.current_task():
                 frame = enclosed(prefix, suffix)
+                end = self._ending(op_id)
                 if isinstance(live, LiveAggregate):
-                    self.running[op_id] = self.realtime.open_aggregate(self.conn, self.user, live, frame)
+                    self.running[op_id] = self.realtime.open_aggregate(self.conn, self.user, live, frame, end)
                 else:
-                    self.running[op_id] = self.realtime.open_window(self.conn, self.user, live, frame)
+                    self.running[op_id] = self.realtime.open_window(self.conn, self.user, live, frame, end)
             return
         framing = OperationFraming(prefix, suffix, lambda seq: (self.frames.error(op_id, [reset_error(seq)]),))
         pending = await self.realtime.open(self.conn, op_id, live.request, framing, live.renderer)

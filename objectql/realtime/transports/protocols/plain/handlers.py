@@ -18,7 +18,10 @@ from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.user import ANONYMOUS, User
+from objectql.engine.views import View
+from objectql.engine.windows import WindowSpec
 from objectql.errors import (
     InternalError,
     InvalidRequest,
@@ -32,6 +35,7 @@ from objectql.realtime import opening
 from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Enclosed, Subscription
+from objectql.realtime.live_groups import Ending
 from objectql.realtime.opening import SubscriptionRequest
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.presence import PresenceError, check_channel, check_meta
@@ -313,9 +317,9 @@ class PlainSession:
             self._deadline.cancel()
             self._deadline = None
         self._schedule_expiry(principal.ends_at)
-        # The reply first, then what the new roles did to the subscriptions.
+        # The reply first, then what the new roles or claims did to the subscriptions.
         self.conn.push(AuthOk(user.id, user.roles, principal.expires_at).encode())
-        if previous is not None and previous.roles != user.roles:
+        if previous is not None and (previous.roles != user.roles or dict(previous.claims) != dict(user.claims)):
             self._reauthorise()
             if self.channels:
                 return self._recheck_channels()
@@ -339,16 +343,29 @@ class PlainSession:
         self._expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expire)
 
     def _reauthorise(self) -> None:
-        """New roles: re-check every subscription; one that lost read ends with its error."""
+        """New roles or claims: re-check every subscription as the new user, so row rules bind the new
+        claims; one whose view changed moves to its new group, one that lost read ends with its error."""
         for cid, active in list(self.subscriptions.items()):
             active.request = dataclasses.replace(active.request, user=self.user)
-            if (active.aggregate or active.window) is not None and active.subscribe is not None:
+            live = active.aggregate or active.window
+            if live is not None and active.subscribe is not None:
+                try:
+                    view, spec = self._live_view(active.subscribe)
+                except ObjectQLError as exc:
+                    self._drop(active)
+                    del self.subscriptions[cid]
+                    self.send_error(exc, {"id": cid})
+                    continue
+                if live.group is not None and live.group.key == (view.key, spec.key):
+                    continue  # the same rows as before: nothing to send
                 # A window not read yet (the database away) has not been announced.
                 announce = active.window is not None and not active.window.started
                 self._drop(active)
-                reopen = self._open_aggregate if active.aggregate is not None else self._open_window
                 try:
-                    reopen(cid, active, active.subscribe, announce=announce)
+                    if active.aggregate is not None:
+                        self._open_aggregate(cid, active, active.subscribe, announce=announce)
+                    else:
+                        self._open_window(cid, active, active.subscribe, announce=announce)
                 except ObjectQLError as exc:
                     del self.subscriptions[cid]
                     self.send_error(exc, {"id": cid})
@@ -446,30 +463,49 @@ class PlainSession:
         if active.window is not None:
             self.realtime.require_windows().remove(active.window)
 
+    def _live_view(self, req: Subscribe) -> tuple[View, AggregateSpec | WindowSpec]:
+        """A live aggregate or window checked and compiled as the connection's user."""
+        source = self.realtime.source
+        if req.aggregate is not None:
+            return source.aggregate_view(
+                req.object, self.user, filters=req.filters, aggregate=req.aggregate, group_by=req.group_by
+            )
+        return source.window_view(
+            req.object, self.user, filters=req.filters, fields=req.fields, sort=req.sort, limit=req.limit
+        )
+
     def _open_aggregate(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> None:
         """Check a live aggregate as the connection's user and join its group (``subscribed`` first)."""
-        view, spec = self.realtime.source.aggregate_view(
-            req.object, self.user, filters=req.filters, aggregate=req.aggregate, group_by=req.group_by
-        )
+        view, spec = self._live_view(req)
+        assert isinstance(spec, AggregateSpec)
         if announce:
             self.conn.push(Subscribed(sid, self.hub.delivered_seq).encode())
-        active.aggregate = AggregateSubscription(self.conn, aggregate_frame(sid))
+        active.aggregate = AggregateSubscription(self.conn, aggregate_frame(sid), self._ending(sid, active))
         self.realtime.require_aggregates().add(view, spec, active.aggregate)
 
     def _open_window(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> WindowSubscription:
         """Check a live window as the connection's user and join its group: ``subscribed`` (when announced)
         and ``snapshot`` at the window's seq, then its changes. Resuming a window sends a fresh snapshot."""
-        view, spec = self.realtime.source.window_view(
-            req.object, self.user, filters=req.filters, fields=req.fields, sort=req.sort, limit=req.limit
-        )
+        view, spec = self._live_view(req)
+        assert isinstance(spec, WindowSpec)
 
         def opened(seq: int, records: list[dict[str, Any]]) -> list[str]:
             first = [Subscribed(sid, seq).encode()] if announce else []
             return [*first, Snapshot(sid, records, seq).encode()]
 
-        active.window = WindowSubscription(self.conn, window_frame(sid), opened)
+        active.window = WindowSubscription(self.conn, window_frame(sid), self._ending(sid, active), opened)
         self.realtime.require_windows().add(view, spec, active.window)
         return active.window
+
+    def _ending(self, sid: str, active: Active) -> Ending:
+        """How a live aggregate or window that can no longer be kept ends: ``error`` with its id."""
+
+        def end(error: ObjectQLError) -> None:
+            if self.subscriptions.get(sid) is active:
+                del self.subscriptions[sid]
+                self.send_error(error, {"id": sid})
+
+        return end
 
     def _presence_allowed(self) -> bool:
         _, current = self._presence.hit()
