@@ -1,10 +1,14 @@
-"""Running GraphQL documents for every transport: parse, validate, limit, execute.
+"""Running GraphQL documents for every transport: parse, validate, coerce variables, limit, execute.
 
 Limits (docs/graphql.md), refused before execution with ``QUERY_TOO_COMPLEX``: at most 2000 tokens, depth 10
-(the root field is depth 1, fragments inlined) and 30 aliases (an alias in a fragment counts once per
-spread). Introspection (``__schema``, ``__type``) has bounds of its own, which the standard introspection
-query of schema tooling fits: depth 20, and no type lists nested three deep (graphql-core's own rule).
+(the root field is depth 1, fragments inlined), 30 aliases (an alias in a fragment counts once per spread)
+and a cost bound (``graphql_max_cost``: list sizes times selections, see :mod:`objectql.resolvers.measure`).
+Introspection (``__schema``, ``__type``) has bounds of its own, which the standard introspection query of
+schema tooling fits: depth 20, and no type lists nested three deep (graphql-core's own rule).
 Introspection and "did you mean" suggestions can be switched off.
+
+Variables are coerced to their declared types once, here, for every operation and transport: a value that
+does not fit is the client's mistake, ``BAD_USER_INPUT`` naming the variable's path, before anything runs.
 """
 
 from __future__ import annotations
@@ -17,20 +21,17 @@ from typing import Any
 import strawberry
 from graphql import (
     DocumentNode,
-    FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     execute,
     parse,
     specified_rules,
     validate,
 )
 from graphql.error import GraphQLSyntaxError
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.pyutils import is_awaitable
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
@@ -38,7 +39,15 @@ from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
 from objectql.realtime.operations import OperationError
 from objectql.resolvers.context import GraphQLContext
-from objectql.resolvers.errors import GRAPHQL_PARSE_FAILED, QUERY_TOO_COMPLEX, format_error, request_error
+from objectql.resolvers.errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    QUERY_TOO_COMPLEX,
+    format_error,
+    request_error,
+)
+from objectql.resolvers.measure import FragmentCycle, measure
 
 MAX_TOKENS = 2000
 MAX_DEPTH = 10
@@ -47,7 +56,10 @@ MAX_ALIASES = 30
 # type references are a chain of ofType. Nesting type lists in type lists (fields { type { fields … }) is
 # graphql-core's MaxIntrospectionDepthRule's to refuse, in validation.
 MAX_INTROSPECTION_DEPTH = 20
+DEFAULT_MAX_COST = 100_000
 DOCUMENT_CACHE_SIZE = 512
+# A request's variables are checked until this many of them are found wrong.
+MAX_VARIABLE_ERRORS = 10
 
 
 class RequestError(OperationError):
@@ -60,8 +72,9 @@ class Prepared:
     document: DocumentNode
     operation: OperationDefinitionNode
     operation_name: str | None
-    variables: dict[str, Any]
+    variables: dict[str, Any]  # as the client sent them
     fragments: Mapping[str, FragmentDefinitionNode]
+    coerced: VariableValues  # the variables as their declared types, defaults applied
 
     @property
     def kind(self) -> str:
@@ -75,9 +88,16 @@ class Prepared:
 
 class GraphQLExecutor:
     def __init__(
-        self, app: ObjectQL, schema: strawberry.Schema, *, introspection: bool = True, suggestions: bool = True
+        self,
+        app: ObjectQL,
+        schema: strawberry.Schema,
+        *,
+        introspection: bool = True,
+        suggestions: bool = True,
+        max_cost: int = DEFAULT_MAX_COST,
     ):
         self.app = app
+        self.max_cost = max_cost
         self.schema = schema
         self.graphql_schema = schema._schema
         self.rules = list(specified_rules) + ([] if introspection else [NoSchemaIntrospectionCustomRule])
@@ -110,7 +130,11 @@ class GraphQLExecutor:
             raise RequestError([request_error("BAD_REQUEST", "operationName must be a string")])
         document, fragments = self._checked_document(query)
         operation = _select_operation(document, operation_name)
-        measured = _measure(operation.selection_set, fragments)
+        coerced = self._coerced(operation, variables or {})
+        try:
+            measured = measure(self.graphql_schema, operation, fragments, coerced.coerced)
+        except FragmentCycle as exc:
+            raise RequestError([request_error(GRAPHQL_VALIDATION_FAILED, str(exc))]) from None
         problems = [
             (measured.depth > MAX_DEPTH, f"the query is nested {measured.depth} deep (max {MAX_DEPTH})"),
             (measured.aliases > MAX_ALIASES, f"the query has {measured.aliases} aliases (max {MAX_ALIASES})"),
@@ -118,11 +142,36 @@ class GraphQLExecutor:
                 measured.introspection_depth > MAX_INTROSPECTION_DEPTH,
                 f"the introspection is nested {measured.introspection_depth} deep (max {MAX_INTROSPECTION_DEPTH})",
             ),
+            (
+                measured.cost > self.max_cost,
+                f"the query may cost {_rounded(measured.cost)} (lists' sizes times their selections; "
+                f"max {self.max_cost}): ask for smaller pages or fewer fields",
+            ),
         ]
         for refused, message in problems:
             if refused:
                 raise RequestError([request_error(QUERY_TOO_COMPLEX, message)])
-        return Prepared(query, document, operation, operation_name, dict(variables or {}), fragments)
+        return Prepared(query, document, operation, operation_name, dict(variables or {}), fragments, coerced)
+
+    def _coerced(self, operation: OperationDefinitionNode, variables: dict[str, Any]) -> VariableValues:
+        """The variables as the operation declares them; BAD_USER_INPUT naming each one that does not fit."""
+        coerced = get_variable_values(
+            self.graphql_schema,
+            operation.variable_definitions or (),
+            variables,
+            max_errors=MAX_VARIABLE_ERRORS,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if isinstance(coerced, VariableValues):
+            return coerced
+        errors = []
+        for error in coerced:
+            # The message names the variable and the path inside it ("at 'o[0].field'"); a scalar's own
+            # reason is in it too, so the original error (the scalar's exception) is not the client's concern.
+            formatted = format_error(GraphQLError(error.message, error.nodes))
+            formatted["extensions"]["code"] = BAD_USER_INPUT
+            errors.append(formatted)
+        raise RequestError(errors)
 
     async def execute(self, prepared: Prepared, user: User | None, root: Any = None) -> dict[str, Any]:
         """Execute a query or mutation (or one subscription event with ``root``) as ``user``."""
@@ -177,50 +226,9 @@ def _select_operation(document: DocumentNode, name: str | None) -> OperationDefi
     raise RequestError([request_error("BAD_REQUEST", f"no operation named {name!r}")])
 
 
-INTROSPECTION_ROOTS = ("__schema", "__type")
-
-
-@dataclass
-class _Measure:
-    depth: int = 0
-    aliases: int = 0
-    # Inside __schema / __type: how deep.
-    introspection_depth: int = 0
-
-    def merge(self, other: _Measure, depth: int) -> None:
-        self.depth = max(self.depth, depth)
-        self.aliases += other.aliases
-        self.introspection_depth = max(self.introspection_depth, other.introspection_depth)
-
-
-def _measure(
-    selection: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], introspecting: bool = False
-) -> _Measure:
-    """Depth, aliases and introspection cost of a selection with fragments inlined (validation has ruled
-    out cycles). An introspection root (``__schema``, ``__type``) is measured apart: its depth does not
-    count towards the query's, it has its own bounds."""
-    out = _Measure()
-    for node in selection.selections:
-        if isinstance(node, FieldNode):
-            out.aliases += node.alias is not None
-            name = node.name.value
-            inner = _Measure()
-            if node.selection_set is not None:
-                inner = _measure(node.selection_set, fragments, introspecting or name in INTROSPECTION_ROOTS)
-            if introspecting or name in INTROSPECTION_ROOTS:
-                inner.introspection_depth += 1
-                out.merge(inner, out.depth)
-            else:
-                out.merge(inner, 1 + inner.depth)
-        elif isinstance(node, InlineFragmentNode):
-            inner = _measure(node.selection_set, fragments, introspecting)
-            out.merge(inner, max(out.depth, inner.depth))
-        elif isinstance(node, FragmentSpreadNode):
-            fragment = fragments.get(node.name.value)
-            if fragment is not None:
-                inner = _measure(fragment.selection_set, fragments, introspecting)
-                out.merge(inner, max(out.depth, inner.depth))
-    return out
+def _rounded(cost: int) -> str:
+    """A cost for a message: a document can ask for more than a number should print."""
+    return str(cost) if cost < 10**12 else f"more than 10^{len(str(cost)) - 1}"
 
 
 def is_subscription(prepared: Prepared) -> bool:

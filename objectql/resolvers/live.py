@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any
 
 from graphql import FieldNode, SelectionSetNode
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.values import get_argument_values
 
 from objectql.engine.events import ChangeEvent
 from objectql.engine.filters.parse import AllOf
@@ -157,12 +157,7 @@ def plan(
     name = field.name.value
     object_name, kind = root_fields(executor)[name]
     field_def = executor.graphql_schema.subscription_type.fields[name]  # type: ignore[union-attr]
-    coerced = get_variable_values(
-        executor.graphql_schema, prepared.operation.variable_definitions or (), prepared.variables
-    )
-    if not isinstance(coerced, VariableValues):
-        raise InvalidRequest("variables", "; ".join(e.message for e in coerced))
-    args = get_argument_values(field_def, field, coerced)
+    args = get_argument_values(field_def, field, prepared.coerced)
     if kind == "aggregate":
         return plan_aggregate(executor, prepared, user, object_name, field, args)
     if kind == "window":
