@@ -17,6 +17,7 @@ from typing import Any
 from graphql import FieldNode, SelectionSetNode
 from graphql.execution.values import get_argument_values
 
+from objectql.engine.aggregates import parse_aggregate
 from objectql.engine.events import ChangeEvent
 from objectql.engine.filters.parse import AllOf
 from objectql.engine.user import User
@@ -86,6 +87,14 @@ def plan_aggregate(
                 names = [f.name.value for f in selected_fields(sub.selection_set, prepared.fragments)]
                 asked.setdefault(sub.name.value, []).extend(n for n in names if n != "__typename")
     group_by = [g.value if isinstance(g, Enum) else g for g in args.get("groupBy") or []]
+    # Checked here, so errors name what the document wrote (groupBy[0], ordersAggregate.sum.cost).
+    policy = executor.app.policies[object_name]
+    policy.require("read", user)
+    try:
+        obj = executor.app.registry.get(object_name)
+        parse_aggregate(obj, lambda f: policy.can_read_field(f, user), **asked, group_by=group_by)
+    except (InvalidRequest, Forbidden) as exc:
+        raise renamed(exc, root=field.name.value) from None
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     renderer = AggregateRenderer(executor, prepared, user, permission_scope(executor, user))
     return LiveAggregate(object_name, filters, asked, group_by, renderer)
