@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
+    InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     build_schema,
@@ -44,7 +45,7 @@ def selections(document: DocumentNode) -> int:
     while pending:
         for node in pending.pop().selections:
             count += 1
-            if not isinstance(node, FragmentSpreadNode) and node.selection_set is not None:
+            if isinstance(node, FieldNode | InlineFragmentNode) and node.selection_set is not None:
                 pending.append(node.selection_set)
     return count
 

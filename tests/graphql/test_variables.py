@@ -26,7 +26,7 @@ SUBSCRIPTION = """subscription ($o: [OrdersOrderBy!], $n: Int!, $w: OrdersFilter
 }"""
 CHANGED = "subscription ($w: OrdersFilter) { ordersChanged(where: $w) { seq } }"
 MUTATION = "mutation ($i: OrdersInput!) { createOrders(input: $i) { id } }"
-FILTERS = [
+FILTERS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     # (variables, what the message names)
     ({"o": [{"field": "nosuch"}]}, ("$o", "[0].field", "nosuch")),
     ({"o": {"field": "total", "direction": "SIDEWAYS"}}, ("$o", ".direction", "SIDEWAYS")),
