@@ -14,17 +14,21 @@ does not fit is the client's mistake, ``BAD_USER_INPUT`` naming the variable's p
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import strawberry
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLResolveInfo,
+    NameNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     execute,
     parse,
     specified_rules,
@@ -48,6 +52,7 @@ from objectql.resolvers.errors import (
     request_error,
 )
 from objectql.resolvers.measure import FragmentCycle, measure
+from objectql.resolvers.selection import root_field
 
 MAX_TOKENS = 2000
 MAX_DEPTH = 10
@@ -178,21 +183,70 @@ class GraphQLExecutor:
         return await self.run(prepared, self.context(user), root)
 
     async def run(self, prepared: Prepared, context: GraphQLContext, root: Any = None) -> dict[str, Any]:
+        result = await self._execute(prepared.document, prepared, context, root)
+        out: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            out["errors"] = [format_error(e) for e in result.errors]
+        return out
+
+    async def run_each(self, prepared: Prepared, context: GraphQLContext, roots: Sequence[Any]) -> list[dict[str, Any]]:
+        """A subscription document's result for each of ``roots`` (one event each), from one execution.
+
+        The executed document selects the root field once per root, each under an alias of its own that
+        resolves to its root; lookups of all of them share the context's batch loaders. Should one root's
+        error null the whole answer (an error in a non-null field), each root is executed on its own."""
+        if len(roots) == 1:
+            return [await self.run(prepared, context, roots[0])]
+        field = root_field(prepared.operation.selection_set, prepared.fragments)
+        key = field.alias.value if field.alias is not None else field.name.value
+        result = await self._execute(_per_root(prepared, field, len(roots)), prepared, context, _Roots(roots))
+        if result.data is None:
+            return [await self.run(prepared, context, root) for root in roots]
+        out: list[dict[str, Any]] = [{"data": {key: result.data[f"_{i}"]}} for i in range(len(roots))]
+        for error in result.errors or ():
+            formatted = format_error(error)
+            at = str(error.path[0]) if error.path else None
+            if at is not None:
+                formatted["path"][0] = key
+            for i in [int(at[1:])] if at is not None else range(len(roots)):
+                out[i].setdefault("errors", []).append(formatted)
+        return out
+
+    async def _execute(self, document: DocumentNode, prepared: Prepared, context: GraphQLContext, root: Any) -> Any:
         result = execute(
             self.graphql_schema,
-            prepared.document,
+            document,
             root_value=root,
             context_value=context,
             variable_values=prepared.variables,
             operation_name=prepared.operation_name,
             hide_suggestions=self.hide_suggestions,
+            middleware=[_root_of_alias] if isinstance(root, _Roots) else None,
         )
-        if is_awaitable(result):
-            result = await result
-        out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
-            out["errors"] = [format_error(e) for e in result.errors]  # type: ignore[union-attr]
-        return out
+        return await result if is_awaitable(result) else result
+
+
+class _Roots:
+    """The root value of an execution for several events: the root field's alias ``_i`` resolves to the i-th."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self.values = values
+
+
+def _root_of_alias(resolve: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
+    """Middleware: the root field under alias ``_i`` resolves with the i-th root value."""
+    if isinstance(root, _Roots) and info.path.prev is None:
+        root = root.values[int(str(info.path.key)[1:])]
+    return resolve(root, info, **args)
+
+
+def _per_root(prepared: Prepared, field: FieldNode, count: int) -> DocumentNode:
+    """``prepared``'s document with its root field selected ``count`` times, aliased ``_0``, ``_1``, …"""
+    copies = tuple(replace(field, alias=NameNode(value=f"_{i}")) for i in range(count))
+    operation = replace(prepared.operation, selection_set=SelectionSetNode(selections=copies))
+    return DocumentNode(definitions=(operation, *prepared.fragments.values()))
 
 
 def _parse_and_validate(

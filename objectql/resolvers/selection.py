@@ -7,6 +7,8 @@ from typing import Any
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
+from objectql.errors import InvalidRequest
+
 
 def selected_fields(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> list[FieldNode]:
     """The fields of ``selection``, fragments inlined. A fragment spread again within the same selection adds
@@ -27,4 +29,12 @@ def _collect(selection: SelectionSetNode, fragments: Mapping[str, Any], out: lis
             _collect(fragments[node.name.value].selection_set, fragments, out, seen)
 
 
-__all__ = ["selected_fields"]
+def root_field(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> FieldNode:
+    """The one root field of a subscription's selection."""
+    fields = [f for f in selected_fields(selection, fragments) if f.name.value != "__typename"]
+    if len(fields) != 1:
+        raise InvalidRequest(None, "a subscription selects exactly one root field")
+    return fields[0]
+
+
+__all__ = ["root_field", "selected_fields"]
