@@ -3,6 +3,7 @@ and a cost of list sizes times selections where nested lists multiply."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +19,13 @@ from graphql import (
     parse,
 )
 
+from objectql.metadata.registry import Registry
 from objectql.resolvers.executor import DEFAULT_MAX_COST
 from objectql.resolvers.measure import FragmentCycle, OperationMeasure, measure
+from objectql.schema.builder import build_schema as build_strawberry_schema
+from objectql.server.playground_example import example_document
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SCHEMA = build_schema(
     """
@@ -116,3 +122,14 @@ def test_introspection_costs_its_selections_without_list_sizes() -> None:
     # would be over 10^9), far below the default bound.
     query = get_introspection_query(descriptions=True, specified_by_url=True, directive_is_repeatable=True)
     assert measured(query).cost < DEFAULT_MAX_COST / 100
+
+
+def test_the_playgrounds_example_documents_are_far_below_the_default_bound() -> None:
+    registry = Registry.from_directory(ROOT / "examples" / "shop")
+    schema = build_strawberry_schema(registry)._schema
+    document = parse(example_document(registry))
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    assert len(operations) == 3
+    for operation in operations:
+        assert measure(schema, operation, fragments, {}).cost < DEFAULT_MAX_COST / 100
