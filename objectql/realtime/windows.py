@@ -62,12 +62,23 @@ class WindowChange:
 
 
 class WindowRenderer(Protocol):
-    """Executes a window subscription's document for one change, once for all subscribers sharing ``key``."""
+    """Executes a window subscription's document for changes (a step's, or the rows a subscriber starts
+    with), once for all subscribers sharing ``key``: a rendered result per change."""
 
     @property
     def key(self) -> Hashable: ...
 
-    async def __call__(self, change: WindowChange) -> str: ...
+    async def __call__(self, changes: list[WindowChange]) -> list[str]: ...
+
+
+@dataclass(eq=False)
+class RenderedRows:
+    """A window's rows rendered for one renderer key at one seq: the first messages of every subscriber
+    with that key joining while the window stays as it is (``payloads`` is None until rendered)."""
+
+    seq: int
+    subscribers: list[WindowSubscription]
+    payloads: list[tuple[str, int]] | None = None
 
 
 @dataclass(eq=False)
@@ -148,6 +159,7 @@ class WindowGroup(ReadState):
         # The window the subscribers hold, while a read that will replace it is under way.
         self._client: list[dict[str, Any]] | None = None
         self._rendering: asyncio.Task[None] | None = None  # rendered messages go out in order
+        self._rendered_rows: dict[Hashable, RenderedRows] = {}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -232,6 +244,7 @@ class WindowGroup(ReadState):
     # -- messages ------------------------------------------------------------------------------
 
     def _publish(self, changes: list[WindowChange]) -> None:
+        self._rendered_rows.clear()  # the window changed
         rendered: dict[Any, list[WindowSubscription]] = {}
         plain = [sub for sub in self.subscribers if sub.render is None]
         for sub in self.subscribers:
@@ -245,27 +258,36 @@ class WindowGroup(ReadState):
         if rendered:
             self._render_later(changes, rendered)
 
-    def _render_later(self, changes: list[WindowChange], targets: dict[Any, list[WindowSubscription]]) -> None:
+    def _render_later(
+        self,
+        changes: list[WindowChange],
+        targets: dict[Any, list[WindowSubscription]],
+        rows: RenderedRows | None = None,
+    ) -> None:
         previous = self._rendering
-        self._rendering = self.live.spawn(self._render(previous, changes, targets))
+        self._rendering = self.live.spawn(self._render(previous, changes, targets, rows))
 
     async def _render(
         self,
         previous: asyncio.Task[None] | None,
         changes: list[WindowChange],
         targets: dict[Any, list[WindowSubscription]],
+        rows: RenderedRows | None,
     ) -> None:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
-        for subs in targets.values():
+        for key, subs in targets.items():
             render = subs[0].render
             assert render is not None
-            payloads: list[tuple[str, int]] = []
-            for change in changes:
-                try:
-                    payloads.append((await render(change), change.seq))
-                except Exception:
-                    log.exception("rendering a live window change failed")
+            try:
+                payloads = list(zip(await render(changes), [change.seq for change in changes], strict=True))
+            except Exception:
+                log.exception("rendering a live window change failed")
+                if rows is not None and self._rendered_rows.get(key) is rows:
+                    del self._rendered_rows[key]  # the next subscriber's rows are rendered again
+                continue
+            if rows is not None:
+                rows.payloads = payloads
             for sub in subs:
                 if sub.group is self:
                     sub.conn.push_all([sub.frame(payload, seq) for payload, seq in payloads])
@@ -290,10 +312,22 @@ class WindowGroup(ReadState):
             for message in sub.opened(self.seq, records):
                 sub.conn.push(message)
         if sub.render is not None and records:
-            changes = [WindowChange(self.seq, ADDED, i, record) for i, record in enumerate(records)]
-            self._render_later(changes, {sub.render.key: [sub]})
+            self._send_rows(sub, sub.render.key, records)
         self.subscribers.add(sub)
         sub.ready.set()
+
+    def _send_rows(self, sub: WindowSubscription, key: Hashable, records: list[dict[str, Any]]) -> None:
+        """The window's rows as ``added`` changes, rendered once for every subscriber with ``key`` that joins
+        while the window stays as it is: sent at once when rendered already, else when they are."""
+        shared = self._rendered_rows.get(key)
+        if shared is None or shared.seq != self.seq:
+            shared = self._rendered_rows[key] = RenderedRows(self.seq, [sub])
+            changes = [WindowChange(self.seq, ADDED, i, record) for i, record in enumerate(records)]
+            self._render_later(changes, {key: shared.subscribers}, shared)
+        elif shared.payloads is None:
+            shared.subscribers.append(sub)  # the render under way sends them to it too
+        else:
+            sub.conn.push_all([sub.frame(payload, seq) for payload, seq in shared.payloads])
 
     def leave(self, sub: WindowSubscription) -> None:
         self.subscribers.discard(sub)

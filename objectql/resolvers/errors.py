@@ -14,6 +14,7 @@ log = logging.getLogger("objectql.graphql")
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
 
 
 def error_extensions(exc: ObjectQLError) -> dict[str, Any]:

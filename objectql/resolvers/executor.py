@@ -1,17 +1,21 @@
-"""Running GraphQL documents for every transport: parse, validate, limit, execute.
+"""Running GraphQL documents for every transport: parse, validate, coerce variables, limit, execute.
 
 Limits (docs/graphql.md), refused before execution with ``QUERY_TOO_COMPLEX``: at most 2000 tokens, depth 10
-(the root field is depth 1, fragments inlined) and 30 aliases (an alias in a fragment counts once per
-spread). Introspection (``__schema``, ``__type``) has bounds of its own, which the standard introspection
-query of schema tooling fits: depth 20, and no type lists nested three deep (graphql-core's own rule).
+(the root field is depth 1, fragments inlined), 30 aliases (an alias in a fragment counts once per spread)
+and a cost bound (``graphql_max_cost``: list sizes times selections, see :mod:`objectql.resolvers.measure`).
+Introspection (``__schema``, ``__type``) has bounds of its own, which the standard introspection query of
+schema tooling fits: depth 20, and no type lists nested three deep (graphql-core's own rule).
 Introspection and "did you mean" suggestions can be switched off.
+
+Variables are coerced to their declared types once, here, for every operation and transport: a value that
+does not fit is the client's mistake, ``BAD_USER_INPUT`` naming the variable's path, before anything runs.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import strawberry
@@ -19,9 +23,9 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
+    GraphQLResolveInfo,
+    NameNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -31,6 +35,7 @@ from graphql import (
     validate,
 )
 from graphql.error import GraphQLSyntaxError
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.pyutils import is_awaitable
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
@@ -38,7 +43,16 @@ from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
 from objectql.realtime.operations import OperationError
 from objectql.resolvers.context import GraphQLContext
-from objectql.resolvers.errors import GRAPHQL_PARSE_FAILED, QUERY_TOO_COMPLEX, format_error, request_error
+from objectql.resolvers.errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    QUERY_TOO_COMPLEX,
+    format_error,
+    request_error,
+)
+from objectql.resolvers.measure import FragmentCycle, measure
+from objectql.resolvers.selection import root_field
 
 MAX_TOKENS = 2000
 MAX_DEPTH = 10
@@ -47,7 +61,10 @@ MAX_ALIASES = 30
 # type references are a chain of ofType. Nesting type lists in type lists (fields { type { fields … }) is
 # graphql-core's MaxIntrospectionDepthRule's to refuse, in validation.
 MAX_INTROSPECTION_DEPTH = 20
+DEFAULT_MAX_COST = 100_000
 DOCUMENT_CACHE_SIZE = 512
+# A request's variables are checked until this many of them are found wrong.
+MAX_VARIABLE_ERRORS = 10
 
 
 class RequestError(OperationError):
@@ -60,8 +77,9 @@ class Prepared:
     document: DocumentNode
     operation: OperationDefinitionNode
     operation_name: str | None
-    variables: dict[str, Any]
+    variables: dict[str, Any]  # as the client sent them
     fragments: Mapping[str, FragmentDefinitionNode]
+    coerced: VariableValues  # the variables as their declared types, defaults applied
 
     @property
     def kind(self) -> str:
@@ -75,9 +93,16 @@ class Prepared:
 
 class GraphQLExecutor:
     def __init__(
-        self, app: ObjectQL, schema: strawberry.Schema, *, introspection: bool = True, suggestions: bool = True
+        self,
+        app: ObjectQL,
+        schema: strawberry.Schema,
+        *,
+        introspection: bool = True,
+        suggestions: bool = True,
+        max_cost: int = DEFAULT_MAX_COST,
     ):
         self.app = app
+        self.max_cost = max_cost
         self.schema = schema
         self.graphql_schema = schema._schema
         self.rules = list(specified_rules) + ([] if introspection else [NoSchemaIntrospectionCustomRule])
@@ -110,7 +135,11 @@ class GraphQLExecutor:
             raise RequestError([request_error("BAD_REQUEST", "operationName must be a string")])
         document, fragments = self._checked_document(query)
         operation = _select_operation(document, operation_name)
-        measured = _measure(operation.selection_set, fragments)
+        coerced = self._coerced(operation, variables or {})
+        try:
+            measured = measure(self.graphql_schema, operation, fragments, coerced.coerced)
+        except FragmentCycle as exc:
+            raise RequestError([request_error(GRAPHQL_VALIDATION_FAILED, str(exc))]) from None
         problems = [
             (measured.depth > MAX_DEPTH, f"the query is nested {measured.depth} deep (max {MAX_DEPTH})"),
             (measured.aliases > MAX_ALIASES, f"the query has {measured.aliases} aliases (max {MAX_ALIASES})"),
@@ -118,32 +147,106 @@ class GraphQLExecutor:
                 measured.introspection_depth > MAX_INTROSPECTION_DEPTH,
                 f"the introspection is nested {measured.introspection_depth} deep (max {MAX_INTROSPECTION_DEPTH})",
             ),
+            (
+                measured.cost > self.max_cost,
+                f"the query may cost {_rounded(measured.cost)} (lists' sizes times their selections; "
+                f"max {self.max_cost}): ask for smaller pages or fewer fields",
+            ),
         ]
         for refused, message in problems:
             if refused:
                 raise RequestError([request_error(QUERY_TOO_COMPLEX, message)])
-        return Prepared(query, document, operation, operation_name, dict(variables or {}), fragments)
+        return Prepared(query, document, operation, operation_name, dict(variables or {}), fragments, coerced)
+
+    def _coerced(self, operation: OperationDefinitionNode, variables: dict[str, Any]) -> VariableValues:
+        """The variables as the operation declares them; BAD_USER_INPUT naming each one that does not fit."""
+        coerced = get_variable_values(
+            self.graphql_schema,
+            operation.variable_definitions or (),
+            variables,
+            max_errors=MAX_VARIABLE_ERRORS,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if isinstance(coerced, VariableValues):
+            return coerced
+        errors = []
+        for error in coerced:
+            # The message names the variable and the path inside it ("at 'o[0].field'"); a scalar's own
+            # reason is in it too, so the original error (the scalar's exception) is not the client's concern.
+            formatted = format_error(GraphQLError(error.message, error.nodes))
+            formatted["extensions"]["code"] = BAD_USER_INPUT
+            errors.append(formatted)
+        raise RequestError(errors)
 
     async def execute(self, prepared: Prepared, user: User | None, root: Any = None) -> dict[str, Any]:
         """Execute a query or mutation (or one subscription event with ``root``) as ``user``."""
         return await self.run(prepared, self.context(user), root)
 
     async def run(self, prepared: Prepared, context: GraphQLContext, root: Any = None) -> dict[str, Any]:
+        result = await self._execute(prepared.document, prepared, context, root)
+        out: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            out["errors"] = [format_error(e) for e in result.errors]
+        return out
+
+    async def run_each(self, prepared: Prepared, context: GraphQLContext, roots: Sequence[Any]) -> list[dict[str, Any]]:
+        """A subscription document's result for each of ``roots`` (one event each), from one execution.
+
+        The executed document selects the root field once per root, each under an alias of its own that
+        resolves to its root; lookups of all of them share the context's batch loaders. Should one root's
+        error null the whole answer (an error in a non-null field), each root is executed on its own."""
+        if len(roots) == 1:
+            return [await self.run(prepared, context, roots[0])]
+        field = root_field(prepared.operation.selection_set, prepared.fragments)
+        key = field.alias.value if field.alias is not None else field.name.value
+        result = await self._execute(_per_root(prepared, field, len(roots)), prepared, context, _Roots(roots))
+        if result.data is None:
+            return [await self.run(prepared, context, root) for root in roots]
+        out: list[dict[str, Any]] = [{"data": {key: result.data[f"_{i}"]}} for i in range(len(roots))]
+        for error in result.errors or ():
+            formatted = format_error(error)
+            at = str(error.path[0]) if error.path else None
+            if at is not None:
+                formatted["path"][0] = key
+            for i in [int(at[1:])] if at is not None else range(len(roots)):
+                out[i].setdefault("errors", []).append(formatted)
+        return out
+
+    async def _execute(self, document: DocumentNode, prepared: Prepared, context: GraphQLContext, root: Any) -> Any:
         result = execute(
             self.graphql_schema,
-            prepared.document,
+            document,
             root_value=root,
             context_value=context,
             variable_values=prepared.variables,
             operation_name=prepared.operation_name,
             hide_suggestions=self.hide_suggestions,
+            middleware=[_root_of_alias] if isinstance(root, _Roots) else None,
         )
-        if is_awaitable(result):
-            result = await result
-        out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
-            out["errors"] = [format_error(e) for e in result.errors]  # type: ignore[union-attr]
-        return out
+        return await result if is_awaitable(result) else result
+
+
+class _Roots:
+    """The root value of an execution for several events: the root field's alias ``_i`` resolves to the i-th."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self.values = values
+
+
+def _root_of_alias(resolve: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
+    """Middleware: the root field under alias ``_i`` resolves with the i-th root value."""
+    if isinstance(root, _Roots) and info.path.prev is None:
+        root = root.values[int(str(info.path.key)[1:])]
+    return resolve(root, info, **args)
+
+
+def _per_root(prepared: Prepared, field: FieldNode, count: int) -> DocumentNode:
+    """``prepared``'s document with its root field selected ``count`` times, aliased ``_0``, ``_1``, …"""
+    copies = tuple(replace(field, alias=NameNode(value=f"_{i}")) for i in range(count))
+    operation = replace(prepared.operation, selection_set=SelectionSetNode(selections=copies))
+    return DocumentNode(definitions=(operation, *prepared.fragments.values()))
 
 
 def _parse_and_validate(
@@ -177,50 +280,9 @@ def _select_operation(document: DocumentNode, name: str | None) -> OperationDefi
     raise RequestError([request_error("BAD_REQUEST", f"no operation named {name!r}")])
 
 
-INTROSPECTION_ROOTS = ("__schema", "__type")
-
-
-@dataclass
-class _Measure:
-    depth: int = 0
-    aliases: int = 0
-    # Inside __schema / __type: how deep.
-    introspection_depth: int = 0
-
-    def merge(self, other: _Measure, depth: int) -> None:
-        self.depth = max(self.depth, depth)
-        self.aliases += other.aliases
-        self.introspection_depth = max(self.introspection_depth, other.introspection_depth)
-
-
-def _measure(
-    selection: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], introspecting: bool = False
-) -> _Measure:
-    """Depth, aliases and introspection cost of a selection with fragments inlined (validation has ruled
-    out cycles). An introspection root (``__schema``, ``__type``) is measured apart: its depth does not
-    count towards the query's, it has its own bounds."""
-    out = _Measure()
-    for node in selection.selections:
-        if isinstance(node, FieldNode):
-            out.aliases += node.alias is not None
-            name = node.name.value
-            inner = _Measure()
-            if node.selection_set is not None:
-                inner = _measure(node.selection_set, fragments, introspecting or name in INTROSPECTION_ROOTS)
-            if introspecting or name in INTROSPECTION_ROOTS:
-                inner.introspection_depth += 1
-                out.merge(inner, out.depth)
-            else:
-                out.merge(inner, 1 + inner.depth)
-        elif isinstance(node, InlineFragmentNode):
-            inner = _measure(node.selection_set, fragments, introspecting)
-            out.merge(inner, max(out.depth, inner.depth))
-        elif isinstance(node, FragmentSpreadNode):
-            fragment = fragments.get(node.name.value)
-            if fragment is not None:
-                inner = _measure(fragment.selection_set, fragments, introspecting)
-                out.merge(inner, max(out.depth, inner.depth))
-    return out
+def _rounded(cost: int) -> str:
+    """A cost for a message: a document can ask for more than a number should print."""
+    return str(cost) if cost < 10**12 else f"more than 10^{len(str(cost)) - 1}"
 
 
 def is_subscription(prepared: Prepared) -> bool:

@@ -15,8 +15,9 @@ from enum import Enum
 from typing import Any
 
 from graphql import FieldNode, SelectionSetNode
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.values import get_argument_values
 
+from objectql.engine.aggregates import parse_aggregate
 from objectql.engine.events import ChangeEvent
 from objectql.engine.filters.parse import AllOf
 from objectql.engine.user import User
@@ -33,7 +34,7 @@ from objectql.resolvers.enums import ChangeAction, ChangeEffect
 from objectql.resolvers.executor import GraphQLExecutor, Prepared
 from objectql.resolvers.names import camel
 from objectql.resolvers.queries import AGGREGATE_PARTS, aggregate_row, renamed
-from objectql.resolvers.selection import selected_fields
+from objectql.resolvers.selection import root_field, selected_fields
 from objectql.resolvers.where import where_to_filter
 
 KINDS = ("created", "updated", "deleted", "changed", "aggregate", "window")
@@ -86,13 +87,22 @@ def plan_aggregate(
                 names = [f.name.value for f in selected_fields(sub.selection_set, prepared.fragments)]
                 asked.setdefault(sub.name.value, []).extend(n for n in names if n != "__typename")
     group_by = [g.value if isinstance(g, Enum) else g for g in args.get("groupBy") or []]
+    # Checked here, so errors name what the document wrote (groupBy[0], ordersAggregate.sum.cost).
+    policy = executor.app.policies[object_name]
+    policy.require("read", user)
+    try:
+        obj = executor.app.registry.get(object_name)
+        parse_aggregate(obj, lambda f: policy.can_read_field(f, user), **asked, group_by=group_by)
+    except (InvalidRequest, Forbidden) as exc:
+        raise renamed(exc, root=field.name.value) from None
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     renderer = AggregateRenderer(executor, prepared, user, permission_scope(executor, user))
     return LiveAggregate(object_name, filters, asked, group_by, renderer)
 
 
 class WindowChangeRenderer:
-    """Executes a ``<x>Window`` document for one change of its window."""
+    """Executes a ``<x>Window`` document for changes of its window: the changes of one step, or the rows a
+    subscriber starts with, in one execution."""
 
     def __init__(
         self, executor: GraphQLExecutor, prepared: Prepared, fields: list[str], user: User | None, scope: Hashable
@@ -103,11 +113,18 @@ class WindowChangeRenderer:
         self.user = user
         self.key = ("graphql-window", prepared.cache_key, scope)
 
-    async def __call__(self, change: WindowChange) -> str:
-        record = Row({**dict.fromkeys(self.fields), **change.record})
-        root = Row(seq=str(change.seq), effect=ChangeEffect(change.effect), index=change.index, record=record)
-        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), root)
-        return dumps(result)
+    async def __call__(self, changes: list[WindowChange]) -> list[str]:
+        roots = [
+            Row(
+                seq=str(change.seq),
+                effect=ChangeEffect(change.effect),
+                index=change.index,
+                record=Row({**dict.fromkeys(self.fields), **change.record}),
+            )
+            for change in changes
+        ]
+        context = GraphQLContext(self.executor.app, self.user)
+        return [dumps(result) for result in await self.executor.run_each(self.prepared, context, roots)]
 
 
 def plan_window(
@@ -153,16 +170,11 @@ def plan(
 
     Permissions on the object and its fields are checked when the realtime core compiles the request.
     """
-    field = _root_field(prepared.operation.selection_set, prepared.fragments)
+    field = root_field(prepared.operation.selection_set, prepared.fragments)
     name = field.name.value
     object_name, kind = root_fields(executor)[name]
     field_def = executor.graphql_schema.subscription_type.fields[name]  # type: ignore[union-attr]
-    coerced = get_variable_values(
-        executor.graphql_schema, prepared.operation.variable_definitions or (), prepared.variables
-    )
-    if not isinstance(coerced, VariableValues):
-        raise InvalidRequest("variables", "; ".join(e.message for e in coerced))
-    args = get_argument_values(field_def, field, coerced)
+    args = get_argument_values(field_def, field, prepared.coerced)
     if kind == "aggregate":
         return plan_aggregate(executor, prepared, user, object_name, field, args)
     if kind == "window":
@@ -270,13 +282,6 @@ def _seq(value: Any) -> int | None:
     if not isinstance(value, str) or not value.isdigit():
         raise InvalidRequest("after", "a seq as a decimal string")
     return int(value)
-
-
-def _root_field(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> FieldNode:
-    fields = [f for f in selected_fields(selection, fragments) if f.name.value != "__typename"]
-    if len(fields) != 1:
-        raise InvalidRequest(None, "a subscription selects exactly one root field")
-    return fields[0]
 
 
 def _require_readable(

@@ -1,7 +1,8 @@
 """Query resolvers: ``<x>``, ``<x>List``, ``<x>Count``, ``<x>Connection`` — all through the engine.
 
 They run under the request's user, so hooks, permissions and validation apply exactly as in Python.
-Argument errors name the GraphQL argument (``orderBy[0]``, ``limit``, ``first``), not the engine's.
+Errors name what the document wrote — the GraphQL argument (``orderBy[0]``, ``groupBy[0]``, ``limit``,
+``first``) or the selection (``ordersAggregate.sum.cost``) — not the engine's arguments.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from objectql.resolvers.where import where_to_filter
 
 DEFAULT_FIRST = 100
 _RENAMES = {"sort": "orderBy", "skip": "offset", "group_by": "groupBy"}
+AGGREGATE_PARTS = ("sum", "avg", "min", "max")
 
 
 def given(value: Any) -> Any:
@@ -51,22 +53,30 @@ def sort_of(order_by: Any) -> list[list[str]] | None:
     return out
 
 
-def _graphql_path(path: str, limit_name: str) -> str | None:
-    """An engine argument path (``sort[0]``) as the GraphQL argument's (``orderBy[0]``), if it is one."""
+def _graphql_path(path: str, limit_name: str, root: str | None, field: Any) -> str | None:
+    """An engine argument path (``sort[0]``) as the GraphQL argument's (``orderBy[0]``), if it is one; an
+    aggregated field (``sum[1]``) as where the selection of ``root`` names it (``ordersAggregate.sum.cost``)."""
+    part = path.split("[", 1)[0]
+    if root is not None and part in AGGREGATE_PARTS and isinstance(field, str):
+        return f"{root}.{part}.{field}"
     for engine_name, gql_name in {**_RENAMES, "limit": limit_name}.items():
         if path == engine_name or path.startswith(f"{engine_name}["):
             return gql_name + path[len(engine_name) :]
     return None
 
 
-def renamed(exc: InvalidRequest | Forbidden, limit_name: str = "limit") -> InvalidRequest | Forbidden:
-    """``exc`` with its path in the GraphQL arguments' names."""
+def renamed(
+    exc: InvalidRequest | Forbidden, limit_name: str = "limit", root: str | None = None
+) -> InvalidRequest | Forbidden:
+    """``exc`` with its path in the names the document used (``root``: the field whose selection says what an
+    aggregate computes)."""
+    field = exc.details.get("field")
     if isinstance(exc, Forbidden):
-        path = _graphql_path(str(exc.details.get("path") or ""), limit_name)
+        path = _graphql_path(str(exc.details.get("path") or ""), limit_name, root, field)
         if path is None:
             return exc
         return Forbidden(exc.message, details={**exc.details, "path": path})
-    path = _graphql_path(exc.path or "", limit_name)
+    path = _graphql_path(exc.path or "", limit_name, root, field)
     return exc if path is None else InvalidRequest(path, exc.reason, details=exc.details)
 
 
@@ -173,9 +183,6 @@ def connection(object_name: str, edge: type, connection_type: type, page_info: t
     return resolve
 
 
-AGGREGATE_PARTS = ("sum", "avg", "min", "max")
-
-
 def aggregate(object_name: str) -> Callable[..., Any]:
     """``<x>Aggregate``: the engine's aggregate of what the selection asks for (``sum { total }`` sums total)."""
 
@@ -202,7 +209,7 @@ def aggregate(object_name: str) -> Callable[..., Any]:
                 )
             )
         except (InvalidRequest, Forbidden) as exc:
-            raise renamed(exc) from None
+            raise renamed(exc, root=info.field_name) from None
         return [aggregate_row(group) for group in groups]
 
     return resolve

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import strawberry
-
-from objectql.engine.core import ObjectQL
 from objectql.engine.user import User
 from objectql.realtime.operations import LiveAggregate, LiveWindow
 from objectql.resolvers.executor import GraphQLExecutor, Prepared, is_subscription
@@ -17,10 +14,8 @@ from objectql.resolvers.live import SubscriptionPlan, plan
 
 
 class GraphQLService:
-    def __init__(
-        self, app: ObjectQL, schema: strawberry.Schema, *, introspection: bool = True, suggestions: bool = True
-    ) -> None:
-        self.executor = GraphQLExecutor(app, schema, introspection=introspection, suggestions=suggestions)
+    def __init__(self, executor: GraphQLExecutor) -> None:
+        self.executor = executor
 
     def prepare(self, query: Any, variables: Any = None, operation_name: Any = None) -> Prepared:
         return self.executor.prepare(query, variables, operation_name)

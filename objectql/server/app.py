@@ -24,6 +24,7 @@ from objectql.realtime.transports.protocols.plain.types import PlainPresence
 from objectql.realtime.transports.sse import EventStream
 from objectql.realtime.transports.websocket import realtime_websocket
 from objectql.realtime.vocabulary import MAX_MESSAGE_BYTES
+from objectql.resolvers.executor import GraphQLExecutor
 from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.admission import ServerPolicy
@@ -117,12 +118,14 @@ def create_app(
             if tune_gc:
                 tune_collector()
                 freeze_startup_objects()
-            app.state.graphql = GraphQLService(
+            executor = GraphQLExecutor(
                 served,
                 build_schema(served.registry),
                 introspection=settings.graphql_introspection,
                 suggestions=settings.graphql_suggestions,
+                max_cost=settings.graphql_max_cost,
             )
+            app.state.graphql = GraphQLService(executor)
             if not settings.auth_enabled:
                 log.warning(OPEN_SERVER_WARNING)
             log.info(

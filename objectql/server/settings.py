@@ -223,6 +223,16 @@ SETTINGS: tuple[Setting, ...] = (
         'Add "Did you mean ...?" field suggestions to GraphQL validation errors.',
     ),
     Setting(
+        "graphql_max_cost",
+        "OBJECTQL_GRAPHQL_MAX_COST",
+        100_000,
+        int,
+        "The most a GraphQL document may cost: each selected field counts 1, times the size of every list "
+        "around it (its limit or first, else the default page of 100; 1000 for a list nothing pages). A "
+        "document over it is refused before it runs (QUERY_TOO_COMPLEX).",
+        minimum=1,
+    ),
+    Setting(
         "gc_tuning",
         "OBJECTQL_GC_TUNING",
         True,
@@ -325,6 +335,7 @@ class Settings:
     presence_timeout: int
     graphql_introspection: bool
     graphql_suggestions: bool
+    graphql_max_cost: int
     gc_tuning: bool
     host: str
     port: int

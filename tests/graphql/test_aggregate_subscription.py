@@ -1,6 +1,6 @@
 """``<x>Aggregate`` as a subscription over both GraphQL WebSocket protocols and graphql-sse: the first result
 at once, then one after changes, each the query's answer at that moment; identical documents share one
-live aggregate."""
+live aggregate; errors name what the document wrote (``groupBy[0]``, ``ordersAggregate.sum.cost``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from objectql.resolvers import live
-from tests.graphql.wsclient import PROTOCOLS, open_ws
-from tests.realtime.conftest import ServerFactory, settle
+from tests.graphql.wsclient import PROTOCOLS, TRANSPORTS, open_ws, result
+from tests.realtime.conftest import SECRET, ServerFactory, settle
 from tests.realtime.test_live_aggregates import ORDERS
 
 SUBSCRIPTION = """subscription {
@@ -97,3 +97,25 @@ async def test_many_subscribers_of_one_document_cost_one_execution_per_message(
     for client in clients:
         assert (await client.next("s"))["data"]["ordersAggregate"][0]["count"] == 1
     assert executions - first == 1  # ten subscribers, one execution for the change
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_errors_name_the_arguments_and_selections_as_the_document_writes_them(
+    live_server: ServerFactory, transport: str
+) -> None:
+    server = await live_server({"orders": ORDERS}, OBJECTQL_JWT_SECRET=SECRET)
+    sam = server.token("sam", ["sales"])  # may not read cost
+    kind = "query" if transport == "http" else "subscription"
+    refused = {
+        f"{kind} {{ ordersAggregate(groupBy: [status, cost]) {{ count }} }}": "groupBy[1]",
+        f"{kind} {{ ordersAggregate {{ count sum {{ total cost }} }} }}": "ordersAggregate.sum.cost",
+        f"{kind} {{ ordersAggregate {{ min {{ cost }} }} }}": "ordersAggregate.min.cost",
+    }
+    if kind == "subscription":
+        window = "subscription { ordersWindow(orderBy: [{field: total}, {field: cost}], limit: 2) { index } }"
+        refused[window] = "orderBy[1]"
+    for query, path in refused.items():
+        body = await result(server, transport, query, token=sam)
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN", query
+        assert error["extensions"]["details"] == {"field": "cost", "path": path}, query

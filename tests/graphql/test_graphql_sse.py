@@ -4,43 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from tests.graphql.wsclient import registered
-from tests.realtime.conftest import SECRET, LiveServer, ServerFactory
-
-STREAM = {"accept": "text/event-stream"}
-
-
-async def events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs of an SSE response."""
-    kind, data = "", ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            kind = line[len("event:") :].strip()
-        elif line.startswith("data:"):
-            data = line[len("data:") :].strip()
-        elif line == "" and kind:
-            yield kind, data
-            kind, data = "", ""
-
-
-async def stream(server: LiveServer, query: str, headers: dict[str, str] | None = None) -> list[tuple[str, Any]]:
-    """Every event of one operation's stream, until `complete`."""
-    out: list[tuple[str, Any]] = []
-    async with (
-        httpx.AsyncClient(base_url=server.http, timeout=10) as client,
-        client.stream("POST", "/graphql", json={"query": query}, headers={**STREAM, **(headers or {})}) as r,
-    ):
-        assert r.headers["content-type"].startswith("text/event-stream")
-        async for kind, data in events(r):
-            out.append((kind, json.loads(data) if data else None))
-            if kind == "complete":
-                break
-    return out
+from tests.graphql.wsclient import STREAM, events, registered, stream
+from tests.realtime.conftest import SECRET, ServerFactory
 
 
 async def test_a_query_is_one_next_then_complete(live_server: ServerFactory) -> None:

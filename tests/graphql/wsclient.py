@@ -1,9 +1,11 @@
-"""A small GraphQL-over-WebSocket test client speaking either subprotocol (raw frames, bounded waits)."""
+"""Small GraphQL test clients: over WebSocket in either subprotocol (raw frames, bounded waits), HTTP POST and
+graphql-sse; :func:`result` runs one operation over any of them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,6 +16,10 @@ from tests.realtime.conftest import LiveServer
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 PROTOCOLS = (TRANSPORT_WS, LEGACY_WS)
+SSE = "graphql-sse"
+# Every way to send a document: HTTP POST, both WebSocket subprotocols and graphql-sse.
+TRANSPORTS = ("http", *PROTOCOLS, SSE)
+STREAM = {"accept": "text/event-stream"}
 
 
 class GraphQLWS:
@@ -105,6 +111,67 @@ async def registered(server: LiveServer, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"only {hub.subscription_count} of {count} subscriptions registered")
+
+
+async def events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs of an SSE response."""
+    kind, data = "", ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            kind = line[len("event:") :].strip()
+        elif line.startswith("data:"):
+            data = line[len("data:") :].strip()
+        elif line == "" and kind:
+            yield kind, data
+            kind, data = "", ""
+
+
+async def stream(
+    server: LiveServer, query: str, headers: dict[str, str] | None = None, variables: dict[str, Any] | None = None
+) -> list[tuple[str, Any]]:
+    """Every event of one graphql-sse operation's stream, until `complete`."""
+    out: list[tuple[str, Any]] = []
+    body = {"query": query, "variables": variables}
+    async with (
+        httpx.AsyncClient(base_url=server.http, timeout=10) as client,
+        client.stream("POST", "/graphql", json=body, headers={**STREAM, **(headers or {})}) as r,
+    ):
+        assert r.headers["content-type"].startswith("text/event-stream")
+        async for kind, data in events(r):
+            out.append((kind, json.loads(data) if data else None))
+            if kind == "complete":
+                break
+    return out
+
+
+async def result(
+    server: LiveServer,
+    transport: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """The first result of one operation over ``transport`` (one of :data:`TRANSPORTS`): ``{"data"?, "errors"?}``;
+    an operation refused on a WebSocket (an ``error`` message) as ``{"errors": [...]}``."""
+    if transport == "http":
+        body: dict[str, Any] = (await post(server, query, variables, token)).json()
+        return body
+    if transport == SSE:
+        headers = {"authorization": f"Bearer {token}"} if token else None
+        kind, payload = (await stream(server, query, headers, variables))[0]
+        assert kind == "next", (kind, payload)
+        return dict(payload)
+    client = await open_ws(server, transport, {"authorization": token} if token else None)
+    try:
+        await client.start("1", query, variables)
+        message = await client.recv()
+    finally:
+        await client.ws.close()
+    if message["type"] == "error":
+        payload = message["payload"]
+        return {"errors": payload if isinstance(payload, list) else [payload]}
+    assert message["type"] == client.next_type, message
+    return dict(message["payload"])
 
 
 def codes(body: dict[str, Any]) -> list[str]:

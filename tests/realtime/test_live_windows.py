@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from objectql.engine.user import User
+from objectql.resolvers import executor
 from tests.graphql.wsclient import PROTOCOLS, open_ws
 from tests.realtime.conftest import SECRET, Client, LiveServer, Outage, ServerFactory, connect, drain, settle
 from tests.realtime.test_live_aggregates import ORDERS
@@ -323,6 +324,46 @@ async def test_graphql_window_subscription(live_server: ServerFactory, protocol:
     await client.start("bad", query.replace("limit: 2", "limit: 0"))
     (error,) = await client.error("bad")
     assert error["extensions"]["code"] == "INVALID_REQUEST" and error["extensions"]["path"] == "limit"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_graphql_windows_rows_are_one_execution_shared_by_the_subscribers_joining_it(
+    live_server: ServerFactory, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executions = 0
+    original = executor.execute
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal executions
+        executions += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "execute", counted)
+    server = await live_server({"orders": ORDERS})
+    orders = server.engine.object("orders")
+    for total in range(1, 6):
+        await orders.create({"status": "paid", "total": Decimal(total), "owner": "x"})
+    query = """subscription { ordersWindow(orderBy: [{field: total, direction: DESC}], limit: 4) {
+        seq effect index record { id total } } }"""
+
+    async def subscribe() -> tuple[Any, list[dict[str, Any]]]:
+        client = await open_ws(server, protocol)
+        await client.start("w", query)
+        return client, [(await client.next("w"))["data"]["ordersWindow"] for _ in range(4)]
+
+    first, rows = await subscribe()
+    added = [(r["effect"], r["index"], r["record"]["total"]) for r in rows]
+    assert added == [("ADDED", i, str(5 - i)) for i in range(4)]
+    assert executions == 1  # four rows, one execution
+    joiner, joined = await subscribe()
+    assert joined == rows and executions == 1  # the window has not changed: its rendered rows are the joiner's
+    await orders.create({"status": "paid", "total": Decimal(10), "owner": "x"})
+    for client in (first, joiner):
+        pushed, entered = [(await client.next("w"))["data"]["ordersWindow"] for _ in range(2)]
+        assert (pushed["effect"], pushed["record"]["total"], entered["index"]) == ("REMOVED", None, 0)
+    assert executions == 2  # the step's two changes, for both subscribers
+    _, late = await subscribe()
+    assert [r["record"]["total"] for r in late] == ["10", "5", "4", "3"] and executions == 3
 
 
 async def test_a_window_read_during_an_outage_arrives_when_the_database_is_back(

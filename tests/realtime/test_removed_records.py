@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.graphql.test_graphql_sse import STREAM, events
-from tests.graphql.wsclient import PROTOCOLS, open_ws, registered
+from tests.graphql.wsclient import PROTOCOLS, STREAM, events, open_ws, registered
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect
 from tests.realtime.test_sse import open_stream
 
