@@ -52,6 +52,7 @@ class Setting:
     secret: bool = False
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     # How the docs describe a default that is computed from other values.
     default_doc: str | None = None
 
@@ -139,6 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds of clock skew allowed when checking `exp`.",
         minimum=0,
+        maximum=3600,
     ),
     Setting("jwt_roles_claim", "OBJECTQL_JWT_ROLES_CLAIM", "roles", str, "The token claim holding the roles."),
     Setting(
@@ -167,6 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds change events stay in the outbox for resume and replay.",
         minimum=1,
+        maximum=30 * 86400,
     ),
     Setting(
         "ws_queue",
@@ -175,6 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Outgoing messages queued per connection before it is closed as a slow consumer (1013).",
         minimum=1,
+        maximum=100_000,
     ),
     Setting(
         "ws_compression",
@@ -191,6 +195,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Active subscriptions allowed per connection.",
         minimum=1,
+        maximum=10_000,
     ),
     Setting(
         "presence_heartbeat",
@@ -199,6 +204,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds between a process's presence heartbeats on the broker.",
         minimum=1,
+        maximum=3600,
     ),
     Setting(
         "presence_timeout",
@@ -207,6 +213,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds of silence after which another process's presence members leave (a crashed process).",
         minimum=2,
+        maximum=86400,
     ),
     Setting(
         "graphql_introspection",
@@ -231,7 +238,7 @@ SETTINGS: tuple[Setting, ...] = (
         "frozen); an embedded app never touches it.",
     ),
     Setting("host", "OBJECTQL_HOST", "127.0.0.1", str, "Interface to listen on.", flag="--host"),
-    Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1),
+    Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1, maximum=65535),
     Setting(
         "workers",
         "OBJECTQL_WORKERS",
@@ -240,6 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Server processes. More than one needs a shared broker.",
         flag="--workers",
         minimum=1,
+        maximum=256,
     ),
     Setting(
         "playground_dir",
@@ -257,6 +265,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Milliseconds between two messages of one live aggregate (changes in between are coalesced; the "
         "latest value always arrives).",
         minimum=0,
+        maximum=60_000,
     ),
     Setting(
         "log_level",
@@ -418,6 +427,8 @@ def markdown_table() -> str:
         if s.default_doc is None and default != "unset":
             default = f"`{default}`"
         extra = f" One of: {', '.join(s.choices)}." if s.choices else ""
+        if s.minimum is not None and s.maximum is not None:
+            extra += f" From {s.minimum:,} to {s.maximum:,}."
         lines.append(f"| `{s.name}` | `{s.env}` | {flag} | {default} | {s.help}{extra} |")
     return "\n".join(lines) + "\n"
 
@@ -433,6 +444,8 @@ def _parse(setting: Setting, raw: Any, source: str) -> Any:
         raise SettingError(setting.name, f"{exc} (from {source})") from None
     if setting.minimum is not None and value < setting.minimum:
         raise SettingError(setting.name, f"must be at least {setting.minimum}, not {value} (from {source})")
+    if setting.maximum is not None and value > setting.maximum:
+        raise SettingError(setting.name, f"must be at most {setting.maximum}, not {value} (from {source})")
     if setting.choices:
         if setting.name == "log_level":
             value = value.lower()
@@ -490,8 +503,6 @@ def _check(values: dict[str, Any]) -> None:
             "broker_url",
             f"expected memory://, redis:// or postgresql://, not {redact_url(values['broker_url'])!r}",
         )
-    if values["port"] > 65535:
-        raise SettingError("port", f"must be at most 65535, not {values['port']}")
     for origin in values["allowed_origins"]:
         if origin == "null":
             # The literal origin of sandboxed frames and file:// pages; listing it is a deliberate choice.
