@@ -13,6 +13,7 @@ Everything the engine raises on purpose is an :class:`ObjectQLError` with a stab
     ├── DefinitionError      DEFINITION_ERROR    a broken object definition
     ├── TooManySubscriptions TOO_MANY_SUBSCRIPTIONS  a connection's subscription limit
     ├── RateLimited          RATE_LIMITED        too many requests of one kind
+    ├── PayloadTooLarge      PAYLOAD_TOO_LARGE   a request body over the server's bound
     ├── Unavailable          UNAVAILABLE         the database cannot be reached
     └── InternalError        INTERNAL_ERROR      anything unexpected, with no internals exposed
 
@@ -109,6 +110,10 @@ class RateLimited(ObjectQLError):
     code = "RATE_LIMITED"
 
 
+class PayloadTooLarge(ObjectQLError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class Unavailable(ObjectQLError):
     code = "UNAVAILABLE"
 
@@ -126,6 +131,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "ObjectQLError",
+    "PayloadTooLarge",
     "RateLimited",
     "TooManySubscriptions",
     "Unauthenticated",

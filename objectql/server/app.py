@@ -27,6 +27,7 @@ from objectql.realtime.vocabulary import MAX_MESSAGE_BYTES
 from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.admission import ServerPolicy
+from objectql.server.body_limit import BodyLimitMiddleware
 from objectql.server.cors import CORSMiddleware
 from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
@@ -152,6 +153,8 @@ def create_app(
     middleware = [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False),
         Middleware(CORSMiddleware, origins=policy.origins),
+        # Inside CORS, so that a listed origin's page can read the refusal.
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 

@@ -172,6 +172,16 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=30 * 86400,
     ),
     Setting(
+        "max_body_bytes",
+        "OBJECTQL_MAX_BODY_BYTES",
+        1024 * 1024,
+        int,
+        "Largest HTTP request body in bytes (POST /graphql and every other route): a larger one is answered 413 "
+        "before it is read further.",
+        minimum=1024,
+        maximum=1024 * 1024 * 1024,
+    ),
+    Setting(
         "ws_queue",
         "OBJECTQL_WS_QUEUE",
         1000,
@@ -309,6 +319,7 @@ class Settings:
     allowed_origins: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
     outbox_retention: int
+    max_body_bytes: int
     ws_queue: int
     ws_compression: bool
     ws_max_subscriptions: int
