@@ -83,6 +83,7 @@ def create_app(
                     allow_anonymous=not settings.auth_enabled,
                     sign_in=settings.auth_enabled,
                     outbox_retention=settings.outbox_retention,
+                    max_text_length=settings.max_text_length,
                 )
                 await served.init()
                 stack.push_async_callback(served.close)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from objectql.engine.database import normalise_url
+from objectql.engine.validation import DEFAULT_MAX_TEXT_LENGTH
 from objectql.errors import ObjectQLError
 from objectql.server.setting_parsers import PARSERS
 
@@ -182,6 +183,16 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1024 * 1024 * 1024,
     ),
     Setting(
+        "max_text_length",
+        "OBJECTQL_MAX_TEXT_LENGTH",
+        DEFAULT_MAX_TEXT_LENGTH,
+        int,
+        "Characters a text-like field without `max_length` takes (text, textarea, email, url, phone), and a JSON "
+        "value's serialised text; a longer value is a VALIDATION_ERROR naming the field.",
+        minimum=1,
+        maximum=16 * 1024 * 1024,
+    ),
+    Setting(
         "ws_queue",
         "OBJECTQL_WS_QUEUE",
         1000,
@@ -320,6 +331,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     outbox_retention: int
     max_body_bytes: int
+    max_text_length: int
     ws_queue: int
     ws_compression: bool
     ws_max_subscriptions: int
@@ -353,16 +365,7 @@ class Settings:
         unknown = set(cli_values) - set(SETTINGS_BY_NAME)
         if unknown:
             raise SettingError(sorted(unknown)[0], "is not a setting")
-        values: dict[str, Any] = {}
-        for setting in SETTINGS:
-            cli = cli_values.get(setting.name)
-            env = environ.get(setting.env)
-            if cli is not None:
-                values[setting.name] = _parse(setting, cli, f"flag {setting.flag or setting.name}")
-            elif env:
-                values[setting.name] = _parse(setting, env, f"environment variable {setting.env}")
-            else:
-                values[setting.name] = setting.default
+        values = {setting.name: _resolve(setting, cli_values.get(setting.name), environ) for setting in SETTINGS}
         _derive(values, app_dir or Path("."))
         _check(values)
         return cls(**values)
@@ -405,6 +408,12 @@ class Settings:
     __str__ = __repr__
 
 
+def environ_setting(name: str, environ: Mapping[str, str]) -> Any:
+    """One setting from ``environ``, else its default, parsed and bounded as :meth:`Settings.load` does it: for a
+    command that needs one value rather than a server's settings (``objectql check``)."""
+    return _resolve(SETTINGS_BY_NAME[name], None, environ)
+
+
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
@@ -445,6 +454,15 @@ def markdown_table() -> str:
 
 
 # -- parsing ---------------------------------------------------------------------------------------
+
+
+def _resolve(setting: Setting, cli: Any, environ: Mapping[str, str]) -> Any:
+    env = environ.get(setting.env)
+    if cli is not None:
+        return _parse(setting, cli, f"flag {setting.flag or setting.name}")
+    if env:
+        return _parse(setting, env, f"environment variable {setting.env}")
+    return setting.default
 
 
 def _parse(setting: Setting, raw: Any, source: str) -> Any:
@@ -560,6 +578,7 @@ __all__ = [
     "SettingError",
     "Settings",
     "broker_prefix_for",
+    "environ_setting",
     "markdown_table",
     "redact_url",
 ]
