@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,6 +34,7 @@ from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import live, ready
+from objectql.server.http_protocol import HeadDeadlineProtocol
 from objectql.server.metrics import Metrics, metrics_endpoint
 from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
@@ -176,8 +178,10 @@ WS_PROTOCOL = FramesProtocol
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """WebSocket options every server of this app runs with."""
+    """HTTP and WebSocket options every server of this app runs with."""
     return {
+        # uvicorn's HTTP protocol with a deadline on request heads (see objectql/server/http_protocol.py).
+        "http": functools.partial(HeadDeadlineProtocol, head_timeout=float(settings.header_timeout)),
         "ws": WS_PROTOCOL,
         "ws_max_size": WS_MAX_SIZE,
         "ws_ping_interval": WS_PING_INTERVAL,

@@ -173,6 +173,16 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=30 * 86400,
     ),
     Setting(
+        "header_timeout",
+        "OBJECTQL_HEADER_TIMEOUT",
+        10,
+        int,
+        "Seconds a connection has to send a request's head (request line and headers) under `objectql serve`; "
+        "one that has not finished by then is closed.",
+        minimum=1,
+        maximum=300,
+    ),
+    Setting(
         "max_body_bytes",
         "OBJECTQL_MAX_BODY_BYTES",
         1024 * 1024,
@@ -330,6 +340,7 @@ class Settings:
     allowed_origins: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
     outbox_retention: int
+    header_timeout: int
     max_body_bytes: int
     max_text_length: int
     ws_queue: int

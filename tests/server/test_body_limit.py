@@ -20,9 +20,9 @@ from starlette.routing import Mount, Route
 from objectql.server.embed import asgi_app, lifespan
 from objectql.server.settings import SETTINGS_BY_NAME
 from tests.conftest import write_objects
-from tests.realtime.conftest import ServerFactory, live_server, start_uvicorn
+from tests.realtime.conftest import Serve, ServerFactory, live_server, serve
 
-__all__ = ["live_server"]  # the real-server fixture
+__all__ = ["live_server", "serve"]  # the real-server fixtures
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ async def test_other_routes_refuse_with_the_plain_error_shape(live_server: Serve
         assert error["code"] == "PAYLOAD_TOO_LARGE" and str(DEFAULT_BOUND) in error["message"]
 
 
-async def test_an_embedded_app_bounds_its_bodies_under_its_prefix(tmp_path: Path) -> None:
+async def test_an_embedded_app_bounds_its_bodies_under_its_prefix(tmp_path: Path, serve: Serve) -> None:
     app_dir = write_objects(tmp_path / "app", {"orders": "fields:\n  total: {type: number}\n"})
     api = asgi_app(app_dir, database_url=f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}", max_body_bytes=4096)
 
@@ -203,16 +203,12 @@ async def test_an_embedded_app_bounds_its_bodies_under_its_prefix(tmp_path: Path
         return PlainTextResponse("the host's own page")
 
     host = Starlette(routes=[Route("/", page, methods=["POST"]), Mount("/data", app=api)], lifespan=lifespan(api))
-    server, task, port = await start_uvicorn(host)
-    try:
-        assert_graphql_refusal(await post_declared(port, "/data/graphql", 4097), 4096)
-        response, _ = await post_chunked(f"http://127.0.0.1:{port}", "/data/graphql", 1024 * 1024, piece=1024)
-        assert_graphql_refusal(response, 4096)
-        body = padded_to(4096)
-        response = await post_declared(port, "/data/graphql", len(body), body)
-        assert (response.status_code, response.json()) == (200, {"data": {"ordersCount": 0}})
-        # The host's own routes are the host's business.
-        assert (await post_declared(port, "/", 5000, b" " * 5000)).status_code == 200
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+    port = await serve(host)
+    assert_graphql_refusal(await post_declared(port, "/data/graphql", 4097), 4096)
+    response, _ = await post_chunked(f"http://127.0.0.1:{port}", "/data/graphql", 1024 * 1024, piece=1024)
+    assert_graphql_refusal(response, 4096)
+    body = padded_to(4096)
+    response = await post_declared(port, "/data/graphql", len(body), body)
+    assert (response.status_code, response.json()) == (200, {"data": {"ordersCount": 0}})
+    # The host's own routes are the host's business.
+    assert (await post_declared(port, "/", 5000, b" " * 5000)).status_code == 200
