@@ -76,6 +76,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await policy.authenticator.start()  # a JWKS URL's keys, before the first token arrives
+            stack.push_async_callback(policy.authenticator.stop)
             served = engine
             if served is None:
                 assert app_dir is not None

@@ -121,7 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         str,
         "URL of the identity provider's JWKS (http or https): fetched at start, cached, and fetched again "
-        "for a token signed with a key it does not hold (at most every 30 s) or when 5 minutes old.",
+        "for a token signed with a key it does not hold (at most every 5 s; the token waits for it) or when "
+        "5 minutes old. A key the set no longer holds stops verifying tokens.",
     ),
     Setting(
         "jwt_algorithm",
