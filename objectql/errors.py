@@ -15,6 +15,7 @@ Everything the engine raises on purpose is an :class:`ObjectQLError` with a stab
     ├── TooManyGroups        TOO_MANY_GROUPS     an aggregate with more groups than allowed
     ├── TooManyRows          TOO_MANY_ROWS       live windows holding more rows than a connection may
     ├── RateLimited          RATE_LIMITED        too many requests of one kind
+    ├── PayloadTooLarge      PAYLOAD_TOO_LARGE   a request body over the server's bound
     ├── Unavailable          UNAVAILABLE         the database cannot be reached
     └── InternalError        INTERNAL_ERROR      anything unexpected, with no internals exposed
 
@@ -119,6 +120,10 @@ class RateLimited(ObjectQLError):
     code = "RATE_LIMITED"
 
 
+class PayloadTooLarge(ObjectQLError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class Unavailable(ObjectQLError):
     code = "UNAVAILABLE"
 
@@ -136,6 +141,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "ObjectQLError",
+    "PayloadTooLarge",
     "RateLimited",
     "TooManyGroups",
     "TooManyRows",

@@ -21,6 +21,7 @@ from objectql.engine.repository import ObjectRepository
 from objectql.engine.tables import EVENTS_TABLE, SEQ_TABLE, build_metadata, sync_schema
 from objectql.engine.unit import AutoScope, EventListener, Scope, SharedScope, UnitRunner
 from objectql.engine.user import User
+from objectql.engine.validation import DEFAULT_MAX_TEXT_LENGTH
 from objectql.errors import InvalidRequest, ObjectQLError
 from objectql.metadata.registry import Registry
 
@@ -44,6 +45,7 @@ class ObjectQL:
         outbox_retention: float = DEFAULT_RETENTION,
         sign_in: bool = True,
         max_groups: int = MAX_GROUPS,
+        max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
     ) -> None:
         self._objects = objects
         self.database_url = normalise_url(database_url)
@@ -54,6 +56,8 @@ class ObjectQL:
         self.outbox_retention = outbox_retention
         # The most groups one aggregate may have (more is TOO_MANY_GROUPS).
         self.max_groups = max_groups
+        # Characters a text field without max_length takes, and a JSON value's serialised text.
+        self.max_text_length = max_text_length
         self.hooks = Hooks()
         self.listeners: list[EventListener] = []
         self.registry: Registry = Registry()

@@ -253,7 +253,7 @@ class ObjectRepository:
                 raw = data[name]
             else:
                 raw = copy.deepcopy(fdef.default) if fdef.has_default else None
-            value, problem = normalise_field(fdef, raw)
+            value, problem = normalise_field(fdef, raw, self.app.max_text_length)
             if problem:
                 errors[name] = problem
             elif fdef.required and is_blank(fdef, value):
@@ -280,7 +280,7 @@ class ObjectRepository:
             fdef = self.obj.declared.get(name)
             if fdef is None or name in errors:
                 continue
-            value, problem = normalise_field(fdef, raw)
+            value, problem = normalise_field(fdef, raw, self.app.max_text_length)
             if problem:
                 errors[name] = problem
             elif fdef.required and is_blank(fdef, value):

@@ -16,6 +16,9 @@ from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
 
 READ_ONLY = ("created_at", "updated_at", "created_by")
 MAX_ID_LENGTH = 255
+# The bound of a text-like field without max_length, and of a JSON value's serialised text: every value is
+# pushed to each subscriber that can see it, so none is unbounded.
+DEFAULT_MAX_TEXT_LENGTH = 64 * 1024
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 FieldErrors = dict[str, tuple[str, str]]  # field -> (code, message)
@@ -42,8 +45,14 @@ def check_keys(obj: ObjectDef, data: dict[str, Any], errors: FieldErrors, *, cre
                     errors["id"] = ("type", str(exc))
 
 
-def normalise_field(fdef: FieldDef, value: Any) -> tuple[Any, tuple[str, str] | None]:
-    """The stored form of ``value`` and the first problem with it, if any (required aside)."""
+def normalise_field(
+    fdef: FieldDef, value: Any, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
+) -> tuple[Any, tuple[str, str] | None]:
+    """The stored form of ``value`` and the first problem with it, if any (required aside).
+
+    ``max_text_length`` bounds text without a declared ``max_length``, and JSON values by their compact
+    serialised text; both in characters.
+    """
     if value is None:
         return None, None
     if fdef.type is FieldType.SELECT:
@@ -54,26 +63,29 @@ def normalise_field(fdef: FieldDef, value: Any) -> tuple[Any, tuple[str, str] | 
         return value, ("type", str(exc))
     if fdef.kind is Kind.JSON:
         try:
-            json.dumps(value, allow_nan=False)
+            serialised = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError):
             return value, ("type", "must be JSON (objects, arrays, strings, finite numbers, booleans, null)")
+        if len(serialised) > max_text_length:
+            return value, ("max_length", f"must be at most {max_text_length} characters of JSON")
     if fdef.kind in (Kind.INTEGER, Kind.FLOAT, Kind.DECIMAL):
         if fdef.min is not None and value < fdef.min:
             return value, ("min", f"must be at least {fdef.min}")
         if fdef.max is not None and value > fdef.max:
             return value, ("max", f"must be at most {fdef.max}")
     if fdef.kind is Kind.TEXT:
-        problem = _text(fdef, value)
+        problem = _text(fdef, value, max_text_length)
         if problem:
             return value, problem
     return value, None
 
 
-def _text(fdef: FieldDef, value: str) -> tuple[str, str] | None:
+def _text(fdef: FieldDef, value: str, max_text_length: int) -> tuple[str, str] | None:
     if fdef.min_length is not None and len(value) < fdef.min_length:
         return ("min_length", f"must be at least {fdef.min_length} characters")
-    if fdef.max_length is not None and len(value) > fdef.max_length:
-        return ("max_length", f"must be at most {fdef.max_length} characters")
+    max_length = fdef.max_length if fdef.max_length is not None else max_text_length
+    if len(value) > max_length:
+        return ("max_length", f"must be at most {max_length} characters")
     if fdef.pattern is not None and not re.search(fdef.pattern, value):
         return ("pattern", f"must match {fdef.pattern}")
     if fdef.type is FieldType.EMAIL and not _EMAIL_RE.match(value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,11 +29,13 @@ from objectql.resolvers.executor import GraphQLExecutor
 from objectql.resolvers.service import GraphQLService
 from objectql.schema import build_schema
 from objectql.server.admission import ServerPolicy
+from objectql.server.body_limit import BodyLimitMiddleware
 from objectql.server.cors import CORSMiddleware
 from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import live, ready
+from objectql.server.http_protocol import HeadDeadlineProtocol
 from objectql.server.metrics import Metrics, metrics_endpoint
 from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
@@ -74,6 +77,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await policy.authenticator.start()  # a JWKS URL's keys, before the first token arrives
+            stack.push_async_callback(policy.authenticator.stop)
             served = engine
             if served is None:
                 assert app_dir is not None
@@ -84,6 +88,7 @@ def create_app(
                     sign_in=settings.auth_enabled,
                     outbox_retention=settings.outbox_retention,
                     max_groups=settings.aggregate_max_groups,
+                    max_text_length=settings.max_text_length,
                 )
                 await served.init()
                 stack.push_async_callback(served.close)
@@ -158,6 +163,8 @@ def create_app(
     middleware = [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False),
         Middleware(CORSMiddleware, origins=policy.origins),
+        # Inside CORS, so that a listed origin's page can read the refusal.
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
@@ -178,8 +185,10 @@ WS_PROTOCOL = FramesProtocol
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """WebSocket options every server of this app runs with."""
+    """HTTP and WebSocket options every server of this app runs with."""
     return {
+        # uvicorn's HTTP protocol with a deadline on request heads (see objectql/server/http_protocol.py).
+        "http": functools.partial(HeadDeadlineProtocol, head_timeout=float(settings.header_timeout)),
         "ws": WS_PROTOCOL,
         "ws_max_size": WS_MAX_SIZE,
         "ws_ping_interval": WS_PING_INTERVAL,

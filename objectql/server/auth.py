@@ -36,7 +36,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import Unauthenticated
 from objectql.realtime.transports.credentials import bearer_token, connection_init_token, sse_token
-from objectql.server.jwks import JwksError, KeySet, RemoteKeys, parse_jwks
+from objectql.server.jwks import JwksError, KeySet, RemoteKeys, fingerprint, parse_jwks
 from objectql.server.settings import HMAC_ALGORITHMS, SettingError, Settings
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,12 @@ class Authenticator:
     leeway: float = 10.0
     roles_claim: str = "roles"
     # Tokens already verified, by their text: a client sends the same token with every request. Bounded
-    # (the oldest goes first); an entry is only used before its token's exp + leeway.
-    _verified: dict[str, Identity] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # (the oldest goes first); an entry is only used before its token's exp + leeway, and, for a JWKS key,
+    # while the set still holds the key (by its fingerprint) — a key the provider removed stops verifying at
+    # the next fetch, for the tokens it verified before as for new ones.
+    _verified: dict[str, tuple[Identity, bytes | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
@@ -127,16 +131,21 @@ class Authenticator:
         if isinstance(self.jwks, RemoteKeys):
             await self.jwks.refresh()
 
+    async def stop(self) -> None:
+        """Cancel a JWKS fetch running or due."""
+        if isinstance(self.jwks, RemoteKeys):
+            await self.jwks.close()
+
     def keys_pending(self, token: str | None) -> Awaitable[None] | None:
         """What to await before :meth:`authenticate` can judge ``token``: a JWKS fetch when the token names a
         key the URL's set does not hold yet (bounded: see :mod:`objectql.server.jwks`); else None."""
         if not isinstance(self.jwks, RemoteKeys) or not token or token in self._verified:
-            return None
+            return None  # a verified token whose key has gone is refused without a fetch
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except Exception:
             return None  # not a JWT at all: authenticate refuses it
-        return self.jwks.pending_for(kid)
+        return self.jwks.pending_for(kid, token)
 
     def authenticate(self, token: str | None) -> Identity:
         """The identity ``token`` proves; no token (or an open server) gives the anonymous identity.
@@ -149,11 +158,13 @@ class Authenticator:
             return ANONYMOUS_IDENTITY
         known = self._verified.get(token)
         if known is not None:
-            if known.ends_at is not None and time.time() < known.ends_at:
-                return known
+            identity, key_fingerprint = known
+            current = self.jwks is None or key_fingerprint is None or self.jwks.holds(key_fingerprint)
+            if current and identity.ends_at is not None and time.time() < identity.ends_at:
+                return identity
             del self._verified[token]
         try:
-            claims = self._decode(token)
+            claims, key_fingerprint = self._decode(token)
         except jwt.ExpiredSignatureError:
             logger.debug("token refused: expired")
             raise Unauthenticated("token expired", details={"reason": "expired"}) from None
@@ -165,7 +176,7 @@ class Authenticator:
         identity = self._identity(claims)
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.pop(next(iter(self._verified)))
-        self._verified[token] = identity
+        self._verified[token] = (identity, key_fingerprint)
         return identity
 
     def mint(
@@ -210,14 +221,17 @@ class Authenticator:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def _decode(self, token: str) -> tuple[dict[str, Any], bytes | None]:
+        """The token's claims, and the fingerprint of the JWKS key that verified them (None for other keys)."""
         assert self.algorithm is not None
         key = self.key
+        key_fingerprint = None
         if self.jwks is not None:
             header = jwt.get_unverified_header(token)
             key = self.jwks.select(header.get("kid"))
             if key is None:
                 raise jwt.InvalidKeyError("no key with this kid")
+            key_fingerprint = fingerprint(key)
         with warnings.catch_warnings():
             # A short secret is reported once when the authenticator is built, not on every request.
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
@@ -232,7 +246,7 @@ class Authenticator:
                 issuer=self.issuer,
                 leeway=self.leeway,
             )
-        return claims
+        return claims, key_fingerprint
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
         sub = claims.get("sub")

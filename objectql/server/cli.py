@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from objectql import __version__
 from objectql.engine.permissions import ObjectPolicy
+from objectql.engine.validation import DEFAULT_MAX_TEXT_LENGTH
 from objectql.errors import DefinitionError
 from objectql.metadata.channels import FILE_NAME as CHANNELS_FILE
 from objectql.metadata.channels import ChannelRules, load_channel_rules
@@ -26,18 +27,19 @@ from objectql.metadata.registry import Registry
 from objectql.server.banner import banner, dev_secret, dev_users, token_lines
 from objectql.server.scaffold import TargetNotEmpty, scaffold
 from objectql.server.seed import read_seed, seed_path
-from objectql.server.settings import SETTINGS, SettingError, Settings
+from objectql.server.settings import SETTINGS, SettingError, Settings, environ_setting
 
 EXIT_OK = 0
 EXIT_BROKEN_APP = 1
 EXIT_USAGE = 2
 
 
-def load_app(app_dir: Path) -> tuple[Registry, int, ChannelRules]:
+def load_app(app_dir: Path, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -> tuple[Registry, int, ChannelRules]:
     """Check an app directory without its database: definitions, row rules and every seed record.
 
     The seed records go through the engine's own validation (types, required, options, unique values,
-    lookup targets) on a throwaway in-memory database. Returns the registry and the number of seed records.
+    lookup targets, ``max_text_length`` as the server will have it) on a throwaway in-memory database.
+    Returns the registry and the number of seed records.
     """
     registry = Registry.from_directory(app_dir)
     if not len(registry):
@@ -50,15 +52,15 @@ def load_app(app_dir: Path) -> tuple[Registry, int, ChannelRules]:
     records = 0
     if seed_file.is_file():
         read_seed(seed_file, registry)
-        records = asyncio.run(_insert_seed(registry, app_dir))
+        records = asyncio.run(_insert_seed(registry, app_dir, max_text_length))
     return registry, records, rules
 
 
-async def _insert_seed(registry: Registry, app_dir: Path) -> int:
+async def _insert_seed(registry: Registry, app_dir: Path, max_text_length: int) -> int:
     from objectql.engine.core import ObjectQL
     from objectql.server.seed import load_seed
 
-    async with ObjectQL(registry, "sqlite+aiosqlite://") as engine:
+    async with ObjectQL(registry, "sqlite+aiosqlite://", max_text_length=max_text_length) as engine:
         return sum((await load_seed(engine, app_dir)).values())
 
 
@@ -66,7 +68,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate an app's definitions and print one line per object."""
     app_dir: Path = args.dir
     try:
-        registry, records, rules = load_app(app_dir)
+        registry, records, rules = load_app(app_dir, max_text_length=environ_setting("max_text_length", os.environ))
+    except SettingError as exc:
+        print(f"objectql check: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     except DefinitionError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_BROKEN_APP
@@ -158,7 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"objectql serve: {missing}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        registry, _, _ = load_app(app_dir)
+        registry, _, _ = load_app(app_dir, max_text_length=settings.max_text_length)
         lines = banner(app_dir, settings, registry, dev=dev)
         if dev:
             lines += token_lines(settings, dev_users(app_dir, registry))

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from objectql.engine.database import normalise_url
+from objectql.engine.validation import DEFAULT_MAX_TEXT_LENGTH
 from objectql.errors import ObjectQLError
 from objectql.server.setting_parsers import PARSERS
 
@@ -52,6 +53,7 @@ class Setting:
     secret: bool = False
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     # How the docs describe a default that is computed from other values.
     default_doc: str | None = None
 
@@ -119,7 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         str,
         "URL of the identity provider's JWKS (http or https): fetched at start, cached, and fetched again "
-        "for a token signed with a key it does not hold (at most every 30 s) or when 5 minutes old.",
+        "for a token signed with a key it does not hold (at most every 5 s; the token waits for it) or when "
+        "5 minutes old. A key the set no longer holds stops verifying tokens.",
     ),
     Setting(
         "jwt_algorithm",
@@ -139,6 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds of clock skew allowed when checking `exp`.",
         minimum=0,
+        maximum=3600,
     ),
     Setting("jwt_roles_claim", "OBJECTQL_JWT_ROLES_CLAIM", "roles", str, "The token claim holding the roles."),
     Setting(
@@ -167,6 +171,37 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds change events stay in the outbox for resume and replay.",
         minimum=1,
+        maximum=30 * 86400,
+    ),
+    Setting(
+        "header_timeout",
+        "OBJECTQL_HEADER_TIMEOUT",
+        10,
+        int,
+        "Seconds a connection has to send a request's head (request line and headers) under `objectql serve`; "
+        "one that has not finished by then is closed.",
+        minimum=1,
+        maximum=300,
+    ),
+    Setting(
+        "max_body_bytes",
+        "OBJECTQL_MAX_BODY_BYTES",
+        1024 * 1024,
+        int,
+        "Largest HTTP request body in bytes (POST /graphql and every other route): a larger one is answered 413 "
+        "before it is read further.",
+        minimum=1024,
+        maximum=1024 * 1024 * 1024,
+    ),
+    Setting(
+        "max_text_length",
+        "OBJECTQL_MAX_TEXT_LENGTH",
+        DEFAULT_MAX_TEXT_LENGTH,
+        int,
+        "Characters a text-like field without `max_length` takes (text, textarea, email, url, phone), and a JSON "
+        "value's serialised text; a longer value is a VALIDATION_ERROR naming the field.",
+        minimum=1,
+        maximum=16 * 1024 * 1024,
     ),
     Setting(
         "ws_queue",
@@ -175,6 +210,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Outgoing messages queued per connection before it is closed as a slow consumer (1013).",
         minimum=1,
+        maximum=100_000,
     ),
     Setting(
         "ws_compression",
@@ -191,6 +227,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Active subscriptions allowed per connection.",
         minimum=1,
+        maximum=10_000,
     ),
     Setting(
         "presence_heartbeat",
@@ -199,6 +236,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds between a process's presence heartbeats on the broker.",
         minimum=1,
+        maximum=3600,
     ),
     Setting(
         "presence_timeout",
@@ -207,6 +245,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Seconds of silence after which another process's presence members leave (a crashed process).",
         minimum=2,
+        maximum=86400,
     ),
     Setting(
         "graphql_introspection",
@@ -231,6 +270,7 @@ SETTINGS: tuple[Setting, ...] = (
         "around it (its limit or first, else the default page of 100; 1000 for a list nothing pages). A "
         "document over it is refused before it runs (QUERY_TOO_COMPLEX).",
         minimum=1,
+        maximum=100_000_000,
     ),
     Setting(
         "gc_tuning",
@@ -241,7 +281,7 @@ SETTINGS: tuple[Setting, ...] = (
         "frozen); an embedded app never touches it.",
     ),
     Setting("host", "OBJECTQL_HOST", "127.0.0.1", str, "Interface to listen on.", flag="--host"),
-    Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1),
+    Setting("port", "OBJECTQL_PORT", 8000, int, "TCP port to listen on.", flag="--port", minimum=1, maximum=65535),
     Setting(
         "workers",
         "OBJECTQL_WORKERS",
@@ -250,6 +290,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Server processes. More than one needs a shared broker.",
         flag="--workers",
         minimum=1,
+        maximum=256,
     ),
     Setting(
         "playground_dir",
@@ -267,6 +308,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Milliseconds between two messages of one live aggregate (changes in between are coalesced; the "
         "latest value always arrives).",
         minimum=0,
+        maximum=60_000,
     ),
     Setting(
         "aggregate_max_groups",
@@ -276,6 +318,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Most groups one aggregate may have (query or live); more is TOO_MANY_GROUPS, and a live aggregate "
         "that grows past it ends.",
         minimum=1,
+        maximum=100_000,
     ),
     Setting(
         "window_rows",
@@ -285,6 +328,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Most rows the live windows of one connection may hold together (a window holds 2 × its limit); "
         "a window past that is refused with TOO_MANY_ROWS.",
         minimum=2,
+        maximum=10_000_000,
     ),
     Setting(
         "log_level",
@@ -328,6 +372,9 @@ class Settings:
     allowed_origins: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
     outbox_retention: int
+    header_timeout: int
+    max_body_bytes: int
+    max_text_length: int
     ws_queue: int
     ws_compression: bool
     ws_max_subscriptions: int
@@ -364,16 +411,7 @@ class Settings:
         unknown = set(cli_values) - set(SETTINGS_BY_NAME)
         if unknown:
             raise SettingError(sorted(unknown)[0], "is not a setting")
-        values: dict[str, Any] = {}
-        for setting in SETTINGS:
-            cli = cli_values.get(setting.name)
-            env = environ.get(setting.env)
-            if cli is not None:
-                values[setting.name] = _parse(setting, cli, f"flag {setting.flag or setting.name}")
-            elif env:
-                values[setting.name] = _parse(setting, env, f"environment variable {setting.env}")
-            else:
-                values[setting.name] = setting.default
+        values = {setting.name: _resolve(setting, cli_values.get(setting.name), environ) for setting in SETTINGS}
         _derive(values, app_dir or Path("."))
         _check(values)
         return cls(**values)
@@ -416,6 +454,12 @@ class Settings:
     __str__ = __repr__
 
 
+def environ_setting(name: str, environ: Mapping[str, str]) -> Any:
+    """One setting from ``environ``, else its default, parsed and bounded as :meth:`Settings.load` does it: for a
+    command that needs one value rather than a server's settings (``objectql check``)."""
+    return _resolve(SETTINGS_BY_NAME[name], None, environ)
+
+
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
@@ -449,11 +493,22 @@ def markdown_table() -> str:
         if s.default_doc is None and default != "unset":
             default = f"`{default}`"
         extra = f" One of: {', '.join(s.choices)}." if s.choices else ""
+        if s.minimum is not None and s.maximum is not None:
+            extra += f" From {s.minimum:,} to {s.maximum:,}."
         lines.append(f"| `{s.name}` | `{s.env}` | {flag} | {default} | {s.help}{extra} |")
     return "\n".join(lines) + "\n"
 
 
 # -- parsing ---------------------------------------------------------------------------------------
+
+
+def _resolve(setting: Setting, cli: Any, environ: Mapping[str, str]) -> Any:
+    env = environ.get(setting.env)
+    if cli is not None:
+        return _parse(setting, cli, f"flag {setting.flag or setting.name}")
+    if env:
+        return _parse(setting, env, f"environment variable {setting.env}")
+    return setting.default
 
 
 def _parse(setting: Setting, raw: Any, source: str) -> Any:
@@ -464,6 +519,8 @@ def _parse(setting: Setting, raw: Any, source: str) -> Any:
         raise SettingError(setting.name, f"{exc} (from {source})") from None
     if setting.minimum is not None and value < setting.minimum:
         raise SettingError(setting.name, f"must be at least {setting.minimum}, not {value} (from {source})")
+    if setting.maximum is not None and value > setting.maximum:
+        raise SettingError(setting.name, f"must be at most {setting.maximum}, not {value} (from {source})")
     if setting.choices:
         if setting.name == "log_level":
             value = value.lower()
@@ -521,8 +578,6 @@ def _check(values: dict[str, Any]) -> None:
             "broker_url",
             f"expected memory://, redis:// or postgresql://, not {redact_url(values['broker_url'])!r}",
         )
-    if values["port"] > 65535:
-        raise SettingError("port", f"must be at most 65535, not {values['port']}")
     for origin in values["allowed_origins"]:
         if origin == "null":
             # The literal origin of sandboxed frames and file:// pages; listing it is a deliberate choice.
@@ -569,6 +624,7 @@ __all__ = [
     "SettingError",
     "Settings",
     "broker_prefix_for",
+    "environ_setting",
     "markdown_table",
     "redact_url",
 ]

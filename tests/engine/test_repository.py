@@ -118,6 +118,75 @@ async def test_validation_error_lists_every_failing_field(app: ObjectQL) -> None
     assert await app.object("customers").count() == 0
 
 
+TEXT_BOUND = 64 * 1024
+LONG = """
+fields:
+  title: {type: text}
+  body:  {type: textarea}
+  mail:  {type: email}
+  site:  {type: url}
+  phone: {type: phone}
+  data:  {type: json}
+  essay: {type: textarea, max_length: 100000}
+"""
+
+
+def long_values(size: int) -> dict[str, Any]:
+    """A value of exactly ``size`` characters for each bounded field (JSON: its serialised text)."""
+    return {
+        "title": "t" * size,
+        "body": "b" * size,
+        "mail": "m" * (size - len("@example.com")) + "@example.com",
+        "site": "https://example.com/" + "p" * (size - len("https://example.com/")),
+        "phone": "1" * size,
+        "data": ["d" * (size - len('[""]'))],
+    }
+
+
+async def test_text_fields_without_max_length_take_64_kib_characters(make_engine: Any) -> None:
+    app = await make_engine({"long": LONG})
+    repo = app.object("long")
+    created = await repo.create(long_values(TEXT_BOUND))
+    assert {name: created[name] for name in long_values(TEXT_BOUND)} == long_values(TEXT_BOUND)
+    # Characters, not bytes: 64 Ki characters of a 4-byte character are 256 KiB of UTF-8.
+    assert (await repo.update(created["id"], {"title": "😀" * TEXT_BOUND}))["title"] == "😀" * TEXT_BOUND
+    # A declared max_length is the field's bound, above the default as below it.
+    assert len((await repo.create({"essay": "e" * 100_000}))["essay"]) == 100_000
+
+
+async def test_text_over_the_default_bound_is_a_validation_error_on_create_and_update(make_engine: Any) -> None:
+    app = await make_engine({"long": LONG})
+    repo = app.object("long")
+    message = f"must be at most {TEXT_BOUND} characters"
+    with pytest.raises(ValidationError) as info:
+        await repo.create(long_values(TEXT_BOUND + 1))
+    assert info.value.errors == [
+        {"field": name, "code": "max_length", "message": message + (" of JSON" if name == "data" else "")}
+        for name in long_values(TEXT_BOUND + 1)
+    ]
+    assert await repo.count() == 0
+    created = await repo.create({"title": "short"})
+    for name, value in long_values(TEXT_BOUND + 1).items():
+        with pytest.raises(ValidationError) as info:
+            await repo.update(created["id"], {name: value})
+        assert [(e["field"], e["code"]) for e in info.value.errors] == [(name, "max_length")]
+    with pytest.raises(ValidationError):
+        await repo.create({"essay": "e" * 100_001})
+    assert await repo.find() == [created]
+
+
+async def test_the_default_text_bound_is_an_engine_parameter(make_engine: Any) -> None:
+    app = await make_engine({"long": LONG}, max_text_length=10)
+    repo = app.object("long")
+    assert (await repo.create({"title": "x" * 10, "data": {"k": "v"}}))["title"] == "x" * 10
+    with pytest.raises(ValidationError) as info:
+        await repo.create({"title": "x" * 11, "data": {"k": "vvvv"}})
+    assert info.value.errors == [
+        {"field": "title", "code": "max_length", "message": "must be at most 10 characters"},
+        {"field": "data", "code": "max_length", "message": "must be at most 10 characters of JSON"},
+    ]
+
+
 async def test_required_fails_on_absent_null_and_empty(app: ObjectQL) -> None:
     repo = app.object("customers")
     for data in ({}, {"name": None}, {"name": ""}):

@@ -115,6 +115,26 @@ async def test_validation_errors_list_fields_in_extensions(live_server: ServerFa
     assert set(body["errors"][0]["extensions"]["fields"]) == {"name", "email"}
 
 
+async def test_text_over_the_default_bound_is_a_validation_error_naming_the_field(live_server: ServerFactory) -> None:
+    server = await live_server(SHOP)
+    create = "mutation($name: String!) { createCustomers(input: {name: $name}) { id } }"
+    body = await gql(server, create, {"name": "n" * 65_537})
+    assert codes(body) == ["VALIDATION_ERROR"]
+    assert body["errors"][0]["extensions"]["fields"] == {"name": "must be at most 65536 characters"}
+    created = await gql(server, create, {"name": "n" * 65_536})
+    update = "mutation($id: ID!, $name: String) { updateCustomers(id: $id, input: {name: $name}) { id } }"
+    body = await gql(server, update, {"id": created["data"]["createCustomers"]["id"], "name": "n" * 65_537})
+    assert codes(body) == ["VALIDATION_ERROR"]
+    assert await server.engine.object("customers").count([["name", "=", "n" * 65_536]]) == 1
+
+
+async def test_the_text_bound_is_a_setting(live_server: ServerFactory) -> None:
+    server = await live_server(SHOP, OBJECTQL_MAX_TEXT_LENGTH="100000")
+    create = "mutation($name: String!) { createCustomers(input: {name: $name}) { name } }"
+    body = await gql(server, create, {"name": "n" * 100_000})
+    assert body == {"data": {"createCustomers": {"name": "n" * 100_000}}}
+
+
 async def test_connection_cursors_are_keyset_positions(live_server: ServerFactory) -> None:
     server = await live_server(SHOP)
     orders = server.engine.object("orders")

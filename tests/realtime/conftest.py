@@ -118,6 +118,25 @@ async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[Server
         await asyncio.wait_for(task, 15)
 
 
+Serve = Callable[..., Awaitable[int]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """``await serve(app, **uvicorn_options)``: the port of a uvicorn serving ``app``; stopped after the test."""
+    started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def run(app: Any, **options: Any) -> int:
+        server, task, port = await start_uvicorn(app, **options)
+        started.append((server, task))
+        return port
+
+    yield run
+    for server, task in started:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
 async def start_uvicorn(app: Any, **options: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     """uvicorn serving ``app`` on a free localhost port, started; the caller stops it (``should_exit``)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)

@@ -62,6 +62,20 @@ def test_check_reports_a_broken_seed_file(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().err.startswith(f"{app_dir / 'seed.yml'}: notes[0].titel: ")
 
 
+def test_check_applies_the_text_bound_to_seed_records_as_the_server_will(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_dir = write_objects(tmp_path, {"notes": "fields:\n  title: {type: text}\n"})
+    (app_dir / "seed.yml").write_text(f"notes:\n  - {{title: {'x' * 70_000}}}\n", encoding="utf-8")
+    assert main(["check", str(app_dir)]) == 1
+    assert capsys.readouterr().err.startswith(f"{app_dir / 'seed.yml'}: notes[0]: a valid record: ")
+    monkeypatch.setenv("OBJECTQL_MAX_TEXT_LENGTH", "70000")
+    assert main(["check", str(app_dir)]) == 0
+    monkeypatch.setenv("OBJECTQL_MAX_TEXT_LENGTH", "0")
+    assert main(["check", str(app_dir)]) == 2
+    assert "setting max_text_length: must be at least 1" in capsys.readouterr().err
+
+
 def test_check_of_a_directory_without_objects_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(tmp_path)]) == 1
     assert "object.yml" in capsys.readouterr().err

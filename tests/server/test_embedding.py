@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -23,7 +22,9 @@ from starlette.routing import Mount, Route
 from objectql import ObjectQL
 from objectql.server.embed import asgi_app, lifespan
 from tests.conftest import write_objects
-from tests.realtime.conftest import start_uvicorn
+from tests.realtime.conftest import Serve, serve
+
+__all__ = ["serve"]  # the real-server fixture
 
 ORDERS = "fields:\n  status: {type: text}\n  total: {type: number}\n"
 
@@ -45,24 +46,6 @@ def fastapi_host(api: Starlette) -> FastAPI:
 
     app.mount("/data", api)
     return app
-
-
-Serve = Callable[[Any], Awaitable[int]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
-    async def run(app: Any) -> int:
-        server, task, port = await start_uvicorn(app)
-        started.append((server, task))
-        return port
-
-    yield run
-    for server, task in started:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 async def exercise(port: int) -> None:

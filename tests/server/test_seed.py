@@ -84,14 +84,24 @@ async def test_no_seed_file_means_nothing_to_do(tmp_path: Path, database_url: st
         assert await counts(app) == {"customers": 0, "orders": 0}
 
 
-async def test_invalid_seed_record_names_file_and_record_and_inserts_nothing(tmp_path: Path, database_url: str) -> None:
-    seed = SEED + "      - {customer: cus_missing, total: 1}\n"
+@pytest.mark.parametrize(
+    ("seed", "record", "expected"),
+    [
+        (SEED + "      - {customer: cus_missing, total: 1}\n", "orders[3]", "customer"),
+        # Text without max_length is bounded by the engine's default (64 Ki characters).
+        (SEED.replace("name: Bob", f"name: {'b' * 65_537}"), "customers[1]", "name: must be at most 65536 characters"),
+    ],
+    ids=["missing-lookup-target", "text-over-the-default-bound"],
+)
+async def test_invalid_seed_record_names_file_and_record_and_inserts_nothing(
+    tmp_path: Path, database_url: str, seed: str, record: str, expected: str
+) -> None:
     app_dir = make_app_dir(tmp_path, seed)
     async with ObjectQL(app_dir, database_url) as app:
         with pytest.raises(DefinitionError) as info:
             await load_seed(app, app_dir)
-        assert info.value.message.startswith(f"{app_dir / 'seed.yml'}: orders[3]: ")
-        assert "customer" in info.value.message
+        assert info.value.message.startswith(f"{app_dir / 'seed.yml'}: {record}: ")
+        assert expected in info.value.message
         assert await counts(app) == {"customers": 0, "orders": 0}
 
 

@@ -166,6 +166,28 @@ def test_bad_value_raises_an_error_naming_the_setting(
     assert fragment in info.value.message
 
 
+NUMERIC = [s for s in SETTINGS if s.type is int]
+# workers above 1 need a shared broker; the bounds are what is under test here.
+SHARED_BROKER = {"OBJECTQL_BROKER_URL": "redis://127.0.0.1:6379/0"}
+
+
+def test_every_numeric_setting_has_a_minimum_and_a_maximum() -> None:
+    for s in NUMERIC:
+        assert s.minimum is not None and s.maximum is not None, s.name
+        assert s.minimum <= s.default <= s.maximum, s.name
+
+
+@pytest.mark.parametrize("setting", NUMERIC, ids=lambda s: s.name)
+def test_a_numeric_setting_takes_its_maximum_and_refuses_more(setting: Any) -> None:
+    assert getattr(load(env={**SHARED_BROKER, setting.env: str(setting.maximum)}), setting.name) == setting.maximum
+    for too_big in (setting.maximum + 1, 10**20):
+        for cli, env in (({}, {setting.env: str(too_big)}), ({setting.name: str(too_big)}, {})):
+            with pytest.raises(SettingError) as info:
+                load(cli, {**SHARED_BROKER, **env})
+            assert info.value.name == setting.name
+            assert f"setting {setting.name}: must be at most {setting.maximum}" in info.value.message
+
+
 def test_several_workers_are_accepted_with_a_shared_broker() -> None:
     assert load({"workers": "3", "broker_url": "redis://127.0.0.1:6379/0"}).workers == 3
 
