@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from objectql.engine import totals
@@ -146,6 +147,21 @@ async def aggregate_rows(
     ``max_groups`` groups is :class:`TooManyGroups`."""
     if where == FALSE:
         return [empty_group(spec)] if not spec.group_by else []
+    try:
+        rows = (await conn.execute(_statement(table, obj, dialect, where, spec, max_groups, wide=False))).all()
+    except OperationalError as exc:
+        if "integer overflow" not in str(exc.orig):
+            raise
+        # An integer sum past 64 bits (SQLite's own sum stops there): again, summed exactly.
+        rows = (await conn.execute(_statement(table, obj, dialect, where, spec, max_groups, wide=True))).all()
+    if len(rows) > max_groups:
+        raise too_many_groups(max_groups)
+    return [_group(obj, spec, dialect, row._mapping) for row in rows]
+
+
+def _statement(
+    table: Table, obj: ObjectDef, dialect: str, where: Node, spec: AggregateSpec, max_groups: int, *, wide: bool
+) -> Select[Any]:
     columns: list[ColumnElement[Any]] = [table.c[f].label(_label("key", f)) for f in spec.group_by]
     columns.append(func.count().label("count"))
     for function in PARTS:
@@ -153,7 +169,7 @@ async def aggregate_rows(
             column = table.c[field]
             total: ColumnElement[Any] = func.sum(column)  # currency: scaled integers, exact in SQL
             if field not in spec.exact and function in ("sum", "avg"):
-                total = totals.exact_sum_sql(column, dialect, is_float=field in spec.floats)
+                total = totals.exact_sum_sql(column, dialect, is_float=field in spec.floats, wide=wide)
             if function == "counts":
                 columns.append(func.count(column).label(_label("counts", field)))
             elif function == "avg":
@@ -169,10 +185,7 @@ async def aggregate_rows(
         keys = [table.c[f] for f in spec.group_by]
         stmt = stmt.group_by(*keys).order_by(*(_key_order(table, obj, f, dialect) for f in spec.group_by))
         stmt = stmt.limit(max_groups + 1)
-    rows = (await conn.execute(stmt)).mappings().all()
-    if len(rows) > max_groups:
-        raise too_many_groups(max_groups)
-    return [_group(obj, spec, dialect, row) for row in rows]
+    return stmt
 
 
 def too_many_groups(max_groups: int) -> TooManyGroups:

@@ -30,6 +30,10 @@ class EngineSource:
     def __init__(self, app: ObjectQL) -> None:
         self.app = app
 
+    @property
+    def max_groups(self) -> int:
+        return self.app.max_groups
+
     def view(
         self,
         object_name: str,

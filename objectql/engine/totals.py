@@ -8,10 +8,11 @@ JSON. Integer sums are exact integers, past 64 bits too.
 
 Exact float totals are integers counting units of 2⁻¹⁰⁷⁴ (every finite double is a whole number of them), so
 adding and subtracting them is integer arithmetic. In SQL: :class:`ExactSum`, a Python aggregate registered on
-every SQLite connection (SQLite's own ``sum`` rounds at every step and fails past 64-bit integers), returns
-the total as text; PostgreSQL sums integers exactly itself (``sum`` of a bigint is a numeric) and hands its
-float values over (``array_agg``), whose exact total is taken here — its ``float8`` sum rounds at every step
-and fails on overflow, and no cast of a ``float8`` to ``numeric`` is exact.
+every SQLite connection, returns the total as text (SQLite's own ``sum`` rounds floats at every step; its
+integer sums, exact and fast, are used first and summed again here only when they pass 64 bits); PostgreSQL
+sums integers exactly itself (``sum`` of a bigint is a numeric) and hands its float values over
+(``array_agg``), whose exact total is taken here — its ``float8`` sum rounds at every step and fails on
+overflow, and no cast of a ``float8`` to ``numeric`` is exact.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ def parse_total(raw: Any, *, is_float: bool, dialect: str) -> int | None:
     return None if raw is None else int(raw)
 
 
-def exact_sum_sql(column: Any, dialect: str, *, is_float: bool) -> ColumnElement[Any]:
+def exact_sum_sql(column: Any, dialect: str, *, is_float: bool, wide: bool = True) -> ColumnElement[Any]:
     """What the database returns for an exact total of ``column`` (see :func:`parse_total`); NULL over no
-    values on SQLite, an empty or null array on PostgreSQL."""
+    values on SQLite, an empty or null array on PostgreSQL. Without ``wide``, SQLite sums integers itself
+    (exact, and far faster), failing with "integer overflow" past 64 bits."""
+    if dialect == "sqlite" and not is_float and not wide:
+        return func.sum(column)
     if dialect == "sqlite":
         return func.objectql_exact_sum(column, 1 if is_float else 0, type_=Text)
     if is_float:

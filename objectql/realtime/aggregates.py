@@ -16,7 +16,7 @@ it is consistent with: it equals the engine's ``aggregate()`` over the subscribe
 A subscriber joining gets the state as it is at once (not the last message, which may be older). Each group
 keeps its own serialised text, so a message costs the serialisation of the groups that changed only.
 
-An aggregate has at most ``max_groups`` groups: one that has more when read, or grows past that later, ends
+An aggregate has at most the source's ``max_groups`` groups: one that has more when read, or grows past that later, ends
 each of its subscriptions with ``TOO_MANY_GROUPS``.
 """
 
@@ -107,6 +107,8 @@ class AggregateGroup(ReadState):
         self._last_sent: str | None = None
         # The groups' text as they are now, until they change (one string object per state).
         self._current: str | None = None
+        # The texts joiners were sent since the last flush: a state equal to one of them is that object.
+        self._given: dict[str, str] = {}
         self._last_flush = 0.0
         self._rendering: asyncio.Task[None] | None = None  # rendered messages go out in order
 
@@ -148,8 +150,8 @@ class AggregateGroup(ReadState):
             return
         if after is not None:
             self._add(after)
-            if len(self._tallies) > self.live.max_groups:
-                self.end(too_many_groups(self.live.max_groups))
+            if len(self._tallies) > self.live.source.max_groups:
+                self.end(too_many_groups(self.live.source.max_groups))
                 return
         self._flush_soon()
 
@@ -256,6 +258,7 @@ class AggregateGroup(ReadState):
         text = "[" + ",".join(parts) + "]"
         # One string object per state: subscribers are compared by identity with what they were sent.
         self._current = self._last_sent if text == self._last_sent and self._last_sent is not None else text
+        self._current = self._given.get(self._current, self._current)
         return self._current
 
     def _flush_soon(self, *, at_once: bool = False) -> None:
@@ -272,6 +275,7 @@ class AggregateGroup(ReadState):
         if text is not self._last_sent:
             self._last_sent = text
             self._last_flush = time.monotonic()
+        self._given.clear()
         # Everyone not sent this state yet: all of them after a change, else those who joined meanwhile.
         self._send([sub for sub in self.subscribers if sub.sent is not text], text)
 
@@ -314,7 +318,8 @@ class AggregateGroup(ReadState):
     def welcome(self, sub: AggregateSubscription) -> None:
         """A new subscriber: the state as it is now, at once — or, while it is being read, when it is read."""
         if self._ready:
-            self._send([sub], self._text())
+            text = self._given.setdefault(self._text(), self._text())
+            self._send([sub], text)
 
     def end(self, error: ObjectQLError) -> None:
         """The aggregate cannot be kept (too many groups): end every subscription with ``error``."""
@@ -366,10 +371,9 @@ def wire_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class LiveAggregates(LiveGroups[AggregateGroup]):
     """The live aggregate groups of one process; the hub hands it every change event."""
 
-    def __init__(self, source: ChangeSource, spawn: Spawn, interval: float, max_groups: int) -> None:
+    def __init__(self, source: ChangeSource, spawn: Spawn, interval: float) -> None:
         super().__init__(source, spawn)
         self.interval = interval
-        self.max_groups = max_groups
 
     def add(self, view: View, spec: AggregateSpec, sub: AggregateSubscription) -> None:
         group = self.group_for((view.key, spec.key), lambda: AggregateGroup(self, view, spec))

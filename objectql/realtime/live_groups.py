@@ -48,13 +48,15 @@ class ReadState:
         self._reading: asyncio.Task[None] | None = None
         # The last read failed and a retry is due.
         self.failing = False
+        # Closed (its last subscriber left, or it ended): it reads, applies and sends nothing more.
+        self.closed = False
 
     def start(self) -> None:
         self.read()
 
     def read(self) -> None:
         self._ready = False
-        if self._reading is None:
+        if self._reading is None and not self.closed:
             self._reading = self._spawn(self._load())
 
     async def _load(self) -> None:
@@ -80,12 +82,12 @@ class ReadState:
         waiting, self._waiting = self._waiting, []
         for event in waiting:
             self.dispatch(event)
-        if self._ready:
+        if self._ready and not self.closed:
             self.settled()
 
     def dispatch(self, event: ChangeEvent) -> None:
-        if event.seq <= self.seq:
-            return  # covered by what was read
+        if self.closed or event.seq <= self.seq:
+            return  # closed meanwhile (an event before this one ended it), or covered by what was read
         if not self._ready:
             self._waiting.append(event)
             return
@@ -112,6 +114,7 @@ class ReadState:
         raise NotImplementedError
 
     def close(self) -> None:
+        self.closed = True
         if self._reading is not None:
             self._reading.cancel()
 

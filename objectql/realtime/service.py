@@ -53,7 +53,6 @@ class Realtime:
         presence_heartbeat: float = 10.0,
         presence_timeout: float = 30.0,
         aggregate_interval: float = 0.1,
-        aggregate_max_groups: int = 1000,
         window_rows: int = 10_000,
     ) -> None:
         self.source = source
@@ -69,7 +68,6 @@ class Realtime:
         self.connections: set[Connection] = set()
         self.hub: Hub | None = None
         self.aggregate_interval = aggregate_interval
-        self.aggregate_max_groups = aggregate_max_groups
         self.window_rows = window_rows
         self.aggregates: LiveAggregates | None = None
         self.windows: LiveWindows | None = None
@@ -90,7 +88,7 @@ class Realtime:
         start = await source.current_seq()
         feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
         self.hub = Hub(feed)
-        self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval, self.aggregate_max_groups)
+        self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval)
         self.windows = LiveWindows(source, self.hub.spawn, self.window_rows)
         self.hub.listeners += [self.aggregates.dispatch, self.windows.dispatch]
         source.add_listener(self._on_commit)

@@ -22,6 +22,10 @@ CommitListener = Callable[[list[ChangeEvent]], None]
 
 
 class ChangeSource(Protocol):
+    @property
+    def max_groups(self) -> int:
+        """The most groups one aggregate may have (more is ``TOO_MANY_GROUPS``), read or kept."""
+
     def view(
         self,
         object_name: str,

@@ -11,8 +11,9 @@ replaced from the rows held beyond it, as they were at that event. Only when few
 left within the bound does the group read the database again; it then sends what turns the window its
 subscribers hold into the window read, all at the read's seq, and skips the events that read covered.
 
-A connection's windows hold at most ``rows_per_connection`` rows together (each window counts its
-``2 × limit``): a subscription past that is refused with ``TOO_MANY_ROWS``.
+A connection's windows hold at most ``rows_per_connection`` rows together (the sum of their limits; the server
+holds up to twice that, the rows beyond each window): a subscription past that is refused with
+``TOO_MANY_ROWS``.
 
 Messages are relative to the window: ``added`` (a row entered, at ``index``), ``modified`` (a row in the
 window changed, now at ``index``), ``removed`` (a row left: deleted, filtered out or pushed out). A change's
@@ -371,11 +372,11 @@ class LiveWindows(LiveGroups[WindowGroup]):
     def admit(self, conn: Connection, spec: WindowSpec) -> int:
         """The rows a window of ``spec`` counts; raises :class:`TooManyRows` when ``conn``'s windows would
         then hold more than the budget."""
-        rows = 2 * spec.limit
+        rows = spec.limit
         held = self._rows.get(conn, 0)
         if held + rows > self.rows_per_connection:
             raise TooManyRows(
-                f"the live windows of this connection would hold {held + rows} rows (2 × limit each), "
+                f"the live windows of this connection would hold {held + rows} rows (the sum of their limits), "
                 f"more than {self.rows_per_connection}",
                 details={"limit": self.rows_per_connection, "held": held},
             )

@@ -108,7 +108,6 @@ def create_app(
                 presence_heartbeat=settings.presence_heartbeat,
                 presence_timeout=settings.presence_timeout,
                 aggregate_interval=settings.aggregate_interval / 1000,
-                aggregate_max_groups=settings.aggregate_max_groups,
                 window_rows=settings.window_rows,
             )
             await realtime.start()

@@ -325,9 +325,9 @@ SETTINGS: tuple[Setting, ...] = (
         "OBJECTQL_WINDOW_ROWS",
         10_000,
         int,
-        "Most rows the live windows of one connection may hold together (a window holds 2 × its limit); "
-        "a window past that is refused with TOO_MANY_ROWS.",
-        minimum=2,
+        "Most rows the live windows of one connection may hold together (the sum of their limits; the server "
+        "keeps up to twice that, the rows beyond each window); a window past that is refused with TOO_MANY_ROWS.",
+        minimum=1,
         maximum=10_000_000,
     ),
     Setting(

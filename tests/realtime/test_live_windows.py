@@ -450,19 +450,19 @@ async def test_new_roles_during_an_outage_keep_the_windows_first_messages(
 
 
 async def test_a_connections_windows_hold_at_most_its_row_budget(live_server: ServerFactory) -> None:
-    """Each window counts 2 × limit rows (the window and the rows held beyond it); past the budget a window is
-    refused with TOO_MANY_ROWS, the others go on, and closing one frees its rows."""
-    server = await live_server({"orders": ORDERS}, OBJECTQL_WINDOW_ROWS="100")
+    """Each window counts its limit; past the budget a window is refused with TOO_MANY_ROWS, the others go on,
+    and closing one frees its rows."""
+    server = await live_server({"orders": ORDERS}, OBJECTQL_WINDOW_ROWS="50")
     orders = server.engine.object("orders")
     await orders.create({"status": "paid", "total": Decimal(1)})
     client = await connect(server)
-    await open_window(client, "w1", limit=30)  # 60 rows
+    await open_window(client, "w1", limit=30)
     await client.send({"type": "subscribe", "id": "w2", "object": "orders", "sort": SORT, "limit": 30})
     error = await client.expect("error")
     assert error["id"] == "w2" and error["code"] == "TOO_MANY_ROWS"
-    assert error["details"] == {"limit": 100, "held": 60}
-    await open_window(client, "w3", limit=20)  # 60 + 40 = 100: within the budget
-    assert server.realtime.require_windows().rows_held(server.realtime.connections.copy().pop()) == 100
+    assert error["details"] == {"limit": 50, "held": 30}
+    await open_window(client, "w3", limit=20)  # 30 + 20 = 50: within the budget
+    assert server.realtime.require_windows().rows_held(server.realtime.connections.copy().pop()) == 50
     await orders.create({"status": "paid", "total": Decimal(2)})
     assert {m["id"] for m in await drain(client, server)} == {"w1", "w3"}  # both still live
     await client.send({"type": "unsubscribe", "id": "w1"})
@@ -470,12 +470,14 @@ async def test_a_connections_windows_hold_at_most_its_row_budget(live_server: Se
     await open_window(client, "w4", limit=30)  # the rows w1 held are free again
     other = await connect(server)
     await open_window(other, "w1", limit=50)  # the budget is per connection
+    await client.send({"type": "subscribe", "id": "w5", "object": "orders", "sort": SORT, "limit": 1})
+    assert (await client.expect("error"))["code"] == "TOO_MANY_ROWS"  # 20 + 30 held: none left
 
 
 async def test_a_window_past_the_budget_is_refused_on_sse_and_graphql(live_server: ServerFactory) -> None:
-    server = await live_server({"orders": ORDERS}, OBJECTQL_WINDOW_ROWS="100")
+    server = await live_server({"orders": ORDERS}, OBJECTQL_WINDOW_ROWS="50")
     async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
-        refused = await http.get("/api/events/orders", params={"sort": "total:desc", "limit": "60"})
+        refused = await http.get("/api/events/orders", params={"sort": "total:desc", "limit": "51"})
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "TOO_MANY_ROWS"
     window = "subscription { ordersWindow(orderBy: [{field: total, direction: DESC}], limit: 30) { seq } }"
     for protocol in PROTOCOLS:

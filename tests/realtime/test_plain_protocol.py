@@ -185,6 +185,26 @@ async def test_re_auth_with_a_new_claim_re_scopes_rows_windows_aggregates_and_re
     assert messages["count"]["groups"] == [{"key": {}, "count": 2}]
 
 
+async def test_a_channel_that_cannot_be_checked_again_is_left(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New claims and the database away: a presence channel not known to be allowed any more is left."""
+    server = await live_server({"docs": TENANT_DOCS}, OBJECTQL_JWT_SECRET=SECRET)
+    client = await connect(server, server.token("sam", ["member"], tenant="a"))
+    await client.send({"type": "join", "channel": "room:1"})
+    await client.expect("presence_state")
+
+    async def away(user: Any, channel: str) -> None:
+        raise ConnectionError("the database is away")
+
+    monkeypatch.setattr(server.realtime.channels, "check_join", away)
+    await client.send({"type": "auth", "token": server.token("sam", ["member"], tenant="b")})
+    await client.expect("auth_ok")
+    error = await client.expect("error")
+    assert error["code"] == "UNAVAILABLE" and error["details"] == {"channel": "room:1"}
+    assert server.realtime.presence.members("room:1") == {}
+
+
 async def test_a_refreshed_token_with_the_same_claims_changes_nothing(live_server: ServerFactory) -> None:
     server = await live_server({"docs": TENANT_DOCS}, OBJECTQL_JWT_SECRET=SECRET)
     await server.engine.object("docs").create({"tenant": "a", "total": 1})

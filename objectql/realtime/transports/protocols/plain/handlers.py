@@ -30,6 +30,7 @@ from objectql.errors import (
     RateLimited,
     TooManySubscriptions,
     Unauthenticated,
+    Unavailable,
 )
 from objectql.realtime import opening
 from objectql.realtime.aggregates import AggregateSubscription
@@ -77,6 +78,15 @@ log = logging.getLogger("objectql.realtime")
 # Overflow policy of the messages waiting behind a slow one: past this many, the connection is closed with
 # 1013 (the flood rule, 100 messages/s, makes that a client that does not wait for its answers).
 BACKLOG = 1000
+
+
+# Claims every fresh token changes: a refresh that changes only these re-authorises nothing.
+TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "jti"})
+
+
+def scoping(user: User) -> dict[str, Any]:
+    """The claims that may decide what ``user`` sees (row rules read ``$user.<claim>``)."""
+    return {name: value for name, value in user.claims.items() if name not in TIME_CLAIMS}
 
 
 class RateWindow:
@@ -319,7 +329,7 @@ class PlainSession:
         self._schedule_expiry(principal.ends_at)
         # The reply first, then what the new roles or claims did to the subscriptions.
         self.conn.push(AuthOk(user.id, user.roles, principal.expires_at).encode())
-        if previous is not None and (previous.roles != user.roles or dict(previous.claims) != dict(user.claims)):
+        if previous is not None and (previous.roles != user.roles or scoping(previous) != scoping(user)):
             self._reauthorise()
             if self.channels:
                 return self._recheck_channels()
@@ -346,6 +356,8 @@ class PlainSession:
         """New roles or claims: re-check every subscription as the new user, so row rules bind the new
         claims; one whose view changed moves to its new group, one that lost read ends with its error."""
         for cid, active in list(self.subscriptions.items()):
+            if self.conn.closed.is_set():
+                return  # released meanwhile (a message overflowed the queue): nothing is left to re-check
             active.request = dataclasses.replace(active.request, user=self.user)
             live = active.aggregate or active.window
             if live is not None and active.subscribe is not None:
@@ -398,9 +410,13 @@ class PlainSession:
         for channel in sorted(self.channels):
             try:
                 await self.realtime.channels.check_join(self.user, channel)
-            except ObjectQLError as exc:
+            except Exception as exc:
                 if self.conn.closed.is_set():
                     return
+                if not isinstance(exc, ObjectQLError):
+                    # Not known to be allowed any more: leave rather than keep what the new token may not join.
+                    log.warning("re-checking presence channel %s failed: %s", channel, type(exc).__name__)
+                    exc = Unavailable("the channel could not be checked; join it again", details={"channel": channel})
                 self.channels.discard(channel)
                 self.realtime.presence.leave(self.conn, channel)
                 self.send_error(exc)
@@ -412,16 +428,25 @@ class PlainSession:
             return
         if len(self.subscriptions) >= self.limits.max_subscriptions:
             raise TooManySubscriptions(f"at most {self.limits.max_subscriptions} active subscriptions per connection")
-        if req.aggregate is not None:
+        if req.aggregate is not None or req.window:
             active = Active(SubscriptionRequest(req.object, self.user, filters=req.filters), subscribe=req)
-            self._open_aggregate(req.id, active, req, announce=True)
+            # Reserved before it opens: its first messages may overflow the queue, which releases the session.
             self.subscriptions[req.id] = active
-            return
-        if req.window:
-            active = Active(SubscriptionRequest(req.object, self.user, filters=req.filters), subscribe=req)
-            window = self._open_window(req.id, active, req, announce=True)
-            self.subscriptions[req.id] = active
-            await window.ready.wait()  # the requests behind this one wait for its snapshot, unless the database is away
+            try:
+                if req.aggregate is not None:
+                    self._open_aggregate(req.id, active, req, announce=True)
+                else:
+                    self._open_window(req.id, active, req, announce=True)
+            except BaseException:
+                if self.subscriptions.get(req.id) is active:
+                    del self.subscriptions[req.id]
+                raise
+            if self.conn.closed.is_set():
+                self._drop(active)  # released while it opened: nothing else will drop it
+                return
+            if active.window is not None:
+                # The requests behind this one wait for its snapshot, unless the database is away.
+                await active.window.ready.wait()
             return
         request = SubscriptionRequest(
             req.object,
