@@ -220,7 +220,7 @@ async def test_read_endpoint_applies_the_bearer_users_row_rules_and_field_permis
 @pytest.mark.parametrize(
     ("path", "headers", "status", "code"),
     [
-        ("/api/dashboard/orders", {}, 401, "UNAUTHENTICATED"),
+        ("/api/dashboard/customers", {}, 401, "UNAUTHENTICATED"),
         ("/api/dashboard/orders", {"Authorization": "Bearer not-a-jwt"}, 401, "UNAUTHENTICATED"),
         ("/api/dashboard/customers", "clerk", 403, "FORBIDDEN"),
         ("/api/dashboard/nope", "clerk", 404, "NOT_FOUND"),
