@@ -10,7 +10,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from objectql.engine.channels import ChannelGate
@@ -32,6 +31,7 @@ from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import live, ready
+from objectql.server.hosts import HostCheckMiddleware, HostPolicy
 from objectql.server.metrics import Metrics, metrics_endpoint
 from objectql.server.playground import playground_routes
 from objectql.server.pruner import OutboxPruner
@@ -150,7 +150,7 @@ def create_app(
     # A page on another site whose name resolves to this machine (DNS rebinding) reaches it with its own
     # name in Host: only the names this server is meant to answer to get through.
     middleware = [
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False),
+        Middleware(HostCheckMiddleware, policy=HostPolicy.from_settings(settings)),
         Middleware(CORSMiddleware, origins=policy.origins),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

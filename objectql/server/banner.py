@@ -83,7 +83,7 @@ def banner(app_dir: Path, settings: Settings, registry: Registry, *, dev: bool) 
         mode = f"JWT ({settings.jwt_algorithm}): clients send a bearer token; without one they are anonymous"
     else:
         mode = "OPEN: no JWT key, every client is anonymous (objectql serve --dev, or set OBJECTQL_JWT_SECRET)"
-    return [
+    lines = [
         f"ObjectQL: {app_dir} — {len(registry)} object(s) on {redact_url(settings.database_url)}",
         f"  dashboard   {http}/",
         f"  playground  {http}/graphql",
@@ -91,6 +91,24 @@ def banner(app_dir: Path, settings: Settings, registry: Registry, *, dev: bool) 
         f"  realtime    {ws}/api/realtime · SSE {http}/api/events/{first}",
         f"  sign-in     {mode}",
     ]
+    exposed = exposure_warning(settings)
+    return lines if exposed is None else [*lines, f"  warning     {exposed}"]
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What listening on every interface without a list of host names exposes, or None."""
+    if settings.allowed_hosts or settings.trusted_hosts != ("*",):
+        return None
+    reach = (
+        "anyone who can reach this machine can read and write (no JWT key)"
+        if not settings.auth_enabled
+        else ("the dashboard, the playground and the API are reachable from the network")
+    )
+    return (
+        f"listening on every interface ({settings.host}) and answering any Host name: {reach}, and pages on "
+        "other sites can reach it by DNS rebinding. Set OBJECTQL_ALLOWED_HOSTS to the names clients use "
+        "(comma-separated, e.g. OBJECTQL_ALLOWED_HOSTS=shop.example.com,*.internal.example)"
+    )
 
 
 def token_lines(settings: Settings, users: list[DevUser]) -> list[str]:

@@ -163,3 +163,74 @@ def test_serve_with_json_logs_writes_one_redacted_json_object_per_log_line(tmp_p
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_a_server_on_the_ipv6_loopback_answers_its_own_address_and_refuses_other_hosts(tmp_path: Path) -> None:
+    if not ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback")
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = int(probe.getsockname()[1])
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), "--host", "::1", "--port", str(port)]
+    command += ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://[::1]:{port}"
+    try:
+        assert wait_until_healthy(proc, base, log_path).json() == {"status": "ok"}
+        assert httpx.get(f"{base}/graphql", params={"query": "{ productsCount }"}, timeout=5).json() == {
+            "data": {"productsCount": 4}
+        }
+        assert httpx.get(f"{base}/health", headers={"host": f"localhost:{port}"}, timeout=5).status_code == 200
+        assert httpx.get(f"{base}/health", headers={"host": f"attacker.example:{port}"}, timeout=5).status_code == 400
+        with socket.create_connection(("::1", port), timeout=5) as sock:
+            sock.sendall(
+                (
+                    f"GET /api/realtime HTTP/1.1\r\nHost: [::1]:{port}\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            assert sock.recv(64).startswith(b"HTTP/1.1 101")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=STOP_DEADLINE)
+
+
+def banner_of(tmp_path: Path, flags: list[str], environment: dict[str, str] | None = None) -> str:
+    """What ``objectql serve`` prints once it answers /health, then stopped."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}} | (environment or {})
+    command = [sys.executable, "-m", "objectql.server.cli", "serve", str(SHOP), *flags, "--port", str(port)]
+    command += ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_healthy(proc, f"http://127.0.0.1:{port}", log_path)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=STOP_DEADLINE)
+    return log_path.read_text(errors="replace")
+
+
+def test_listening_on_every_interface_warns_once_in_the_banner_how_to_name_the_hosts(tmp_path: Path) -> None:
+    text = banner_of(tmp_path, ["--host", "0.0.0.0"])
+    warnings = [line for line in text.splitlines() if "every interface" in line]
+    assert len(warnings) == 1, text
+    assert "any Host" in warnings[0] and "OBJECTQL_ALLOWED_HOSTS" in warnings[0]
+    assert text.index(warnings[0]) < text.index("Started server process")
+    named = banner_of(tmp_path, ["--host", "0.0.0.0"], {"OBJECTQL_ALLOWED_HOSTS": "shop.example,127.0.0.1"})
+    assert "every interface" not in named
+    assert "every interface" not in banner_of(tmp_path, [])
