@@ -143,7 +143,7 @@ def create_app(
         Route("/api/events/{object}", EventStream(), methods=["GET"]),
         *dashboard_routes(),
         # The playground answers browser page requests for GET /graphql; everything else is GraphQL.
-        *playground_routes(settings.playground_dir),
+        *playground_routes(settings.playground_dir, app_dir),
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql_websocket),
     ]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -32,13 +31,14 @@ from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError
-from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
+from objectql.metadata.model import ObjectDef
+from objectql.metadata.registry import Registry
 from objectql.realtime.policy import ConnectionPolicy, authenticate
 from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
 from objectql.server.auth import bearer_token
+from objectql.server.showcase import featured_object, first_field, is_amount, is_group, is_label, open_fields
 
-DEFAULT_OBJECT = "orders"
 LIST_LIMIT = 100
 LIST_SORT = [["created_at", "desc"]]
 TOP_LIMIT = 5
@@ -59,43 +59,20 @@ def _label(label: str | None, name: str) -> str:
     return label or name.replace("_", " ").capitalize()
 
 
-def choose_object(names: list[str], requested: str | None) -> str | None:
-    """The object the page shows: the requested one, else ``orders``, else the first; None if unknown."""
+def choose_object(registry: Registry, requested: str | None) -> str | None:
+    """The object the page shows: the requested one (None if unknown), else the app's featured object."""
     if requested:
-        return requested if requested in names else None
-    if DEFAULT_OBJECT in names:
-        return DEFAULT_OBJECT
-    return names[0] if names else None
-
-
-def _open_fields(obj: ObjectDef) -> dict[str, FieldDef]:
-    """The single-valued fields every reader of ``obj`` may read: those without a field read rule."""
-    restricted = {n for n, p in (obj.permissions.fields if obj.permissions else {}).items() if p.read}
-    return {n: f for n, f in obj.declared.items() if n not in restricted and not f.multiple}
-
-
-def _first(fields: dict[str, FieldDef], wanted: Callable[[FieldDef], bool], skip: set[str | None]) -> str | None:
-    return next((n for n, f in fields.items() if n not in skip and wanted(f)), None)
-
-
-def _is_group(field: FieldDef) -> bool:
-    return field.type is FieldType.SELECT
-
-
-def _is_amount(field: FieldDef) -> bool:
-    return field.kind in (Kind.DECIMAL, Kind.FLOAT)
-
-
-def _is_label(field: FieldDef) -> bool:
-    return field.type in (FieldType.TEXT, FieldType.LOOKUP)
+        return requested if requested in registry else None
+    featured = featured_object(registry)
+    return featured.name if featured is not None else None
 
 
 def summary_of(obj: ObjectDef) -> dict[str, Any]:
     """The live aggregate the dashboard shows for ``obj``: count (and the total of its first currency or
     number field) per value of its first select field; the SSE query that streams it."""
-    fields = _open_fields(obj)
-    group = _first(fields, _is_group, set())
-    total = _first(fields, _is_amount, set())
+    fields = open_fields(obj)
+    group = first_field(fields, is_group, set())
+    total = first_field(fields, is_amount, set())
     aggregate: dict[str, Any] = {"count": True, **({"sum": [total]} if total else {})}
     query = {"aggregate": json.dumps(aggregate, separators=(",", ":")), **({"group_by": group} if group else {})}
     return {"group_by": group, "sum": total, "events": f"/api/events/{obj.name}?{urlencode(query)}"}
@@ -104,12 +81,12 @@ def summary_of(obj: ObjectDef) -> dict[str, Any]:
 def top_of(obj: ObjectDef) -> dict[str, Any] | None:
     """The live window the dashboard shows for ``obj``: its ``TOP_LIMIT`` rows with the largest first
     currency or number field, with a label and the select field beside it; None without such a field."""
-    fields = _open_fields(obj)
-    amount = _first(fields, _is_amount, set())
+    fields = open_fields(obj)
+    amount = first_field(fields, is_amount, set())
     if amount is None:
         return None
-    group = _first(fields, _is_group, {amount})
-    label = _first(fields, _is_label, {amount, group})
+    group = first_field(fields, is_group, {amount})
+    label = first_field(fields, is_label, {amount, group})
     columns = [name for name in (label, group, amount) if name is not None]
     query = {"sort": f"{amount}:desc", "limit": str(TOP_LIMIT), "fields": ",".join(columns)}
     return {
@@ -121,12 +98,12 @@ def top_of(obj: ObjectDef) -> dict[str, Any] | None:
 
 
 async def dashboard(request: Request) -> Response:
-    """``GET /``: the dashboard page; ``?object=<name>`` picks the object (``orders`` by default)."""
+    """``GET /``: the dashboard page; ``?object=<name>`` picks the object (by default the featured one)."""
     engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
     if engine is None:
         return PlainTextResponse("starting", status_code=503)
     names = engine.registry.names()
-    name = choose_object(names, request.query_params.get("object"))
+    name = choose_object(engine.registry, request.query_params.get("object"))
     if name is None and names:
         return PlainTextResponse("unknown object", status_code=404)
     config = {

@@ -59,10 +59,13 @@ class DevKey:
     reason: str | None = None
 
 
-def dev_users(app_dir: Path, registry: Registry) -> list[DevUser]:
-    """The development users of an app: ``dev-users.yml``, else ``admin`` with every role and one per role."""
-    path = app_dir / DEV_USERS_FILE
-    if path.is_file():
+def dev_users(app_dir: Path | None, registry: Registry) -> list[DevUser]:
+    """The development users of an app: ``dev-users.yml``, else ``admin`` with every role and one per role.
+
+    ``app_dir`` None (an app serving an engine, without a directory): the users the roles make.
+    """
+    path = app_dir / DEV_USERS_FILE if app_dir is not None else None
+    if path is not None and path.is_file():
         return _read_users(path)
     roles = sorted(named_roles(registry))
     return [DevUser(ADMIN, tuple(roles)), *(DevUser(role, (role,)) for role in roles if role != ADMIN)]

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from objectql import ObjectQL
 from objectql.metadata.loader import load_file
+from objectql.metadata.registry import Registry
 from objectql.server.app import create_app
 from objectql.server.dashboard import _script_json, choose_object, top_of
 from objectql.server.settings import Settings
@@ -163,12 +164,14 @@ def test_the_top_rows_need_an_amount_every_reader_may_read(tmp_path: Path) -> No
     assert top_of(guarded) is None and top_of(without) is None
 
 
-def test_object_choice_prefers_the_request_then_orders_then_the_first() -> None:
-    assert choose_object(["a", "orders"], None) == "orders"
-    assert choose_object(["b", "a"], None) == "b"
-    assert choose_object(["a", "orders"], "a") == "a"
-    assert choose_object(["a"], "missing") is None
-    assert choose_object([], None) is None
+def test_object_choice_prefers_the_request_then_the_featured_object(tmp_path: Path) -> None:
+    shop = Registry.from_directory(SHOP)
+    assert choose_object(shop, None) == "orders"  # customers has no select and no amount
+    assert choose_object(shop, "customers") == "customers"
+    assert choose_object(shop, "missing") is None
+    assert choose_object(Registry(), None) is None
+    plain = write_objects(tmp_path, {"b": "fields:\n  x: {type: text}\n", "a": "fields:\n  y: {type: number}\n"})
+    assert choose_object(Registry.from_directory(plain), None) == "a"  # no such shape: the first by name
 
 
 def test_config_json_cannot_close_its_script_element() -> None:
