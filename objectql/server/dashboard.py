@@ -31,17 +31,20 @@ from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError
-from objectql.metadata.model import ObjectDef
+from objectql.metadata.model import FieldDef, FieldType, ObjectDef
 from objectql.metadata.registry import Registry
 from objectql.realtime.policy import ConnectionPolicy, authenticate
 from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
+from objectql.resolvers.names import camel
 from objectql.server.auth import bearer_token
 from objectql.server.showcase import featured_object, first_field, is_amount, is_group, is_label, open_fields
 
 LIST_LIMIT = 100
 LIST_SORT = [["created_at", "desc"]]
 TOP_LIMIT = 5
+# Records whose lookups' names one GraphQL request reads.
+NAMES_BATCH = 100
 
 
 @cache
@@ -67,15 +70,30 @@ def choose_object(registry: Registry, requested: str | None) -> str | None:
     return featured.name if featured is not None else None
 
 
+def _is_text(field: FieldDef) -> bool:
+    return field.type is FieldType.TEXT
+
+
+def _column(fdef: FieldDef) -> dict[str, str]:
+    """A column of the page: the field's name, its label and its type (the page formats dates and lookups)."""
+    return {"name": fdef.name, "label": _label(fdef.label, fdef.name), "type": fdef.type.value}
+
+
 def summary_of(obj: ObjectDef) -> dict[str, Any]:
     """The live aggregate the dashboard shows for ``obj``: count (and the total of its first currency or
-    number field) per value of its first select field; the SSE query that streams it."""
+    number field) per value of its first select field; the SSE query that streams it; the columns' labels."""
     fields = open_fields(obj)
     group = first_field(fields, is_group, set())
     total = first_field(fields, is_amount, set())
     aggregate: dict[str, Any] = {"count": True, **({"sum": [total]} if total else {})}
     query = {"aggregate": json.dumps(aggregate, separators=(",", ":")), **({"group_by": group} if group else {})}
-    return {"group_by": group, "sum": total, "events": f"/api/events/{obj.name}?{urlencode(query)}"}
+    return {
+        "group_by": group,
+        "sum": total,
+        "group_label": _label(fields[group].label, group) if group else None,
+        "sum_label": _label(fields[total].label, total) if total else None,
+        "events": f"/api/events/{obj.name}?{urlencode(query)}",
+    }
 
 
 def top_of(obj: ObjectDef) -> dict[str, Any] | None:
@@ -92,9 +110,34 @@ def top_of(obj: ObjectDef) -> dict[str, Any] | None:
     return {
         "sort": amount,
         "limit": TOP_LIMIT,
-        "fields": [{"name": n, "label": _label(fields[n].label, n)} for n in columns],
+        "fields": [_column(fields[n]) for n in columns],
         "events": f"/api/events/{obj.name}?{urlencode(query)}",
     }
+
+
+def names_of(registry: Registry, obj: ObjectDef) -> dict[str, Any] | None:
+    """How the page shows a lookup by its record's name instead of its id, through GraphQL's ``<field>_ref``.
+
+    For each single-valued lookup of ``obj`` whose target has a text field every reader of the target may
+    read, that field; and the query reading them for a list of ``obj`` record ids. A reader who may not read
+    the target gets an error for that ``_ref`` (its value null) and the page keeps showing the id. None
+    without such a lookup.
+    """
+    shown: dict[str, str] = {}
+    for name, fdef in obj.declared.items():
+        if fdef.reference_to is None or fdef.multiple:
+            continue
+        label = first_field(open_fields(registry.get(fdef.reference_to)), _is_text, set())
+        if label is not None:
+            shown[name] = label
+    if not shown:
+        return None
+    selection = " ".join(f"{name}_ref {{ id {label} }}" for name, label in shown.items())
+    query = (
+        f"query DashboardNames($ids: [String!]) {{ {camel(obj.name)}List(where: {{id: {{in: $ids}}}}, "
+        f"limit: {NAMES_BATCH}) {{ id {selection} }} }}"
+    )
+    return {"fields": shown, "list": f"{camel(obj.name)}List", "query": query, "batch": NAMES_BATCH}
 
 
 async def dashboard(request: Request) -> Response:
@@ -106,14 +149,20 @@ async def dashboard(request: Request) -> Response:
     name = choose_object(engine.registry, request.query_params.get("object"))
     if name is None and names:
         return PlainTextResponse("unknown object", status_code=404)
+    # Under a mount (an app embedded under /data, docs/embedding.md) every path the page uses is the mount's.
+    root = request.scope.get("root_path", "")
+    obj = engine.registry.get(name) if name else None
+    summary, top = (summary_of(obj), top_of(obj)) if obj is not None else (None, None)
     config = {
-        "aggregate": summary_of(engine.registry.get(name)) if name else None,
-        "top": top_of(engine.registry.get(name)) if name else None,
+        "aggregate": summary and {**summary, "events": root + summary["events"]},
+        "top": top and {**top, "events": root + top["events"]},
+        "names": names_of(engine.registry, obj) if obj is not None else None,
+        "graphql": f"{root}/graphql",
         "object": name,
-        "label": engine.registry.get(name).label if name else None,
+        "label": obj.label if obj is not None else None,
         "objects": names,
-        "events": f"/api/events/{name}" if name else None,
-        "read": f"/api/dashboard/{name}" if name else None,
+        "events": f"{root}/api/events/{name}" if name else None,
+        "read": f"{root}/api/dashboard/{name}" if name else None,
         "limit": LIST_LIMIT,
     }
     nonce = secrets.token_urlsafe(16)
@@ -146,7 +195,7 @@ async def dashboard_records(request: Request) -> Response:
     except ObjectQLError as exc:
         return error_response(exc)
     obj = engine.registry.get(name)
-    fields = [{"name": f, "label": _label(obj.fields[f].label, f)} for f in engine.policies[name].readable_fields(user)]
+    fields = [_column(obj.fields[f]) for f in engine.policies[name].readable_fields(user)]
     body = {"object": name, "seq": seq, "fields": fields, "records": records}
     return Response(dumps(body), media_type="application/json", headers={"cache-control": "no-store"})
 

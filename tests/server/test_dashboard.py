@@ -70,18 +70,30 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
     config = config_of(page)
     summary = config.pop("aggregate")
     top = config.pop("top")
+    names = config.pop("names")
     assert config == {
         "object": "orders",
         "label": "Order",
         "objects": ["customers", "orders", "products"],
         "events": "/api/events/orders",
         "read": "/api/dashboard/orders",
+        "graphql": "/graphql",
         "limit": 100,
+    }
+    # Lookups show their record's name, read through <field>_ref by the page as its reader.
+    assert names == {
+        "fields": {"customer": "name", "product": "name"},
+        "list": "ordersList",
+        "query": "query DashboardNames($ids: [String!]) { ordersList(where: {id: {in: $ids}}, limit: 100) "
+        "{ id customer_ref { id name } product_ref { id name } } }",
+        "batch": 100,
     }
     # The live summary: orders counted and totalled per status, a live aggregate over SSE.
     assert summary == {
         "group_by": "status",
         "sum": "total",
+        "group_label": "Status",
+        "sum_label": "Total",
         "events": "/api/events/orders?aggregate=%7B%22count%22%3Atrue%2C%22sum%22%3A%5B%22total%22%5D%7D"
         "&group_by=status",
     }
@@ -91,9 +103,9 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         "sort": "total",
         "limit": 5,
         "fields": [
-            {"name": "customer", "label": "Customer"},
-            {"name": "status", "label": "Status"},
-            {"name": "total", "label": "Total"},
+            {"name": "customer", "label": "Customer", "type": "lookup"},
+            {"name": "status", "label": "Status", "type": "select"},
+            {"name": "total", "label": "Total", "type": "currency"},
         ],
         "events": "/api/events/orders?sort=total%3Adesc&limit=5&fields=customer%2Cstatus%2Ctotal",
     }
@@ -204,7 +216,7 @@ async def test_read_endpoint_never_returns_a_hidden_field(database_url: str) -> 
         body = (await client.get("/api/dashboard/orders")).json()
     names = [f["name"] for f in body["fields"]]
     assert "note" not in names and names[0] == "id" and "placed_at" in names
-    assert {"name": "placed_at", "label": "Placed at"} in body["fields"]
+    assert {"name": "placed_at", "label": "Placed at", "type": "datetime"} in body["fields"]
     assert all("note" not in record for record in body["records"])
     assert len(body["records"]) == 5
 
