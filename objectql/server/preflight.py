@@ -2,20 +2,25 @@
 
 The listening socket is bound here, first, and handed to uvicorn: a port another process holds is one line
 saying so, before a banner could point at someone else's server. The database is then opened once (a
-connection and a write transaction, rolled back): a path that cannot be opened, a server that does not
-answer or refuses the credentials is one line too, instead of a traceback from the application's start-up.
+connection and a first read): a path that cannot be opened, a file that is not a database, a server that
+does not answer or refuses the credentials is one line too, instead of a traceback from the application's
+start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
+import sqlite3
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
-from objectql.engine.database import WRITE_OPTION, create_engine
+from objectql.engine.database import create_engine, normalise_url
 from objectql.server.settings import redact_url
+
+SQLITE_TIMEOUT = 5.0
 
 
 class CannotStart(Exception):
@@ -51,23 +56,32 @@ def _bind_failure(host: str, port: int, exc: OSError) -> str:
 
 def check_database(url: str) -> None:
     """Open the database at ``url`` once; :class:`CannotStart` with the driver's reason when it cannot be."""
+    driven = normalise_url(url)
     try:
-        asyncio.run(_open(url))
+        if driven.startswith("sqlite"):
+            _open_sqlite(make_url(driven).database)
+        else:
+            asyncio.run(_open(driven))
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         detail = redact_url(reason[0]) if reason else type(exc).__name__
         raise CannotStart(f"cannot open the database {redact_url(url)}: {detail}") from None
 
 
+def _open_sqlite(database: str | None) -> None:
+    # The standard library's driver, not the server's: aiosqlite's thread outlives a failed connect and would
+    # report to an event loop already closed.
+    if not database or database == ":memory:":
+        return
+    with contextlib.closing(sqlite3.connect(database, timeout=SQLITE_TIMEOUT)) as conn:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a file that is not a database fails here
+
+
 async def _open(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            # A write transaction, as start-up's schema sync takes: SQLite's BEGIN IMMEDIATE needs a writable file.
-            await conn.execution_options(**{WRITE_OPTION: True})
-            async with conn.begin() as transaction:
-                await conn.execute(text("SELECT 1"))
-                await transaction.rollback()
+            await conn.execute(text("SELECT 1"))
     finally:
         await engine.dispose()
 

@@ -28,6 +28,12 @@ def app(tmp: Path, seed: str | None = None, objects: dict[str, str] | None = Non
     return directory
 
 
+def not_a_database(tmp: Path) -> Path:
+    path = tmp / "notes.db"
+    path.write_text("these are notes, not a database\n" * 100, encoding="utf-8")
+    return path
+
+
 def without(module: str) -> Callable[[Path], dict[str, str]]:
     """An environment in which importing ``module`` fails (a stand-in that raises on import)."""
 
@@ -78,6 +84,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], dict[str, s
     ("init into a directory that is not empty", lambda t: ["init", str(app(t))], None, 2, "empty"),
     ("serve a SQLite file in a missing directory", lambda t: ["serve", str(app(t)), "--dev", "--port", free_port(),
      "--db", f"sqlite:///{t}/missing/app.db"], None, 3, "cannot open the database"),
+    ("serve a file that is not a database", lambda t: ["serve", str(app(t)), "--port", free_port(), "--db",
+     f"sqlite:///{not_a_database(t)}"], None, 3, "file is not a database"),
     ("serve a PostgreSQL server that does not answer", lambda t: ["serve", str(app(t)), "--port", free_port(),
      "--db", "postgresql://app:hunter2@127.0.0.1:1/app"], None, 3, "cannot open the database"),
 ]  # fmt: skip
