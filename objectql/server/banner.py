@@ -8,14 +8,15 @@ from pathlib import Path
 
 from objectql.metadata.registry import Registry
 from objectql.server.development import DevKey, sign_in_mode
+from objectql.server.hosts import url_host
 from objectql.server.settings import Settings, redact_url
 
 
 def banner(app_dir: Path, settings: Settings, registry: Registry, *, dev_key: DevKey | None = None) -> list[str]:
     """The lines printed before the server starts: the app, the addresses, the sign-in mode, a warning about
     what listening on every interface exposes. ``dev_key``: the development key the server signs with."""
-    http = f"http://{settings.host}:{settings.port}"
-    ws = f"ws://{settings.host}:{settings.port}"
+    http = f"http://{url_host(settings.host)}:{settings.port}"
+    ws = f"ws://{url_host(settings.host)}:{settings.port}"
     first = next(iter(registry.names()), "<object>")
     if dev_key is not None:
         mode = sign_in_mode(dev_key)

@@ -30,6 +30,7 @@ import yaml
 from objectql.errors import DefinitionError
 from objectql.metadata.loader import yaml_error
 from objectql.metadata.registry import Registry
+from objectql.server.hosts import url_host
 from objectql.server.settings import HMAC_ALGORITHMS, Settings
 
 DEV_USERS_FILE = "dev-users.yml"
@@ -167,7 +168,7 @@ def token_lines(settings: Settings, users: list[DevUser]) -> list[str]:
             "them; sign them where the private key lives"
         ]
     authenticator = Authenticator.from_settings(settings)
-    http = f"http://{settings.host}:{settings.port}"
+    http = f"http://{url_host(settings.host)}:{settings.port}"
     tokens = [(user, authenticator.mint(user.sub, list(user.roles), DEV_TOKEN_TTL)) for user in users]
     lines = [f"Development tokens (valid {DEV_TOKEN_TTL // 3600} h; send as Authorization: Bearer <token>):"]
     lines += [f"  {user.sub} ({', '.join(user.roles) or 'no roles'}): {token}" for user, token in tokens]

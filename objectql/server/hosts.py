@@ -51,6 +51,12 @@ def host_name(header: str | None) -> str | None:
     return name or None
 
 
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 literal in brackets (``[::1]``), anything else as it is."""
+    bare = host.strip("[]")
+    return f"[{bare}]" if ":" in bare else host
+
+
 def _pattern(text: str) -> str:
     return text.strip().lower().removeprefix("[").removesuffix("]")
 
@@ -111,4 +117,4 @@ class HostCheckMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["HostCheckMiddleware", "HostPolicy", "host_name"]
+__all__ = ["HostCheckMiddleware", "HostPolicy", "host_name", "url_host"]

@@ -18,6 +18,7 @@ import sqlite3
 from sqlalchemy import make_url, text
 
 from objectql.engine.database import create_engine, normalise_url
+from objectql.server.hosts import url_host
 from objectql.server.settings import redact_url
 
 SQLITE_TIMEOUT = 5.0
@@ -42,7 +43,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def _bind_failure(host: str, port: int, exc: OSError) -> str:
-    where = f"{host}:{port}" if ":" not in host else f"[{host.strip('[]')}]:{port}"
+    where = f"{url_host(host)}:{port}"
     if exc.errno == errno.EADDRINUSE:
         return f"cannot listen on {where}: the port is in use by another process (stop it, or choose another --port)"
     if exc.errno == errno.EACCES:

@@ -316,6 +316,7 @@ def test_a_server_on_the_ipv6_loopback_answers_its_own_address_and_refuses_other
     base = f"http://[::1]:{port}"
     try:
         assert wait_until_healthy(proc, base, log_path).json() == {"status": "ok"}
+        assert f"dashboard   {base}/" in log_path.read_text()  # a URL one can open: the literal in brackets
         assert httpx.get(f"{base}/graphql", params={"query": "{ productsCount }"}, timeout=5).json() == {
             "data": {"productsCount": 4}
         }
