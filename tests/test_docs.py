@@ -4,6 +4,7 @@ OBJECTQL_* variable the docs name is a real setting, and every relative link bet
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -48,3 +49,18 @@ def test_every_relative_link_resolves() -> None:
             if "://" in target or target.startswith("mailto:"):
                 continue
             assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to missing {target}"
+
+
+def test_the_readmes_two_commands_say_what_they_need() -> None:
+    """`make serve` and `make test` create a virtualenv with the Python of pyproject.toml and build the playground
+    with npm, whose build script runs on the Node.js of playground/package.json: the README says so by them."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    python = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    node = json.loads((ROOT / "playground" / "package.json").read_text(encoding="utf-8"))["engines"]["node"]
+    assert python is not None and node.startswith(">=")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^serve: .*\bplayground\b", makefile, re.MULTILINE)
+    assert re.search(r"^test: .*\bplayground\b", makefile, re.MULTILINE)
+    for needed in (f"Python {python[1]}", f"Node.js {node[2:]}", "npm"):
+        assert needed in section, f"README.md's two commands do not say they need {needed}"

@@ -11,7 +11,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from objectql.engine.channels import ChannelGate
@@ -35,6 +34,7 @@ from objectql.server.dashboard import dashboard_routes
 from objectql.server.gc_policy import freeze_startup_objects, tune_collector
 from objectql.server.graphql_http import GraphQLEndpoint
 from objectql.server.health import live, ready
+from objectql.server.hosts import HostCheckMiddleware, HostPolicy
 from objectql.server.http_protocol import HeadDeadlineProtocol
 from objectql.server.metrics import Metrics, metrics_endpoint
 from objectql.server.playground import playground_routes
@@ -153,14 +153,14 @@ def create_app(
         Route("/api/events/{object}", EventStream(), methods=["GET"]),
         *dashboard_routes(),
         # The playground answers browser page requests for GET /graphql; everything else is GraphQL.
-        *playground_routes(settings.playground_dir),
+        *playground_routes(settings.playground_dir, app_dir),
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql_websocket),
     ]
     # A page on another site whose name resolves to this machine (DNS rebinding) reaches it with its own
     # name in Host: only the names this server is meant to answer to get through.
     middleware = [
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False),
+        Middleware(HostCheckMiddleware, policy=HostPolicy.from_settings(settings)),
         Middleware(CORSMiddleware, origins=policy.origins),
         # Inside CORS, so that a listed origin's page can read the refusal.
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

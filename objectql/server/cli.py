@@ -2,16 +2,19 @@
 
 Each subcommand is a ``cmd_<name>(args) -> int`` function registered in :func:`build_parser`; the
 ``serve`` flags are generated from the settings table, so a setting with a ``flag`` needs no code here.
-Exit codes: 0 success, 1 a broken app (definitions or seed data), 2 a usage or settings error.
+Exit codes: 0 success, 1 a broken app (definitions or seed data), 2 a usage or settings error, 3 the server
+cannot start where it was asked to (its port is taken, its database cannot be opened).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import os
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +27,9 @@ from objectql.errors import DefinitionError
 from objectql.metadata.channels import FILE_NAME as CHANNELS_FILE
 from objectql.metadata.channels import ChannelRules, load_channel_rules
 from objectql.metadata.registry import Registry
-from objectql.server.banner import banner, dev_secret, dev_users, token_lines
+from objectql.server.banner import banner
+from objectql.server.development import deliver_tokens, dev_key, dev_users, token_lines
+from objectql.server.preflight import CannotStart, check_database, listen
 from objectql.server.scaffold import TargetNotEmpty, scaffold
 from objectql.server.seed import read_seed, seed_path
 from objectql.server.settings import SETTINGS, SettingError, Settings, environ_setting
@@ -32,6 +37,7 @@ from objectql.server.settings import SETTINGS, SettingError, Settings, environ_s
 EXIT_OK = 0
 EXIT_BROKEN_APP = 1
 EXIT_USAGE = 2
+EXIT_CANNOT_START = 3
 
 
 def load_app(app_dir: Path, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -> tuple[Registry, int, ChannelRules]:
@@ -108,7 +114,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for path in written:
         print(f"created {path}")
-    print(f"\nnext: objectql serve {target}")
+    print(f"\nnext: objectql serve {target} --dev")
     return EXIT_OK
 
 
@@ -145,16 +151,15 @@ def _broker_kind(url: str) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve an app with uvicorn until interrupted."""
+    """Serve an app with uvicorn until interrupted.
+
+    Everything that can refuse comes before the banner: settings, drivers, the app, the port and the
+    database. Then the banner (and with ``--dev`` the tokens), then uvicorn on the socket bound here.
+    """
     app_dir: Path = args.dir
     cli_values = {s.name: getattr(args, s.name) for s in SETTINGS if s.flag}
     try:
         settings = Settings.load(cli_values, os.environ, app_dir=app_dir)
-        dev = args.dev and not settings.auth_enabled
-        if dev:
-            # A key for this run only, in the environment so that --workers processes share it.
-            os.environ["OBJECTQL_JWT_SECRET"] = dev_secret()
-            settings = Settings.load(cli_values, os.environ, app_dir=app_dir)
     except SettingError as exc:
         print(f"objectql serve: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -164,14 +169,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         registry, _, _ = load_app(app_dir, max_text_length=settings.max_text_length)
-        lines = banner(app_dir, settings, registry, dev=dev)
-        if dev:
-            lines += token_lines(settings, dev_users(app_dir, registry))
+        users = dev_users(app_dir, registry) if args.dev else []
     except DefinitionError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_BROKEN_APP
-    print("\n".join(lines), flush=True)
+    key = dev_key(app_dir) if args.dev and not settings.auth_enabled else None
+    if key is not None:
+        # In the environment, so that --workers processes sign and verify with it too.
+        os.environ["OBJECTQL_JWT_SECRET"] = key.secret
+        settings = Settings.load(cli_values, os.environ, app_dir=app_dir)
+    try:
+        from objectql.server.admission import ServerPolicy
 
+        ServerPolicy.from_settings(settings)  # keys and origins that cannot be used: refused here, not later
+    except SettingError as exc:
+        print(f"objectql serve: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        listener = listen(settings.host, settings.port)
+        check_database(settings.database_url)
+    except CannotStart as exc:
+        print(f"objectql serve: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
+    lines = banner(app_dir, settings, registry, dev_key=key)
+    if args.dev:
+        lines += deliver_tokens(token_lines(settings, users), app_dir, sys.stdout)
+    print("\n".join(lines), flush=True)
+    return _run_uvicorn(app_dir, settings, cli_values, listener)
+
+
+def _run_uvicorn(app_dir: Path, settings: Settings, cli_values: dict[str, Any], listener: socket.socket) -> int:
     # Imported here: check and init should not pay for the web stack.
     import uvicorn
 
@@ -188,18 +215,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **uvicorn_options(settings),
     }
     if settings.workers > 1:
-        # Workers are separate processes: they rebuild the app from the environment.
+        # Workers are separate processes: they rebuild the app from the environment, and uvicorn's supervisor
+        # binds the port again for them (the check above has just found it free).
         from objectql.server.asgi import APP_DIR_ENV
 
+        listener.close()
         os.environ[APP_DIR_ENV] = str(app_dir.resolve())
         for setting in SETTINGS:
             if setting.flag and cli_values.get(setting.name) is not None:
                 os.environ[setting.env] = str(cli_values[setting.name])
         os.environ.setdefault("OBJECTQL_DATABASE_URL", settings.database_url)
         uvicorn.run("objectql.server.asgi:app_from_environment", factory=True, workers=settings.workers, **options)
-    else:
-        uvicorn.run(create_app(app_dir, settings, tune_gc=settings.gc_tuning), **options)
-    return EXIT_OK
+        return EXIT_OK
+    server = uvicorn.Server(uvicorn.Config(create_app(app_dir, settings, tune_gc=settings.gc_tuning), **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    return EXIT_OK if server.started else EXIT_CANNOT_START
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
@@ -276,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev",
         action="store_true",
-        help="development: without a configured key, sign with a key made for this run and print tokens "
-        "for the app's users (DIR/dev-users.yml, else one per role)",
+        help="development: print tokens for the app's users (DIR/dev-users.yml, else an admin with every role "
+        "and one per role), signed with the configured secret, else with a key kept in DIR/.objectql/dev-key",
     )
     for setting in SETTINGS:
         if setting.flag is None:

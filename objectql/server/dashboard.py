@@ -10,16 +10,16 @@ Beside the list the page shows a live window (the rows with the largest amount, 
 aggregate (count and total per select value, ``summary_of``), each its own SSE stream kept by the server
 from the same change events; the browser only applies what it is sent.
 
-Both endpoints act for the same user as the stream would: the ``Authorization: Bearer`` token, and on a
-server with a key a token is required. The page is served with a per-response CSP nonce, so only its own
-inline script and style run, and it talks to its own origin only.
+Both endpoints act for the same user as the stream would: the ``Authorization: Bearer`` token, or the
+anonymous user without one (who reads what the object's read roles open to ``anonymous``). The page is
+served with a per-response CSP nonce, so only its own inline script and style run, and it talks to its own
+origin only.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -30,17 +30,21 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
-from objectql.errors import ObjectQLError, Unauthenticated
-from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
+from objectql.errors import ObjectQLError
+from objectql.metadata.model import FieldDef, FieldType, ObjectDef
+from objectql.metadata.registry import Registry
 from objectql.realtime.policy import ConnectionPolicy, authenticate
 from objectql.realtime.transports.sse import error_response
 from objectql.realtime.wire import dumps
+from objectql.resolvers.names import camel
 from objectql.server.auth import bearer_token
+from objectql.server.showcase import featured_object, first_field, is_amount, is_group, is_label, open_fields
 
-DEFAULT_OBJECT = "orders"
 LIST_LIMIT = 100
 LIST_SORT = [["created_at", "desc"]]
 TOP_LIMIT = 5
+# Records whose lookups' names one GraphQL request reads.
+NAMES_BATCH = 100
 
 
 @cache
@@ -58,84 +62,107 @@ def _label(label: str | None, name: str) -> str:
     return label or name.replace("_", " ").capitalize()
 
 
-def choose_object(names: list[str], requested: str | None) -> str | None:
-    """The object the page shows: the requested one, else ``orders``, else the first; None if unknown."""
+def choose_object(registry: Registry, requested: str | None) -> str | None:
+    """The object the page shows: the requested one (None if unknown), else the app's featured object."""
     if requested:
-        return requested if requested in names else None
-    if DEFAULT_OBJECT in names:
-        return DEFAULT_OBJECT
-    return names[0] if names else None
+        return requested if requested in registry else None
+    featured = featured_object(registry)
+    return featured.name if featured is not None else None
 
 
-def _open_fields(obj: ObjectDef) -> dict[str, FieldDef]:
-    """The single-valued fields every reader of ``obj`` may read: those without a field read rule."""
-    restricted = {n for n, p in (obj.permissions.fields if obj.permissions else {}).items() if p.read}
-    return {n: f for n, f in obj.declared.items() if n not in restricted and not f.multiple}
+def _is_text(field: FieldDef) -> bool:
+    return field.type is FieldType.TEXT
 
 
-def _first(fields: dict[str, FieldDef], wanted: Callable[[FieldDef], bool], skip: set[str | None]) -> str | None:
-    return next((n for n, f in fields.items() if n not in skip and wanted(f)), None)
-
-
-def _is_group(field: FieldDef) -> bool:
-    return field.type is FieldType.SELECT
-
-
-def _is_amount(field: FieldDef) -> bool:
-    return field.kind in (Kind.DECIMAL, Kind.FLOAT)
-
-
-def _is_label(field: FieldDef) -> bool:
-    return field.type in (FieldType.TEXT, FieldType.LOOKUP)
+def _column(fdef: FieldDef) -> dict[str, str]:
+    """A column of the page: the field's name, its label and its type (the page formats dates and lookups)."""
+    return {"name": fdef.name, "label": _label(fdef.label, fdef.name), "type": fdef.type.value}
 
 
 def summary_of(obj: ObjectDef) -> dict[str, Any]:
     """The live aggregate the dashboard shows for ``obj``: count (and the total of its first currency or
-    number field) per value of its first select field; the SSE query that streams it."""
-    fields = _open_fields(obj)
-    group = _first(fields, _is_group, set())
-    total = _first(fields, _is_amount, set())
+    number field) per value of its first select field; the SSE query that streams it; the columns' labels."""
+    fields = open_fields(obj)
+    group = first_field(fields, is_group, set())
+    total = first_field(fields, is_amount, set())
     aggregate: dict[str, Any] = {"count": True, **({"sum": [total]} if total else {})}
     query = {"aggregate": json.dumps(aggregate, separators=(",", ":")), **({"group_by": group} if group else {})}
-    return {"group_by": group, "sum": total, "events": f"/api/events/{obj.name}?{urlencode(query)}"}
+    return {
+        "group_by": group,
+        "sum": total,
+        "group_label": _label(fields[group].label, group) if group else None,
+        "sum_label": _label(fields[total].label, total) if total else None,
+        "events": f"/api/events/{obj.name}?{urlencode(query)}",
+    }
 
 
 def top_of(obj: ObjectDef) -> dict[str, Any] | None:
     """The live window the dashboard shows for ``obj``: its ``TOP_LIMIT`` rows with the largest first
     currency or number field, with a label and the select field beside it; None without such a field."""
-    fields = _open_fields(obj)
-    amount = _first(fields, _is_amount, set())
+    fields = open_fields(obj)
+    amount = first_field(fields, is_amount, set())
     if amount is None:
         return None
-    group = _first(fields, _is_group, {amount})
-    label = _first(fields, _is_label, {amount, group})
+    group = first_field(fields, is_group, {amount})
+    label = first_field(fields, is_label, {amount, group})
     columns = [name for name in (label, group, amount) if name is not None]
     query = {"sort": f"{amount}:desc", "limit": str(TOP_LIMIT), "fields": ",".join(columns)}
     return {
         "sort": amount,
         "limit": TOP_LIMIT,
-        "fields": [{"name": n, "label": _label(fields[n].label, n)} for n in columns],
+        "fields": [_column(fields[n]) for n in columns],
         "events": f"/api/events/{obj.name}?{urlencode(query)}",
     }
 
 
+def names_of(registry: Registry, obj: ObjectDef) -> dict[str, Any] | None:
+    """How the page shows a lookup by its record's name instead of its id, through GraphQL's ``<field>_ref``.
+
+    For each single-valued lookup of ``obj`` whose target has a text field every reader of the target may
+    read, that field; and the query reading them for a list of ``obj`` record ids. A reader who may not read
+    the target gets an error for that ``_ref`` (its value null) and the page keeps showing the id. None
+    without such a lookup.
+    """
+    shown: dict[str, str] = {}
+    for name, fdef in obj.declared.items():
+        if fdef.reference_to is None or fdef.multiple:
+            continue
+        label = first_field(open_fields(registry.get(fdef.reference_to)), _is_text, set())
+        if label is not None:
+            shown[name] = label
+    if not shown:
+        return None
+    selection = " ".join(f"{name}_ref {{ id {label} }}" for name, label in shown.items())
+    query = (
+        f"query DashboardNames($ids: [String!]) {{ {camel(obj.name)}List(where: {{id: {{in: $ids}}}}, "
+        f"limit: {NAMES_BATCH}) {{ id {selection} }} }}"
+    )
+    return {"fields": shown, "list": f"{camel(obj.name)}List", "query": query, "batch": NAMES_BATCH}
+
+
 async def dashboard(request: Request) -> Response:
-    """``GET /``: the dashboard page; ``?object=<name>`` picks the object (``orders`` by default)."""
+    """``GET /``: the dashboard page; ``?object=<name>`` picks the object (by default the featured one)."""
     engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
     if engine is None:
         return PlainTextResponse("starting", status_code=503)
     names = engine.registry.names()
-    name = choose_object(names, request.query_params.get("object"))
+    name = choose_object(engine.registry, request.query_params.get("object"))
     if name is None and names:
         return PlainTextResponse("unknown object", status_code=404)
+    # Under a mount (an app embedded under /data, docs/embedding.md) every path the page uses is the mount's.
+    root = request.scope.get("root_path", "")
+    obj = engine.registry.get(name) if name else None
+    summary, top = (summary_of(obj), top_of(obj)) if obj is not None else (None, None)
     config = {
-        "aggregate": summary_of(engine.registry.get(name)) if name else None,
-        "top": top_of(engine.registry.get(name)) if name else None,
+        "aggregate": summary and {**summary, "events": root + summary["events"]},
+        "top": top and {**top, "events": root + top["events"]},
+        "names": names_of(engine.registry, obj) if obj is not None else None,
+        "graphql": f"{root}/graphql",
         "object": name,
-        "label": engine.registry.get(name).label if name else None,
+        "label": obj.label if obj is not None else None,
         "objects": names,
-        "events": f"/api/events/{name}" if name else None,
-        "read": f"/api/dashboard/{name}" if name else None,
+        "events": f"{root}/api/events/{name}" if name else None,
+        "read": f"{root}/api/dashboard/{name}" if name else None,
         "limit": LIST_LIMIT,
     }
     nonce = secrets.token_urlsafe(16)
@@ -160,10 +187,7 @@ async def dashboard_records(request: Request) -> Response:
     if engine is None or policy is None:
         return PlainTextResponse("starting", status_code=503)
     try:
-        token = bearer_token(request.headers)
-        if policy.auth_required and token is None:
-            raise Unauthenticated("a bearer token is required")
-        user = (await authenticate(policy, token)).user
+        user = (await authenticate(policy, bearer_token(request.headers))).user
         name = request.path_params["object"]
         repository = engine.context(user).object(name)
         seq = await engine.current_seq()
@@ -171,7 +195,7 @@ async def dashboard_records(request: Request) -> Response:
     except ObjectQLError as exc:
         return error_response(exc)
     obj = engine.registry.get(name)
-    fields = [{"name": f, "label": _label(obj.fields[f].label, f)} for f in engine.policies[name].readable_fields(user)]
+    fields = [_column(obj.fields[f]) for f in engine.policies[name].readable_fields(user)]
     body = {"object": name, "seq": seq, "fields": fields, "records": records}
     return Response(dumps(body), media_type="application/json", headers={"cache-control": "no-store"})
 

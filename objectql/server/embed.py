@@ -5,7 +5,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from objectql.server.embed import asgi_app, lifespan
 
-api = asgi_app("examples/shop", jwt_secret="…")             # or asgi_app(engine=my_objectql)
+api = asgi_app(Path(__file__).parent / "app", jwt_secret=os.environ["OBJECTQL_JWT_SECRET"])  # or engine=…
 app = Starlette(routes=[Mount("/data", app=api)], lifespan=lifespan(api))
 ```
 

@@ -32,6 +32,9 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from objectql.errors import DefinitionError
+from objectql.metadata.registry import Registry
+from objectql.server.development import DevUser, dev_users
 from objectql.server.playground_example import GENERIC, example_document
 
 log = logging.getLogger("objectql.server")
@@ -114,8 +117,9 @@ def read_manifest(dist_dir: Path) -> dict[str, str] | None:
 class PlaygroundPage:
     """The endpoint of ``GET /graphql`` for browsers: the page, or how to build it when it is missing."""
 
-    def __init__(self, dist_dir: Path) -> None:
+    def __init__(self, dist_dir: Path, app_dir: Path | None = None) -> None:
         self.dist_dir = dist_dir
+        self.app_dir = app_dir
         self._warned = False
 
     async def render(self, request: Request) -> Response:
@@ -129,7 +133,7 @@ class PlaygroundPage:
                 self._warned = True
             return PlainTextResponse(NOT_BUILT, status_code=503, headers={"cache-control": "no-store"})
         engine = getattr(request.app.state, "objectql", None)
-        example = example_document(engine.registry) if engine is not None else GENERIC
+        example = await example_document(engine, self._users(engine.registry)) if engine is not None else GENERIC
         page = PAGE.format(
             css=f"{root}{ASSETS_PATH}/{manifest['css']}",
             js=f"{root}{ASSETS_PATH}/{manifest['js']}",
@@ -137,6 +141,13 @@ class PlaygroundPage:
             example=html.escape(example, quote=True),
         )
         return HTMLResponse(page, headers=_page_headers(request))
+
+    def _users(self, registry: Registry) -> list[DevUser]:
+        """The development users the example's mutation may be written for (a broken dev-users.yml: none)."""
+        try:
+            return dev_users(self.app_dir, registry)
+        except DefinitionError:
+            return dev_users(None, registry)
 
 
 def _page_headers(request: Request) -> dict[str, str]:
@@ -190,15 +201,16 @@ def playground_dir(dist_dir: Path | str | None = None) -> Path:
     return Path(dist_dir).expanduser().resolve() if dist_dir else DEFAULT_DIST_DIR
 
 
-def playground_routes(dist_dir: Path | str | None = None) -> list[BaseRoute]:
+def playground_routes(dist_dir: Path | str | None = None, app_dir: Path | None = None) -> list[BaseRoute]:
     """The page and its assets, for the app factory; mount them before the GraphQL route.
 
     ``dist_dir`` is the built bundle's directory (``OBJECTQL_PLAYGROUND_DIR``); by default
-    ``objectql/server/playground_bundle``.
+    ``objectql/server/playground_bundle``. ``app_dir`` holds the app's ``dev-users.yml``, whose users the
+    opening example is written for.
     """
     directory = playground_dir(dist_dir)
     return [
-        PlaygroundRoute(PAGE_PATH, PlaygroundPage(directory).render, methods=["GET"]),
+        PlaygroundRoute(PAGE_PATH, PlaygroundPage(directory, app_dir).render, methods=["GET"]),
         Mount(ASSETS_PATH, app=PlaygroundAssets(directory=directory, check_dir=False), name="playground-assets"),
     ]
 

@@ -1,4 +1,5 @@
-"""``objectql init``: a small sample app (two objects and seed data) copied from ``templates/app``."""
+"""``objectql init``: a small sample app copied from ``templates/app``: two objects, seed data, the users
+``objectql serve --dev`` prints tokens for, and a ``.gitignore`` for the server's local state."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 TEMPLATE = files("objectql.server").joinpath("templates", "app")
+# Files stored without their leading dot (package data skips hidden files), and the name each is written as.
+DOTTED = {"gitignore": ".gitignore"}
 
 
 class TargetNotEmpty(Exception):
@@ -27,7 +30,7 @@ def _copy(source: Traversable, target: Path, written: list[Path]) -> None:
     for entry in source.iterdir():
         if entry.name.startswith((".", "__")):
             continue
-        dest = target / entry.name
+        dest = target / DOTTED.get(entry.name, entry.name)
         if entry.is_dir():
             dest.mkdir(exist_ok=True)
             _copy(entry, dest, written)

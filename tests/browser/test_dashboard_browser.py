@@ -3,11 +3,15 @@ status — a live aggregate over SSE — and follows a write made elsewhere with
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser
 
+from objectql.server.auth import Authenticator
+from objectql.server.settings import Settings
 from tests.browser.test_playground_browser import SECRET, browser, chromium, server_at
 
 __all__ = ["browser", "chromium"]  # fixtures used below
@@ -28,7 +32,7 @@ def test_the_summary_follows_writes_live(tmp_path: Path, browser: Browser) -> No
             page.goto(f"{server.base}/#token={server.token}")
             page.wait_for_selector("#summary tbody tr", timeout=WAIT_MS)
             before = {row[0]: row for row in summary_rows(page)}
-            assert set(before) >= {"pending"} and page.text_content("#summary thead") == "statuscounttotal total"
+            assert set(before) >= {"pending"} and page.text_content("#summary thead") == "StatusCountTotal"
             pending = int(before["pending"][1])
 
             mutation = 'mutation { createOrders(input: {customer: "cus_ada", total: "5", status: "pending"}) { id } }'
@@ -63,13 +67,14 @@ def graphql(server: object, query: str) -> dict[str, object]:
 
 
 def largest_orders(server: object) -> list[tuple[str, str, float]]:
-    """The five largest orders as a query reads them now: what the live window must show."""
+    """The five largest orders as a query reads them now: what the live window must show (customers by name)."""
     data = graphql(
-        server, "{ ordersList(orderBy: [{field: total, direction: DESC}], limit: 5) { customer status total } }"
+        server,
+        "{ ordersList(orderBy: [{field: total, direction: DESC}], limit: 5) { customer_ref { name } status total } }",
     )
     rows = data["ordersList"]
     assert isinstance(rows, list)
-    return [(row["customer"], row["status"], float(row["total"])) for row in rows]
+    return [(row["customer_ref"]["name"], row["status"], float(row["total"])) for row in rows]
 
 
 def same_window(shown: list[tuple[str, str, float]], read: list[tuple[str, str, float]]) -> bool:
@@ -108,11 +113,125 @@ def test_the_top_orders_follow_writes_live(tmp_path: Path, browser: Browser) -> 
             order = created["createOrders"]
             assert isinstance(order, dict)
             wait_for_window(page, server, shown_total=500.0)
-            assert top_rows(page)[0] == ("cus_ada", "pending", 500.0) and smallest_shown not in top_rows(page)
+            assert top_rows(page)[0] == ("Ada Lovelace", "pending", 500.0) and smallest_shown not in top_rows(page)
 
             # Deleted again, it leaves the window and the row beyond it comes back in.
             graphql(server, f'mutation {{ deleteOrders(id: "{order["id"]}") }}')
             wait_for_window(page, server)
             assert smallest_shown in top_rows(page) and 500.0 not in [row[2] for row in top_rows(page)]
+        finally:
+            page.close()
+
+
+# -- what the page shows, on a phone and on a desk ----------------------------------------------------
+
+LAYOUT = """() => {
+  const width = document.documentElement.clientWidth;
+  const header = document.querySelector("header");
+  const out = {page: document.documentElement.scrollWidth - width, header: header.scrollWidth - header.clientWidth,
+               escaping: [...header.querySelectorAll("*")].filter(e => e.getBoundingClientRect().right > width + 1)
+                 .map(e => e.id || e.tagName), hidden: [], truncated: []};
+  for (const table of document.querySelectorAll("table")) {
+    const box = table.parentElement, card = box.closest(".card");
+    if (card.hidden || !table.tHead.rows.length) continue;
+    if (box.getBoundingClientRect().right > card.getBoundingClientRect().right + 1) out.hidden.push(table.id + ": box");
+    for (const th of table.tHead.rows[0].cells) {
+      // Scrolled to it, the column shows whole inside its card.
+      box.scrollLeft = th.offsetLeft + th.offsetWidth - box.clientWidth;
+      const cell = th.getBoundingClientRect(), seen = box.getBoundingClientRect();
+      if (cell.right > seen.right + 1 || (cell.width <= seen.width && cell.left < seen.left - 1)) {
+        out.hidden.push(`${table.id}: ${th.textContent}`);
+      }
+    }
+    box.scrollLeft = 0;
+    const cells = [...table.querySelectorAll("th"), ...(card.closest("aside") ? table.querySelectorAll("td") : [])];
+    const cut = cells.filter(c => c.scrollWidth > c.clientWidth + 1);
+    out.truncated.push(...cut.map(c => `${table.id}: ${c.textContent}`));
+  }
+  return out;
+}"""
+
+
+def test_the_dashboard_fits_a_phone(tmp_path: Path, browser: Browser) -> None:
+    with server_at(tmp_path, {"OBJECTQL_JWT_SECRET": SECRET}) as server:
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        try:
+            page.goto(f"{server.base}/#token={server.token}")
+            page.wait_for_selector("#summary tbody tr", timeout=WAIT_MS)
+            page.wait_for_selector("#top tbody tr td:not(.empty)", timeout=WAIT_MS)
+            page.wait_for_selector("#records tbody tr td:not(.empty)", timeout=WAIT_MS)
+            layout = page.evaluate(LAYOUT)
+            assert layout["page"] <= 0 and layout["header"] <= 0 and layout["escaping"] == [], layout
+            assert layout["hidden"] == [] and layout["truncated"] == [], layout
+        finally:
+            page.close()
+
+
+LOCAL_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+def column(page: object, table: str, label: str) -> list[str]:
+    values: list[str] = page.evaluate(  # type: ignore[attr-defined]
+        """([table, label]) => {
+          const index = [...document.querySelectorAll(`#${table} thead th`)].findIndex(th => th.textContent === label);
+          return [...document.querySelectorAll(`#${table} tbody tr`)].map(r => r.cells[index].textContent);
+        }""",
+        [table, label],
+    )
+    return values
+
+
+def test_lookups_show_the_names_the_reader_may_read_and_times_show_to_the_second_locally(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with server_at(tmp_path, {"OBJECTQL_JWT_SECRET": SECRET}) as server:
+        context = browser.new_context(timezone_id="Asia/Kolkata")  # UTC+05:30 all year
+        page = context.new_page()
+        try:
+            sam = Authenticator.from_settings(Settings.load({}, {"OBJECTQL_JWT_SECRET": SECRET})).mint(
+                "sam", ["sales"], 600
+            )
+            page.goto(f"{server.base}/#token={sam}")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#records tbody td')].some(c => c.textContent === 'Ada Lovelace')",
+                timeout=WAIT_MS,
+            )
+            assert sorted(set(column(page, "records", "Customer"))) == ["Ada Lovelace", "Grace Hopper"]
+            assert "Go board (19x19)" in column(page, "records", "Product")
+            placed = dict(zip(column(page, "records", "ID"), column(page, "records", "Placed at"), strict=True))
+            assert placed["ord_1001"] == "2030-01-05 15:00:00"  # 09:30Z in Kolkata, to the second
+            assert all(LOCAL_SECOND.match(value) for value in column(page, "records", "Created at"))
+            page.wait_for_selector("#top tbody tr td:not(.empty)", timeout=WAIT_MS)
+            assert set(column(page, "top", "Customer")) <= {"Ada Lovelace", "Grace Hopper"}
+
+            # Anonymous readers may read orders and products, not customers: those stay ids. (One tab at a time:
+            # a tab holds three streams, and a browser opens six connections per host.)
+            page.close()
+            anonymous = context.new_page()
+            anonymous.goto(f"{server.base}/")
+            anonymous.wait_for_function(
+                "() => [...document.querySelectorAll('#records tbody td')].some(td => td.textContent.startsWith('Go'))",
+                timeout=WAIT_MS,
+            )
+            assert set(column(anonymous, "records", "Customer")) <= {"cus_ada", "cus_grace", "cus_alan", "cus_edsger"}
+        finally:
+            context.close()
+
+
+def test_a_stream_the_server_does_not_have_says_not_found(tmp_path: Path, browser: Browser) -> None:
+    with server_at(tmp_path, {"OBJECTQL_JWT_SECRET": SECRET}) as server:
+        page = browser.new_page()
+        missing = json.dumps({"error": {"code": "NOT_FOUND", "message": "Not Found"}})
+        page.route(
+            "**/api/events/**", lambda route: route.fulfill(status=404, body=missing, content_type="application/json")
+        )
+        try:
+            page.goto(f"{server.base}/#token={server.token}")
+            page.wait_for_selector("#message:not([hidden])", timeout=WAIT_MS)
+            message = page.text_content("#message") or ""
+            assert "404" in message and "not found" in message.lower() and "refused" not in message, message
+            assert page.text_content("#status") == "not found"
+            summary = page.text_content("#summary-message") or ""
+            assert "404" in summary and "refused" not in summary, summary
         finally:
             page.close()

@@ -1,6 +1,7 @@
 """Who is anonymous, on every transport (docs/auth.md): on a server with a key a client that says so is
-anonymous and reaches what `anonymous` may; HTTP event streams need a token; an open server says it has no
-sign-in instead of asking for one; an expired token is called expired everywhere."""
+anonymous and reaches what `anonymous` may — the object's read roles decide, the same on every transport: GraphQL
+over HTTP, both WebSocket protocols and graphql-sse, the plain WebSocket, SSE and the dashboard's list; an open
+server says it has no sign-in instead of asking for one; an expired token is called expired everywhere."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import httpx
 import pytest
 import websockets
 
+from tests.graphql.test_graphql_sse import stream as graphql_stream
 from tests.graphql.wsclient import PROTOCOLS, open_ws, post, registered
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect, live_server
-from tests.realtime.test_sse import refused
+from tests.realtime.test_sse import open_stream, refused
 
 __all__ = ["live_server"]  # the real-server fixture
 
@@ -61,14 +63,38 @@ async def test_plain_websocket_auth_with_a_null_token_is_anonymous_on_a_keyed_se
     assert (await client.expect("change"))["record"]["text"] == "hi"
 
 
-async def test_http_event_streams_need_a_token_on_a_keyed_server(live_server: ServerFactory) -> None:
+async def test_sse_without_a_token_is_anonymous_on_a_keyed_server(live_server: ServerFactory) -> None:
     server = await keyed(live_server)
-    for name in ("notes", "secrets"):
-        status, error = await refused(server, name)
-        assert status == 401 and error["code"] == "UNAUTHENTICATED"
+    async with open_stream(server, "notes") as stream:
+        await server.engine.object("notes").create({"text": "streamed"})
+        _, change = await stream.change()
+        assert change["record"]["text"] == "streamed"
+    window = {"sort": "text:asc", "limit": "5"}
+    async with open_stream(server, "notes", params=window, opened=False) as stream:
+        assert (await stream.next()).retry == "3000"
+        assert (await stream.next()).event == "snapshot"
+    for params in ({}, window, {"aggregate": '{"count":true}'}):
+        status, error = await refused(server, "secrets", params=params)
+        assert status == 401 and error["code"] == "UNAUTHENTICATED", params
+
+
+async def test_graphql_sse_without_a_token_is_anonymous_on_a_keyed_server(live_server: ServerFactory) -> None:
+    server = await keyed(live_server)
+    await server.engine.object("notes").create({"text": "public"})
+    [(kind, result), _] = await graphql_stream(server, "{ notesList { text } }")
+    assert (kind, result) == ("next", {"data": {"notesList": [{"text": "public"}]}})
+    [(_, refusal), _] = await graphql_stream(server, "subscription { secretsCreated { text } }")
+    assert refusal["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_the_dashboard_list_without_a_token_is_anonymous_on_a_keyed_server(live_server: ServerFactory) -> None:
+    server = await keyed(live_server)
+    await server.engine.object("notes").create({"text": "listed"})
     async with httpx.AsyncClient(base_url=server.http, timeout=10) as client:
-        response = await client.get("/api/dashboard/notes")
-    assert response.status_code == 401 and response.json()["error"]["code"] == "UNAUTHENTICATED"
+        notes = await client.get("/api/dashboard/notes")
+        secrets = await client.get("/api/dashboard/secrets")
+    assert notes.status_code == 200 and [r["text"] for r in notes.json()["records"]] == ["listed"]
+    assert secrets.status_code == 401 and secrets.json()["error"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_an_open_server_refuses_a_role_restricted_action_saying_it_has_no_sign_in(

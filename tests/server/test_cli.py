@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from objectql.metadata.registry import Registry
 from objectql.server.cli import main
+from objectql.server.development import DevUser, dev_users
 from objectql.server.settings import SETTINGS
 from tests.conftest import write_objects
 
@@ -96,6 +100,42 @@ def test_init_scaffolds_an_app_that_check_accepts(tmp_path: Path, capsys: pytest
     assert main(["check", str(target)]) == 0
     out = capsys.readouterr().out
     assert "projects: " in out and "tasks: " in out
+
+
+def test_init_writes_development_users_and_ignores_the_servers_local_state(tmp_path: Path) -> None:
+    target = tmp_path / "myapp"
+    assert main(["init", str(target)]) == 0
+    registry = Registry.from_directory(target)
+    assert [user.sub for user in dev_users(target, registry)] == ["admin", "sam", "kim"]
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(target)], check=True)
+    local_state = [".objectql/dev-key", ".objectql/dev-tokens", "objectql.db", "objectql.db-wal"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", *local_state], cwd=target, capture_output=True, text=True, check=False
+    )
+    assert ignored.stdout.split() == local_state
+    tracked = subprocess.run(["git", "check-ignore", "dev-users.yml", "seed.yml"], cwd=target, check=False)
+    assert tracked.returncode == 1  # nothing of the app itself is ignored
+
+
+def test_without_dev_users_there_is_an_admin_with_every_role_and_one_user_per_role(tmp_path: Path) -> None:
+    app_dir = write_objects(
+        tmp_path,
+        {
+            "notes": "fields:\n  text: {type: text}\npermissions:\n  read: [editor, auditor]\n  create: [editor]\n"
+            "  rows:\n    - roles: [editor]\n      filters: [['created_by', '=', '$user.id']]\n",
+            "boxes": "fields:\n  size: {type: text}\npermissions:\n  read: [admin]\n",
+        },
+    )
+    users = dev_users(app_dir, Registry.from_directory(app_dir))
+    assert [(u.sub, u.roles) for u in users] == [
+        ("admin", ("admin", "auditor", "editor")),
+        ("auditor", ("auditor",)),
+        ("editor", ("editor",)),
+    ]
+    open_app = write_objects(tmp_path / "open", {"notes": "fields:\n  text: {type: text}\n"})
+    assert dev_users(open_app, Registry.from_directory(open_app)) == [DevUser("admin", ())]
 
 
 def test_init_into_an_empty_directory_is_allowed(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """Every way the ``objectql`` command refuses, run as a real process: one line on stderr, no traceback, and
-the exit code docs/cli.md gives (1 a broken app, 2 a usage or settings error)."""
+the exit code docs/cli.md gives (1 a broken app, 2 a usage or settings error, 3 a server that cannot start: its
+port taken, its database not opened), and for ``serve`` nothing on stdout: no banner before the refusal."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,6 +26,12 @@ def app(tmp: Path, seed: str | None = None, objects: dict[str, str] | None = Non
     if presence is not None:
         (directory / "presence.yml").write_text(presence, encoding="utf-8")
     return directory
+
+
+def not_a_database(tmp: Path) -> Path:
+    path = tmp / "notes.db"
+    path.write_text("these are notes, not a database\n" * 100, encoding="utf-8")
+    return path
 
 
 def without(module: str) -> Callable[[Path], dict[str, str]]:
@@ -74,6 +82,12 @@ CASES: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], dict[str, s
     ("token with a bad lifetime", lambda t: ["token", "--sub", "sam", "--ttl", "soon"], None, 2, "duration"),
     ("an unknown flag", lambda t: ["serve", str(app(t)), "--colour"], None, 2, "unrecognized arguments"),
     ("init into a directory that is not empty", lambda t: ["init", str(app(t))], None, 2, "empty"),
+    ("serve a SQLite file in a missing directory", lambda t: ["serve", str(app(t)), "--dev", "--port", free_port(),
+     "--db", f"sqlite:///{t}/missing/app.db"], None, 3, "cannot open the database"),
+    ("serve a file that is not a database", lambda t: ["serve", str(app(t)), "--port", free_port(), "--db",
+     f"sqlite:///{not_a_database(t)}"], None, 3, "file is not a database"),
+    ("serve a PostgreSQL server that does not answer", lambda t: ["serve", str(app(t)), "--port", free_port(),
+     "--db", "postgresql://app:hunter2@127.0.0.1:1/app"], None, 3, "cannot open the database"),
 ]  # fmt: skip
 
 
@@ -89,8 +103,9 @@ def test_a_refusal_is_one_line_without_a_traceback_and_the_documented_exit_code(
     env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
     if environment is not None:
         env.update(environment(tmp_path))
+    argv = arguments(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "objectql.server.cli", *arguments(tmp_path)],
+        [sys.executable, "-m", "objectql.server.cli", *argv],
         capture_output=True,
         text=True,
         env=env,
@@ -102,3 +117,34 @@ def test_a_refusal_is_one_line_without_a_traceback_and_the_documented_exit_code(
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert len(errors) == 1, errors
     assert words in errors[0], errors[0]
+    assert "hunter2" not in result.stderr
+    if argv[0] == "serve":
+        assert result.stdout == ""  # refused before the banner (and any token)
+
+
+def free_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
+
+
+def test_a_port_in_use_is_refused_before_the_banner_and_its_tokens(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "objectql.server.cli", "serve", str(app(tmp_path)), "--dev", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == ""  # no banner pointing at someone else's server, no tokens for it
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, errors
+    assert f"127.0.0.1:{port}" in errors[0] and "in use" in errors[0]
+    assert not (tmp_path / "app" / "objectql.db").exists()  # nothing was opened or seeded

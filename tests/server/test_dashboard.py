@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from objectql import ObjectQL
 from objectql.metadata.loader import load_file
+from objectql.metadata.registry import Registry
 from objectql.server.app import create_app
 from objectql.server.dashboard import _script_json, choose_object, top_of
 from objectql.server.settings import Settings
@@ -69,18 +70,30 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
     config = config_of(page)
     summary = config.pop("aggregate")
     top = config.pop("top")
+    names = config.pop("names")
     assert config == {
         "object": "orders",
         "label": "Order",
         "objects": ["customers", "orders", "products"],
         "events": "/api/events/orders",
         "read": "/api/dashboard/orders",
+        "graphql": "/graphql",
         "limit": 100,
+    }
+    # Lookups show their record's name, read through <field>_ref by the page as its reader.
+    assert names == {
+        "fields": {"customer": "name", "product": "name"},
+        "list": "ordersList",
+        "query": "query DashboardNames($ids: [String!]) { ordersList(where: {id: {in: $ids}}, limit: 100) "
+        "{ id customer_ref { id name } product_ref { id name } } }",
+        "batch": 100,
     }
     # The live summary: orders counted and totalled per status, a live aggregate over SSE.
     assert summary == {
         "group_by": "status",
         "sum": "total",
+        "group_label": "Status",
+        "sum_label": "Total",
         "events": "/api/events/orders?aggregate=%7B%22count%22%3Atrue%2C%22sum%22%3A%5B%22total%22%5D%7D"
         "&group_by=status",
     }
@@ -90,9 +103,9 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         "sort": "total",
         "limit": 5,
         "fields": [
-            {"name": "customer", "label": "Customer"},
-            {"name": "status", "label": "Status"},
-            {"name": "total", "label": "Total"},
+            {"name": "customer", "label": "Customer", "type": "lookup"},
+            {"name": "status", "label": "Status", "type": "select"},
+            {"name": "total", "label": "Total", "type": "currency"},
         ],
         "events": "/api/events/orders?sort=total%3Adesc&limit=5&fields=customer%2Cstatus%2Ctotal",
     }
@@ -163,12 +176,14 @@ def test_the_top_rows_need_an_amount_every_reader_may_read(tmp_path: Path) -> No
     assert top_of(guarded) is None and top_of(without) is None
 
 
-def test_object_choice_prefers_the_request_then_orders_then_the_first() -> None:
-    assert choose_object(["a", "orders"], None) == "orders"
-    assert choose_object(["b", "a"], None) == "b"
-    assert choose_object(["a", "orders"], "a") == "a"
-    assert choose_object(["a"], "missing") is None
-    assert choose_object([], None) is None
+def test_object_choice_prefers_the_request_then_the_featured_object(tmp_path: Path) -> None:
+    shop = Registry.from_directory(SHOP)
+    assert choose_object(shop, None) == "orders"  # customers has no select and no amount
+    assert choose_object(shop, "customers") == "customers"
+    assert choose_object(shop, "missing") is None
+    assert choose_object(Registry(), None) is None
+    plain = write_objects(tmp_path, {"b": "fields:\n  x: {type: text}\n", "a": "fields:\n  y: {type: number}\n"})
+    assert choose_object(Registry.from_directory(plain), None) == "a"  # no such shape: the first by name
 
 
 def test_config_json_cannot_close_its_script_element() -> None:
@@ -201,7 +216,7 @@ async def test_read_endpoint_never_returns_a_hidden_field(database_url: str) -> 
         body = (await client.get("/api/dashboard/orders")).json()
     names = [f["name"] for f in body["fields"]]
     assert "note" not in names and names[0] == "id" and "placed_at" in names
-    assert {"name": "placed_at", "label": "Placed at"} in body["fields"]
+    assert {"name": "placed_at", "label": "Placed at", "type": "datetime"} in body["fields"]
     assert all("note" not in record for record in body["records"])
     assert len(body["records"]) == 5
 
@@ -220,7 +235,7 @@ async def test_read_endpoint_applies_the_bearer_users_row_rules_and_field_permis
 @pytest.mark.parametrize(
     ("path", "headers", "status", "code"),
     [
-        ("/api/dashboard/orders", {}, 401, "UNAUTHENTICATED"),
+        ("/api/dashboard/customers", {}, 401, "UNAUTHENTICATED"),
         ("/api/dashboard/orders", {"Authorization": "Bearer not-a-jwt"}, 401, "UNAUTHENTICATED"),
         ("/api/dashboard/customers", "clerk", 403, "FORBIDDEN"),
         ("/api/dashboard/nope", "clerk", 404, "NOT_FOUND"),

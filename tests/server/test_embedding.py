@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +24,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from objectql import ObjectQL
+from objectql.server.auth import Authenticator
 from objectql.server.embed import asgi_app, lifespan
+from objectql.server.settings import Settings
 from tests.conftest import write_objects
 from tests.realtime.conftest import Serve, serve
+from tests.server.test_serve import free_port, wait_until_healthy
 
 __all__ = ["serve"]  # the real-server fixture
 
@@ -110,3 +117,69 @@ async def test_an_engine_the_host_owns_is_served(owned_engine: ObjectQL, serve: 
 def test_an_app_needs_a_directory_or_an_engine() -> None:
     with pytest.raises(ValueError, match="directory or an engine"):
         asgi_app()
+
+
+# -- the example of docs/embedding.md, copied into a fresh directory ------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["starlette", "fastapi"])
+def test_the_docs_example_runs_copied_into_a_fresh_directory_with_a_key(tmp_path: Path, index: int) -> None:
+    fresh, elsewhere = tmp_path / "fresh", tmp_path / "elsewhere"
+    fresh.mkdir()
+    elsewhere.mkdir()
+    [setup] = doc_blocks("sh")
+    assert "objectql init app" in setup and "OBJECTQL_JWT_SECRET" in setup
+    subprocess.run(
+        [sys.executable, "-m", "objectql.server.cli", "init", "app"], cwd=fresh, check=True, capture_output=True
+    )
+    (fresh / "myapp.py").write_text(doc_blocks("python")[index], encoding="utf-8")
+    secret = "embedding-doc-secret-0123456789abcdef0123"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBJECTQL_")} | {"OBJECTQL_JWT_SECRET": secret}
+    port = free_port()
+    log_path = tmp_path / "host.log"
+    # Started from another directory: the example must not depend on the current one.
+    command = [sys.executable, "-m", "uvicorn", "myapp:app", "--app-dir", str(fresh), "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/data"
+    try:
+        wait_until_healthy(proc, base, log_path)  # /data/health: the mounted app is started and ready
+        anonymous = httpx.post(f"{base}/graphql", json={"query": "{ tasksCount }"}, timeout=10).json()
+        assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # the key is on
+        token = Authenticator.from_settings(Settings.load({}, {"OBJECTQL_JWT_SECRET": secret})).mint("sam", [], 60)
+        counted = httpx.post(
+            f"{base}/graphql",
+            json={"query": "{ tasksCount }"},
+            headers={"authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert counted.json() == {"data": {"tasksCount": 3}}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def test_the_dashboard_under_a_prefix_reads_and_streams_under_it(tmp_path: Path) -> None:
+    app_dir = write_objects(tmp_path / "app", {"orders": ORDERS})
+    api = asgi_app(app_dir, database_url=f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}")
+    host = starlette_host(api)
+    transport = httpx.ASGITransport(app=host)
+    async with (
+        host.router.lifespan_context(host),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=10) as http,
+    ):
+        page = await http.get("/data/")
+        found = re.search(r'<script type="application/json" id="objectql-config">(.*?)</script>', page.text, re.S)
+        assert page.status_code == 200 and found is not None
+        config = json.loads(found[1])
+        paths = [config["read"], config["events"], config["graphql"], config["aggregate"]["events"]]
+        assert all(path.startswith("/data/") for path in paths), paths
+        assert (await http.get(config["read"])).json()["object"] == "orders"
+        answered = await http.post(config["graphql"], json={"query": "{ ordersCount }"})
+        assert answered.json() == {"data": {"ordersCount": 0}}

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ from objectql.server.playground import (
     playground_routes,
     read_manifest,
 )
+from objectql.server.scaffold import scaffold
 from objectql.server.settings import Settings
 from tests.unavailable import unavailable
 
@@ -302,9 +304,30 @@ class _DataAttributes(HTMLParser):
             self.found = {k: v or "" for k, v in attrs}
 
 
-async def test_the_playground_opens_on_a_query_a_mutation_and_a_subscription_of_the_apps_first_object(
-    tmp_path: Path,
-) -> None:
+async def opening_example(app: Starlette, client: httpx.AsyncClient) -> str:
+    page = await client.get("/graphql", headers={"accept": HTML})
+    parser = _DataAttributes()
+    parser.feed(page.text)
+    example = parser.found["data-example"]
+    # The example is a valid document of this app's schema.
+    assert validate(app.state.graphql.executor.graphql_schema, parse(example)) == []
+    return example
+
+
+def operations(example: str) -> list[str]:
+    return [d.name.value for d in parse(example).definitions if isinstance(d, OperationDefinitionNode) and d.name]
+
+
+async def run_as(client: httpx.AsyncClient, token: str, example: str, operation: str) -> dict[str, Any]:
+    body = {"query": example, "operationName": operation}
+    result: dict[str, Any] = (
+        await client.post("/graphql", json=body, headers={"authorization": f"Bearer {token}"})
+    ).json()
+    assert "errors" not in result, result
+    return result
+
+
+async def test_the_playground_opens_on_orders_with_a_mutation_sam_may_run_again_and_again(tmp_path: Path) -> None:
     dist = fake_bundle(tmp_path / "dist")
     env = {
         "OBJECTQL_DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
@@ -313,17 +336,34 @@ async def test_the_playground_opens_on_a_query_a_mutation_and_a_subscription_of_
     }
     app = create_app(SHOP, Settings.load({}, env, app_dir=SHOP))
     async with app.router.lifespan_context(app), client_for(app) as client:
-        page = await client.get("/graphql", headers={"accept": HTML})
-        parser = _DataAttributes()
-        parser.feed(page.text)
-        example = parser.found["data-example"]
-        # The example is a valid document of this app's schema: every operation in it runs, as an admin.
-        document = parse(example)
-        assert validate(app.state.graphql.executor.graphql_schema, document) == []
-        names = [d.name.value for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        assert names == ["ListCustomers", "CreateCustomers", "CustomersChanged"]
-        token = app.state.policy.authenticator.mint("root", ["admin"], 60)
-        for name in names[:2]:
-            body = {"query": example, "operationName": name}
-            result = await client.post("/graphql", json=body, headers={"authorization": f"Bearer {token}"})
-            assert "errors" not in result.json(), result.json()
+        example = await opening_example(app, client)
+        # The README's story is orders: the app's first object with a select and an amount anyone reading it
+        # may read (what the dashboard summarises), not the first object by name (customers).
+        assert operations(example) == ["ListOrders", "CreateOrders", "OrdersChanged"]
+        assert "# Written for sam (sales):" in example
+        sam = app.state.policy.authenticator.mint("sam", ["sales"], 60)  # as examples/shop/dev-users.yml
+        created = [(await run_as(client, sam, example, "CreateOrders"))["data"]["createOrders"] for _ in range(3)]
+        assert len({order["id"] for order in created}) == 3
+        listed = (await run_as(client, sam, example, "ListOrders"))["data"]["ordersList"]
+        # sam's row rule (owner = $user.id) lets him create only what he may see: he sees what he created.
+        assert {order["id"] for order in created} <= {order["id"] for order in listed}
+        admin = app.state.policy.authenticator.mint("root", ["admin"], 60)
+        await run_as(client, admin, example, "CreateOrders")
+
+
+async def test_an_init_app_opens_on_tasks_with_a_mutation_its_member_may_run(tmp_path: Path) -> None:
+    app_dir = tmp_path / "myapp"
+    scaffold(app_dir)
+    env = {
+        "OBJECTQL_DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "OBJECTQL_PLAYGROUND_DIR": str(fake_bundle(tmp_path / "dist")),
+        "OBJECTQL_JWT_SECRET": "playground-test-secret-0123456789abcdef",
+    }
+    app = create_app(app_dir, Settings.load({}, env, app_dir=app_dir))
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        example = await opening_example(app, client)
+        assert operations(example) == ["ListTasks", "CreateTasks", "TasksChanged"]
+        member = app.state.policy.authenticator.mint("sam", ["member"], 60)
+        for _ in range(2):
+            task = (await run_as(client, member, example, "CreateTasks"))["data"]["createTasks"]
+            assert task["id"]
