@@ -127,8 +127,7 @@ class ObjectRepository:
             total = 0
         else:
             stmt = select(func.count()).select_from(self.table).where(self._sql(where))
-            async with self.scope.unit(write=False) as unit:
-                total = int((await unit.conn.execute(stmt)).scalar_one())
+            total = int(await self.scope.run(lambda unit: _scalar(unit, stmt), write=False))
         hctx.result = total
         await self.app.hooks.run("after:count", hctx)
         return hctx.result  # type: ignore[no-any-return]
@@ -158,8 +157,9 @@ class ObjectRepository:
             group_by=group_by,
         )
         where = self._where(filters, self._guard())
-        async with self.scope.unit(write=False) as unit:
-            return await aggregate_rows(unit.conn, self.table, self.obj, self.app.dialect, where, spec)
+        return await self.scope.run(
+            lambda unit: aggregate_rows(unit.conn, self.table, self.obj, self.app.dialect, where, spec), write=False
+        )
 
     async def _select(self, query: dict[str, Any]) -> list[Record]:
         guard = self._guard()
@@ -177,9 +177,7 @@ class ObjectRepository:
             .offset(skip)
             .limit(limit)
         )
-        async with self.scope.unit(write=False) as unit:
-            rows = (await unit.conn.execute(stmt)).mappings().all()
-        return [dict(row) for row in rows]
+        return await self.scope.run(lambda unit: _rows(unit, stmt), write=False)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -188,7 +186,8 @@ class ObjectRepository:
         if not isinstance(data, dict):
             raise InvalidRequest("data", "an object of field values")
         self.policy.require("create", self.user)
-        async with self.scope.unit(write=True) as unit:
+
+        async def body(unit: Unit) -> Record:
             hctx = self._hook_context("create", data=dict(data), unit=unit)
             await self.app.hooks.run("before:create", hctx)
             record = await self._prepare_create(unit, hctx.data or {})
@@ -198,7 +197,9 @@ class ObjectRepository:
             hctx.result = self._readable(record)
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("create", record["id"], record, None, None), "after:create", hctx)
-        return hctx.result  # type: ignore[no-any-return]
+            return hctx.result  # type: ignore[no-any-return]
+
+        return await self.scope.run(body, write=True)
 
     async def update(self, id: str, data: Record) -> Record:
         """Apply a patch; a missing or invisible id is NotFound."""
@@ -206,7 +207,8 @@ class ObjectRepository:
         if not isinstance(data, dict):
             raise InvalidRequest("data", "an object of field values")
         self.policy.require("update", self.user)
-        async with self.scope.unit(write=True) as unit:
+
+        async def body(unit: Unit) -> Record:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("update", id=id, data=dict(data), previous=current, unit=unit)
             await self.app.hooks.run("before:update", hctx)
@@ -217,19 +219,24 @@ class ObjectRepository:
             hctx.result = self._readable(record)
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("update", id, record, current, changed), "after:update", hctx)
-        return hctx.result  # type: ignore[no-any-return]
+            return hctx.result  # type: ignore[no-any-return]
+
+        return await self.scope.run(body, write=True)
 
     async def delete(self, id: str) -> None:
         """Delete a record; a missing or invisible id is NotFound."""
         _check_id(id)
         self.policy.require("delete", self.user)
-        async with self.scope.unit(write=True) as unit:
+
+        async def body(unit: Unit) -> None:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("delete", id=id, previous=current, unit=unit)
             await self.app.hooks.run("before:delete", hctx)
             await unit.conn.execute(_writes(self.table).delete, {ROW_ID: id})
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("delete", id, None, current, None), "after:delete", hctx)
+
+        await self.scope.run(body, write=True)
 
     async def _load_for_write(self, unit: Unit, id: str) -> Record:
         where = conjoin(self.policy.row_filter(self.user))
@@ -397,6 +404,14 @@ class ObjectRepository:
             user_id=self.user.id if self.user else None,
             ts=datetime.now(UTC),
         )
+
+
+async def _scalar(unit: Unit, stmt: Any) -> Any:
+    return (await unit.conn.execute(stmt)).scalar_one()
+
+
+async def _rows(unit: Unit, stmt: Any) -> list[Record]:
+    return [dict(row) for row in (await unit.conn.execute(stmt)).mappings().all()]
 
 
 def _check_id(id: Any) -> None:

@@ -169,6 +169,24 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "outbox_prune_batch",
+        "OBJECTQL_OUTBOX_PRUNE_BATCH",
+        1000,
+        int,
+        "Change events the outbox pruner deletes per write transaction; other writes take their turn between "
+        "batches, so pruning never holds the database's writer long.",
+        minimum=1,
+    ),
+    Setting(
+        "ready_timeout",
+        "OBJECTQL_READY_TIMEOUT",
+        1000,
+        int,
+        "Milliseconds `GET /health/ready` waits for the database to take a write (SQLite: the write lock; "
+        "PostgreSQL: an answer) before answering 503.",
+        minimum=1,
+    ),
+    Setting(
         "ws_queue",
         "OBJECTQL_WS_QUEUE",
         1000,
@@ -300,6 +318,8 @@ class Settings:
     allowed_origins: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
     outbox_retention: int
+    outbox_prune_batch: int
+    ready_timeout: int
     ws_queue: int
     ws_compression: bool
     ws_max_subscriptions: int
