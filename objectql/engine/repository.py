@@ -34,7 +34,7 @@ from objectql.engine.filters.matcher import compile_matcher
 from objectql.engine.filters.parse import FieldGuard, forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql
 from objectql.engine.hooks import HookContext
-from objectql.engine.ids import new_id
+from objectql.engine.ids import is_id, new_id, no_such_id
 from objectql.engine.query import order_by, parse_fields, parse_paging, parse_sort
 from objectql.engine.tables import lower_column_name
 from objectql.engine.unit import Scope, SharedScope, Unit
@@ -114,7 +114,8 @@ class ObjectRepository:
 
     async def find_one(self, id: str, fields: Any = None) -> Record | None:
         """The record with ``id``, or None when it is missing or invisible to the user."""
-        _check_id(id)
+        if not _may_exist(id):
+            return None
         rows = await self.find(filters=[["id", "=", id]], fields=fields, limit=1)
         return rows[0] if rows else None
 
@@ -203,7 +204,7 @@ class ObjectRepository:
 
     async def update(self, id: str, data: Record) -> Record:
         """Apply a patch; a missing or invisible id is NotFound."""
-        _check_id(id)
+        self._require_possible(id)
         if not isinstance(data, dict):
             raise InvalidRequest("data", "an object of field values")
         self.policy.require("update", self.user)
@@ -225,7 +226,7 @@ class ObjectRepository:
 
     async def delete(self, id: str) -> None:
         """Delete a record; a missing or invisible id is NotFound."""
-        _check_id(id)
+        self._require_possible(id)
         self.policy.require("delete", self.user)
 
         async def body(unit: Unit) -> None:
@@ -237,6 +238,10 @@ class ObjectRepository:
             unit.record(self._event("delete", id, None, current, None), "after:delete", hctx)
 
         await self.scope.run(body, write=True)
+
+    def _require_possible(self, id: Any) -> None:
+        if not _may_exist(id):
+            raise no_such_id(self.obj.name)
 
     async def _load_for_write(self, unit: Unit, id: str) -> Record:
         where = conjoin(self.policy.row_filter(self.user))
@@ -414,6 +419,8 @@ async def _rows(unit: Unit, stmt: Any) -> list[Record]:
     return [dict(row) for row in (await unit.conn.execute(stmt)).mappings().all()]
 
 
-def _check_id(id: Any) -> None:
-    if not isinstance(id, str) or not id:
-        raise InvalidRequest("id", "a non-empty string")
+def _may_exist(id: Any) -> bool:
+    """Whether a record could have ``id``: one outside the id alphabet is simply not found."""
+    if not isinstance(id, str):
+        raise InvalidRequest("id", "a string")
+    return is_id(id)
