@@ -12,6 +12,7 @@ import os
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,43 @@ def require_postgres() -> None:
     reason = _pg_state["reason"]
     if reason is not None:
         unavailable("PostgreSQL", reason)
+
+
+@asynccontextmanager
+async def own_postgres_database(suffix: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database that only this test uses (so it may terminate every backend on it), dropped
+    afterwards; yields its URL. Fails in CI and skips elsewhere when PostgreSQL does not answer."""
+    import asyncpg
+
+    require_postgres()
+    base, _, dbname = _dsn(POSTGRES_URL).rpartition("/")
+    name = f"{dbname}_{suffix}"
+    admin = await asyncpg.connect(f"{base}/postgres", timeout=5)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"{POSTGRES_URL.rpartition('/')[0]}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def terminate_backends(url: str) -> int:
+    """Terminate every server process connected to ``url``'s database (as an administrator would); returns how
+    many were terminated, once the server has let them go."""
+    import asyncpg
+
+    base, _, name = _dsn(url).rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres", timeout=5)
+    try:
+        terminated = await admin.fetchval(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+    finally:
+        await admin.close()
+    return int(terminated)
 
 
 REDIS_URL = os.environ.get("OBJECTQL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

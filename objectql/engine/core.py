@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from objectql.engine.aggregates import MAX_GROUPS
-from objectql.engine.database import WRITE_OPTION, create_engine, normalise_url, translate
+from objectql.engine.database import WRITE_OPTION, DatabaseFile, create_engine, normalise_url, translate
 from objectql.engine.events import ChangeEvent, Outbox
 from objectql.engine.hooks import Hook, Hooks
 from objectql.engine.permissions import ObjectPolicy
@@ -29,6 +30,7 @@ log = logging.getLogger("objectql.engine")
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///objectql.db"
 DEFAULT_RETENTION = 86400.0
+DEFAULT_PRUNE_BATCH = 1000
 _INIT_LOCK_KEY = 0x0B1EC7
 T = TypeVar("T")
 
@@ -100,7 +102,7 @@ class ObjectQL:
         self.tables = {name: metadata.tables[name] for name in registry.names()}
         self._outbox = outbox
         self._engine = engine
-        self._runner = UnitRunner(engine, outbox, self.hooks, self.listeners)
+        self._runner = UnitRunner(engine, outbox, self.hooks, self.listeners, DatabaseFile.of(engine))
         return self
 
     async def close(self) -> None:
@@ -170,7 +172,10 @@ class ObjectQL:
         except BaseException:
             await runner.discard(unit)
             raise
-        committed = await runner.commit(unit)
+        try:
+            committed = await runner.commit(unit)
+        except Exception as exc:
+            raise runner.failure(exc) from None
         await runner.release(unit, committed)
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -192,13 +197,11 @@ class ObjectQL:
 
     async def current_seq(self) -> int:
         """The highest committed seq (0 when nothing was committed)."""
-        async with self.engine.connect() as conn:
-            return await self._guarded(self.outbox.current_seq(conn))
+        return await self._read(self.outbox.current_seq)
 
     async def oldest_seq(self) -> int | None:
         """The oldest seq still retained in the outbox (None when it is empty)."""
-        async with self.engine.connect() as conn:
-            return await self._guarded(self.outbox.oldest_seq(conn))
+        return await self._read(self.outbox.oldest_seq)
 
     async def events(self, after: int = 0, object: str | None = None, limit: int = 1000) -> list[ChangeEvent]:
         """Committed events with ``seq > after``, in seq order, optionally of one object."""
@@ -208,23 +211,42 @@ class ObjectQL:
             raise InvalidRequest("limit", "a whole number from 1 to 10000")
         if object is not None:
             self.registry.get(object)
-        async with self.engine.connect() as conn:
-            return await self._guarded(self.outbox.read(conn, after=after, object=object, limit=limit))
+        return await self._read(lambda conn: self.outbox.read(conn, after=after, object=object, limit=limit))
 
-    async def prune_events(self, retention: float | None = None) -> int:
-        """Delete events older than the retention window (``OBJECTQL_OUTBOX_RETENTION``)."""
+    async def prune_events(self, retention: float | None = None, *, batch: int = DEFAULT_PRUNE_BATCH) -> int:
+        """Delete events older than the retention window (``OBJECTQL_OUTBOX_RETENTION``); returns how many.
+
+        Deletes at most ``batch`` events per write transaction, each taken as any write is (on SQLite, in
+        turn with the other writers), so pruning never holds the writer for long.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidRequest("batch", "a whole number >= 1")
         seconds = self.outbox_retention if retention is None else retention
-        async with self.engine.begin() as conn:
-            return await self._guarded(self.outbox.prune(conn, seconds))
+        cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+        deleted = 0
+        while True:
+            count = await self.runner.run(lambda unit: self.outbox.prune(unit.conn, cutoff, batch), write=True)
+            deleted += count
+            if count < batch:
+                return deleted
 
-    @staticmethod
-    async def _guarded(coro: Awaitable[T]) -> T:
+    async def check_ready(self, timeout: float) -> None:
+        """Raise :class:`~objectql.errors.Unavailable`, saying why, unless the database would take a write
+        within ``timeout`` seconds (its SQLite file still the one opened, the write lock to be had)."""
+        await self.runner.probe(timeout)
+
+    async def _read(self, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``query`` on a connection of its own, outside any transaction of ours; errors translated."""
+        runner = self.runner
         try:
-            return await coro
+            async with self.engine.connect() as conn:
+                result = await query(conn)
         except ObjectQLError:
             raise
         except Exception as exc:
-            raise translate(exc) from None
+            raise runner.failure(exc) from None
+        runner.outage.recovered()
+        return result
 
 
 class Context:

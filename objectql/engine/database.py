@@ -2,23 +2,32 @@
 
 SQLite runs in WAL mode with a busy timeout, and write transactions start with ``BEGIN IMMEDIATE`` so
 that two writers queue instead of failing on a lock upgrade. Driver errors are translated here into
-the ObjectQL hierarchy; their text (which may hold SQL) is logged, never raised to callers.
+the ObjectQL hierarchy; their text (which may hold SQL) is logged, never raised to callers. A database
+that cannot be reached, or whose connection was lost, is :class:`Unavailable`; :class:`Outage` reports
+that once when it starts and once when it ends, not once per failed call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import pathlib
 import re
-from typing import Any
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from objectql.engine import sqlite_driver
 from objectql.errors import Conflict, InternalError, ObjectQLError, Unavailable, ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger("objectql.engine")
 
@@ -48,7 +57,25 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, pool_reset_on_return=None, **options)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_async_engine(url, pool_size=10, max_overflow=20)
+    _skip_closed_connections(engine)
+    return engine
+
+
+def _skip_closed_connections(engine: AsyncEngine) -> None:
+    """Never hand out a pooled PostgreSQL connection the server has already closed.
+
+    asyncpg notices a closed socket as soon as the event loop reads it, so asking the driver costs no
+    round trip (``pool_pre_ping`` costs three per checkout: BEGIN, a ping, ROLLBACK). A connection that
+    dies between the check and its first statement fails before its COMMIT is sent, and such a unit is
+    run again once on a fresh connection (:mod:`objectql.engine.unit`).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+        is_closed: Callable[[], bool] | None = getattr(dbapi_conn.driver_connection, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed this connection")  # the pool opens another
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -90,8 +117,9 @@ def translate(exc: BaseException, *, table: str | None = None) -> ObjectQLError:
             return ValidationError([{"field": field, "code": "unique", "message": "must be unique"}])
         log.warning("integrity error on %s: %s", table, exc.orig)
         return ValidationError([{"field": "*", "code": "integrity", "message": "violates a constraint"}])
+    if lost_connection(exc):
+        return Unavailable("the connection to the database was lost; try again")
     if isinstance(exc, OperationalError | InterfaceError) or _is_connection_error(exc):
-        log.error("database unavailable: %s", exc)
         return Unavailable("the database is unavailable; try again")
     if isinstance(exc, DBAPIError):
         log.exception("database error", exc_info=exc)
@@ -118,6 +146,137 @@ def _unique_field(exc: IntegrityError) -> str | None:
     if m3 and "duplicate key" in text:
         return m3.group(1).split(",")[0].strip()
     return None
+
+
+# PostgreSQL's connection exceptions (class 08) and the shutdown of the backend serving the connection.
+_LOST_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection it ran on is gone (the statement never completed on it)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _LOST_SQLSTATES)
+
+
+def driver_message(exc: BaseException) -> str:
+    """The driver's own words for ``exc``, without the statement and parameters SQLAlchemy appends."""
+    return str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__
+
+
+class Outage:
+    """Reports a failing dependency once when it starts failing and once when it works again.
+
+    ``failed`` logs a warning on the first failure of a run of failures (later ones at debug level);
+    ``recovered`` logs at info level when the run ends. The check on success is one attribute read.
+    """
+
+    def __init__(self, logger: logging.Logger, failing: str, working: str) -> None:
+        self._log = logger
+        self._failing = failing
+        self._working = working
+        self.down = False
+
+    def failed(self, cause: BaseException) -> None:
+        reason = driver_message(cause)
+        if self.down:
+            self._log.debug("%s (still): %s", self._failing, reason)
+            return
+        self.down = True
+        self._log.warning("%s: %s", self._failing, reason)
+
+    def recovered(self) -> None:
+        if self.down:
+            self.down = False
+            self._log.info(self._working)
+
+
+class DatabaseFile:
+    """The SQLite file an engine opened, so that a file deleted or replaced under it is noticed.
+
+    SQLite keeps writing to a file unlinked from its directory (the open connections hold it), so a
+    write after ``rm app.db`` would succeed and be lost: :meth:`check` refuses it instead.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self._identity = self._stat()
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> DatabaseFile | None:
+        """The file of a SQLite engine (None for PostgreSQL and in-memory databases)."""
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return cls(database)
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def problem(self) -> str | None:
+        """Why the file at the path is not the one opened, or None when it is."""
+        identity = self._stat()
+        if identity is None:
+            return "the database file is gone"
+        if identity != self._identity:
+            return "the database file was replaced"
+        return None
+
+    def check(self) -> None:
+        problem = self.problem()
+        if problem is not None:
+            raise Unavailable(problem)
+
+
+async def probe_write(engine: AsyncEngine, database_file: DatabaseFile | None, timeout: float) -> None:
+    """Raise :class:`Unavailable` unless the database would take a write within ``timeout`` seconds.
+
+    SQLite: ``BEGIN IMMEDIATE`` then ROLLBACK on a connection of its own, opened read-write without
+    creating the file, whose busy timeout is ``timeout``. PostgreSQL: a transaction that says whether it
+    could write (not a standby, not read-only), with ``timeout`` as its statement timeout.
+    """
+    if database_file is not None:
+        await asyncio.to_thread(_probe_sqlite, database_file.path, timeout)
+        return
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as conn, conn.begin():
+            await conn.execute(
+                text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout * 1000))}
+            )
+            read_only = (await conn.execute(text(_PG_READ_ONLY))).scalar()
+    except TimeoutError:
+        raise Unavailable("the database did not answer in time") from None
+    except Exception as exc:
+        raise translate(exc) from None
+    if read_only:
+        raise Unavailable("the database is read-only")
+
+
+_PG_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")
+_PG_READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+
+
+def _probe_sqlite(path: str, timeout: float) -> None:
+    try:
+        conn = sqlite3.connect(
+            f"{pathlib.Path(path).as_uri()}?mode=rw", uri=True, timeout=timeout, isolation_level=None
+        )
+    except sqlite3.Error:
+        raise Unavailable("the database file cannot be opened") from None
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise Unavailable("the database is locked by another writer") from None
+        raise Unavailable("the database cannot take a write") from None
+    finally:
+        conn.close()
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -187,11 +187,16 @@ class Outbox:
             )
         return out
 
-    async def prune(self, conn: AsyncConnection, retention_seconds: float) -> int:
-        """Delete events older than the retention window; the newest event is always kept."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=retention_seconds)
-        newest = (await conn.execute(select(func.max(self.events.c.seq)))).scalar()
-        if newest is None:
-            return 0
-        result = await conn.execute(delete(self.events).where(self.events.c.ts < cutoff, self.events.c.seq < newest))
+    async def prune(self, conn: AsyncConnection, cutoff: datetime, batch: int) -> int:
+        """Delete events from before ``cutoff`` among the oldest ``batch``; the newest event is always kept.
+
+        Only the oldest ``batch`` events are looked at, by seq (the primary key), so one call's work is
+        bounded however large the outbox is; events come in seq order with their times nearly in order, so
+        repeating until fewer than ``batch`` go deletes what is old.
+        """
+        events = self.events
+        oldest = select(events.c.seq).order_by(events.c.seq).limit(batch).scalar_subquery()
+        newest = select(func.max(events.c.seq)).scalar_subquery()
+        stmt = delete(events).where(events.c.seq.in_(oldest), events.c.ts < cutoff, events.c.seq < newest)
+        result = await conn.execute(stmt)
         return int(result.rowcount or 0)

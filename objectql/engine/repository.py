@@ -34,7 +34,7 @@ from objectql.engine.filters.matcher import compile_matcher
 from objectql.engine.filters.parse import FieldGuard, forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql
 from objectql.engine.hooks import HookContext
-from objectql.engine.ids import new_id
+from objectql.engine.ids import is_id, new_id, no_such_id
 from objectql.engine.query import order_by, parse_fields, parse_paging, parse_sort
 from objectql.engine.tables import lower_column_name
 from objectql.engine.unit import Scope, SharedScope, Unit
@@ -114,7 +114,8 @@ class ObjectRepository:
 
     async def find_one(self, id: str, fields: Any = None) -> Record | None:
         """The record with ``id``, or None when it is missing or invisible to the user."""
-        _check_id(id)
+        if not _may_exist(id):
+            return None
         rows = await self.find(filters=[["id", "=", id]], fields=fields, limit=1)
         return rows[0] if rows else None
 
@@ -127,8 +128,7 @@ class ObjectRepository:
             total = 0
         else:
             stmt = select(func.count()).select_from(self.table).where(self._sql(where))
-            async with self.scope.unit(write=False) as unit:
-                total = int((await unit.conn.execute(stmt)).scalar_one())
+            total = int(await self.scope.run(lambda unit: _scalar(unit, stmt), write=False))
         hctx.result = total
         await self.app.hooks.run("after:count", hctx)
         return hctx.result  # type: ignore[no-any-return]
@@ -158,10 +158,12 @@ class ObjectRepository:
             group_by=group_by,
         )
         where = self._where(filters, self._guard())
-        async with self.scope.unit(write=False) as unit:
-            return await aggregate_rows(
+        return await self.scope.run(
+            lambda unit: aggregate_rows(
                 unit.conn, self.table, self.obj, self.app.dialect, where, spec, self.app.max_groups
-            )
+            ),
+            write=False,
+        )
 
     async def _select(self, query: dict[str, Any]) -> list[Record]:
         guard = self._guard()
@@ -179,9 +181,7 @@ class ObjectRepository:
             .offset(skip)
             .limit(limit)
         )
-        async with self.scope.unit(write=False) as unit:
-            rows = (await unit.conn.execute(stmt)).mappings().all()
-        return [dict(row) for row in rows]
+        return await self.scope.run(lambda unit: _rows(unit, stmt), write=False)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -190,7 +190,8 @@ class ObjectRepository:
         if not isinstance(data, dict):
             raise InvalidRequest("data", "an object of field values")
         self.policy.require("create", self.user)
-        async with self.scope.unit(write=True) as unit:
+
+        async def body(unit: Unit) -> Record:
             hctx = self._hook_context("create", data=dict(data), unit=unit)
             await self.app.hooks.run("before:create", hctx)
             record = await self._prepare_create(unit, hctx.data or {})
@@ -200,15 +201,18 @@ class ObjectRepository:
             hctx.result = self._readable(record)
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("create", record["id"], record, None, None), "after:create", hctx)
-        return hctx.result  # type: ignore[no-any-return]
+            return hctx.result  # type: ignore[no-any-return]
+
+        return await self.scope.run(body, write=True)
 
     async def update(self, id: str, data: Record) -> Record:
         """Apply a patch; a missing or invisible id is NotFound."""
-        _check_id(id)
+        self._require_possible(id)
         if not isinstance(data, dict):
             raise InvalidRequest("data", "an object of field values")
         self.policy.require("update", self.user)
-        async with self.scope.unit(write=True) as unit:
+
+        async def body(unit: Unit) -> Record:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("update", id=id, data=dict(data), previous=current, unit=unit)
             await self.app.hooks.run("before:update", hctx)
@@ -219,19 +223,28 @@ class ObjectRepository:
             hctx.result = self._readable(record)
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("update", id, record, current, changed), "after:update", hctx)
-        return hctx.result  # type: ignore[no-any-return]
+            return hctx.result  # type: ignore[no-any-return]
+
+        return await self.scope.run(body, write=True)
 
     async def delete(self, id: str) -> None:
         """Delete a record; a missing or invisible id is NotFound."""
-        _check_id(id)
+        self._require_possible(id)
         self.policy.require("delete", self.user)
-        async with self.scope.unit(write=True) as unit:
+
+        async def body(unit: Unit) -> None:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("delete", id=id, previous=current, unit=unit)
             await self.app.hooks.run("before:delete", hctx)
             await unit.conn.execute(_writes(self.table).delete, {ROW_ID: id})
             hctx.api = self.ctx.app.context(self.user)
             unit.record(self._event("delete", id, None, current, None), "after:delete", hctx)
+
+        await self.scope.run(body, write=True)
+
+    def _require_possible(self, id: Any) -> None:
+        if not _may_exist(id):
+            raise no_such_id(self.obj.name)
 
     async def _load_for_write(self, unit: Unit, id: str) -> Record:
         where = conjoin(self.policy.row_filter(self.user))
@@ -401,6 +414,16 @@ class ObjectRepository:
         )
 
 
-def _check_id(id: Any) -> None:
-    if not isinstance(id, str) or not id:
-        raise InvalidRequest("id", "a non-empty string")
+async def _scalar(unit: Unit, stmt: Any) -> Any:
+    return (await unit.conn.execute(stmt)).scalar_one()
+
+
+async def _rows(unit: Unit, stmt: Any) -> list[Record]:
+    return [dict(row) for row in (await unit.conn.execute(stmt)).mappings().all()]
+
+
+def _may_exist(id: Any) -> bool:
+    """Whether a record could have ``id``: one outside the id alphabet is simply not found."""
+    if not isinstance(id, str):
+        raise InvalidRequest("id", "a string")
+    return is_id(id)

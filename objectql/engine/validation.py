@@ -11,11 +11,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from objectql.engine.ids import ID_RULE, is_id
 from objectql.engine.values import check_value
 from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
 
 READ_ONLY = ("created_at", "updated_at", "created_by")
-MAX_ID_LENGTH = 255
 # The bound of a text-like field without max_length, and of a JSON value's serialised text: every value is
 # pushed to each subscriber that can see it, so none is unbounded.
 DEFAULT_MAX_TEXT_LENGTH = 64 * 1024
@@ -34,15 +34,8 @@ def check_keys(obj: ObjectDef, data: dict[str, Any], errors: FieldErrors, *, cre
             errors[str(key)] = ("unknown", f"{obj.name} has no field {key!r}")
         elif key in READ_ONLY:
             errors[key] = ("read_only", "is set by the system")
-        elif key == "id" and creating:
-            value = data[key]
-            if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-                errors["id"] = ("type", f"must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-            else:
-                try:
-                    check_value(Kind.TEXT, value)
-                except ValueError as exc:
-                    errors["id"] = ("type", str(exc))
+        elif key == "id" and creating and not is_id(data[key]):
+            errors["id"] = ("format", f"must be {ID_RULE}")
 
 
 def normalise_field(

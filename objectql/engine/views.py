@@ -19,6 +19,7 @@ from objectql.engine.filters.ast import FALSE, And, Criterion, Node, Op, conjoin
 from objectql.engine.filters.matcher import FieldValues, compile_matcher
 from objectql.engine.filters.parse import forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql, text_order_key
+from objectql.engine.ids import is_id, no_such_id
 from objectql.engine.query import parse_fields
 from objectql.engine.user import User
 from objectql.engine.windows import WindowSpec, parse_window, window_rows
@@ -86,8 +87,10 @@ def build_view(
     chosen = tuple(f for f in chosen if f in readable)
     id_node = None
     if record_id is not None:
-        if not isinstance(record_id, str) or not record_id:
-            raise InvalidRequest("record_id", "a non-empty string")
+        if not isinstance(record_id, str):
+            raise InvalidRequest("record_id", "a string")
+        if not is_id(record_id):
+            raise no_such_id(object_name)
         id_node = Criterion("id", Op.EQ, record_id)
     combined = conjoin(id_node, node, policy.row_filter(user))
     return View(object_name, combined, chosen, record_id, compile_matcher(combined))

@@ -96,7 +96,7 @@ def create_app(
             elif not served.ready:
                 await served.init()
                 stack.push_async_callback(served.close)
-            pruner = OutboxPruner(served)
+            pruner = OutboxPruner(served, batch=settings.outbox_prune_batch)
             pruner.start()
             stack.push_async_callback(pruner.stop)
             realtime = Realtime(

@@ -2,8 +2,10 @@
 
 ``GET /health/live``: 200 while the process serves HTTP at all (a liveness probe: restart it when this fails).
 ``GET /health/ready`` (and ``GET /health``): 200 ``{"status": "ok"}`` once the engine is started and its
-database answers, 503 while starting, while the database is unreachable and while shutting down (a readiness
-probe: route no traffic here meanwhile).
+database would take a write; otherwise 503 ``{"status": "unavailable", "reason": ...}`` — while starting and
+shutting down, while the database is unreachable, read-only or write-locked by someone else for longer than
+``OBJECTQL_READY_TIMEOUT``, and when its SQLite file was deleted or replaced (a readiness probe: route no
+traffic here meanwhile).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from starlette.responses import JSONResponse
 
 from objectql.engine.core import ObjectQL
 from objectql.errors import ObjectQLError
+from objectql.server.settings import SETTINGS_BY_NAME
 
 
 async def live(request: Request) -> JSONResponse:
@@ -21,17 +24,21 @@ async def live(request: Request) -> JSONResponse:
 
 async def ready(request: Request) -> JSONResponse:
     engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
-    if engine is None or not await _database_answers(engine):
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+    if engine is None:
+        return _unavailable("the server is starting")
+    if not engine.ready:
+        return _unavailable("the server is shutting down")
+    settings = getattr(request.app.state, "settings", None)
+    timeout_ms = settings.ready_timeout if settings is not None else SETTINGS_BY_NAME["ready_timeout"].default
+    try:
+        await engine.check_ready(timeout_ms / 1000)
+    except ObjectQLError as exc:
+        return _unavailable(exc.message)
     return JSONResponse({"status": "ok"})
 
 
-async def _database_answers(engine: ObjectQL) -> bool:
-    try:
-        await engine.current_seq()
-    except ObjectQLError:
-        return False
-    return True
+def _unavailable(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
 
 
 __all__ = ["live", "ready"]

@@ -204,6 +204,26 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=16 * 1024 * 1024,
     ),
     Setting(
+        "outbox_prune_batch",
+        "OBJECTQL_OUTBOX_PRUNE_BATCH",
+        1000,
+        int,
+        "Change events the outbox pruner deletes per write transaction; other writes take their turn between "
+        "batches, so pruning never holds the database's writer long.",
+        minimum=1,
+        maximum=100_000,
+    ),
+    Setting(
+        "ready_timeout",
+        "OBJECTQL_READY_TIMEOUT",
+        1000,
+        int,
+        "Milliseconds `GET /health/ready` waits for the database to take a write (SQLite: the write lock; "
+        "PostgreSQL: an answer) before answering 503.",
+        minimum=1,
+        maximum=60_000,
+    ),
+    Setting(
         "ws_queue",
         "OBJECTQL_WS_QUEUE",
         1000,
@@ -375,6 +395,8 @@ class Settings:
     header_timeout: int
     max_body_bytes: int
     max_text_length: int
+    outbox_prune_batch: int
+    ready_timeout: int
     ws_queue: int
     ws_compression: bool
     ws_max_subscriptions: int

@@ -50,7 +50,7 @@ async def test_health_is_unavailable_before_start_up(tmp_path: Path) -> None:
     async with client_for(app) as client:
         response = await client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable"}
+    assert response.json() == {"status": "unavailable", "reason": "the server is starting"}
 
 
 async def test_start_up_loads_the_seed_data(tmp_path: Path) -> None:
