@@ -6,10 +6,12 @@ What the realtime core reads, and nothing more (its side of the contract is
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.core import ObjectQL
+from objectql.engine.database import translate
 from objectql.engine.events import ChangeEvent
 from objectql.engine.unit import EventListener
 from objectql.engine.user import User
@@ -24,6 +26,19 @@ from objectql.engine.views import (
     window_snapshot,
 )
 from objectql.engine.windows import WindowSpec
+from objectql.errors import ObjectQLError
+
+T = TypeVar("T")
+
+
+async def _read(read: Awaitable[T]) -> T:
+    """A read for the realtime core, its driver errors translated (a database away is UNAVAILABLE)."""
+    try:
+        return await read
+    except ObjectQLError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from exc
 
 
 class EngineSource:
@@ -53,7 +68,7 @@ class EngineSource:
         )
 
     async def aggregate_snapshot(self, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
-        return await aggregate_snapshot(self.app, view, spec)
+        return await _read(aggregate_snapshot(self.app, view, spec))
 
     def window_view(
         self,
@@ -68,10 +83,10 @@ class EngineSource:
         return build_window_view(self.app, object_name, user, filters=filters, fields=fields, sort=sort, limit=limit)
 
     async def window_snapshot(self, view: View, spec: WindowSpec, count: int) -> tuple[int, list[dict[str, Any]]]:
-        return await window_snapshot(self.app, view, spec, count)
+        return await _read(window_snapshot(self.app, view, spec, count))
 
     async def require_visible(self, view: View) -> None:
-        await require_visible(self.app, view)
+        await _read(require_visible(self.app, view))
 
     async def current_seq(self) -> int:
         return await self.app.current_seq()
@@ -83,7 +98,7 @@ class EngineSource:
         return await self.app.events(after=after, object=object, limit=limit)
 
     async def snapshot(self, view: View) -> tuple[int, list[dict[str, Any]]]:
-        return await snapshot(self.app, view)
+        return await _read(snapshot(self.app, view))
 
     def add_listener(self, listener: EventListener) -> None:
         self.app.add_listener(listener)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from objectql import User
+from objectql.engine import source
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory, connect
 
 ADMIN = ["admin"]
@@ -186,3 +188,21 @@ async def test_a_live_only_subscribe_reads_nothing_from_the_database_and_acks_ev
     assert change["seq"] == 4 and change["record"]["id"] == created["id"]
     await client.subscribe("t", snapshot=True)  # a snapshot reads its rows and seq from the database
     assert reads == ["current_seq", "snapshot"]
+
+
+async def test_a_snapshot_the_database_cannot_give_is_unavailable(
+    live_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await live_server()
+    client = await connect(server)
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT …", {}, ConnectionRefusedError("the database is away"))
+
+    monkeypatch.setattr(source, "snapshot", away)  # the read a snapshot makes, as the driver fails it
+    await client.send({"type": "subscribe", "id": "s", "object": "orders", "snapshot": True})
+    error = await client.expect("error")
+    assert error["id"] == "s" and error["code"] == "UNAVAILABLE"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    monkeypatch.undo()
+    await client.subscribe("s", snapshot=True)  # the id is free again, and the database back
