@@ -103,6 +103,12 @@ class AggregateGroup(ReadState):
         self.subscribers: set[AggregateSubscription] = set()
         self._tallies: dict[Key, _Tally] = {}
         self._order: list[Key] | None = []  # the tallies' keys in group order; None when to be sorted again
+        # The groups' texts in group order, each group's place in it, and the groups changed since they were
+        # written there (all of them are written again when a group comes or goes).
+        self._parts: list[str] = []
+        self._places: dict[Key, int] = {}
+        self._dirty: set[Key] = set()
+        self._reindex = True
         self._timer: asyncio.TimerHandle | None = None
         self._last_sent: str | None = None
         # The groups' text as they are now, until they change (one string object per state).
@@ -119,7 +125,7 @@ class AggregateGroup(ReadState):
 
     def loaded(self, seq: int, groups: list[dict[str, Any]]) -> None:
         self._tallies = {self._key_of(g["key"]): self._tally_of(g) for g in groups}
-        self._order = None
+        self._reorder()
         self._current = None
 
     def settled(self) -> None:
@@ -163,10 +169,11 @@ class AggregateGroup(ReadState):
             return False  # not in the state as it should be: read it again
         tally.count -= 1
         tally.text = self._current = None
+        self._dirty.add(key)
         if tally.count == 0:
             if self.spec.group_by:
                 del self._tallies[key]
-                self._order = None
+                self._reorder()
             else:
                 self._tallies[key] = self._empty()
             return True
@@ -199,9 +206,10 @@ class AggregateGroup(ReadState):
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = self._empty()
-            self._order = None
+            self._reorder()
         tally.count += 1
         tally.text = self._current = None
+        self._dirty.add(key)
         for f in tally.sums:
             value = row.get(f)
             if value is not None:
@@ -236,6 +244,11 @@ class AggregateGroup(ReadState):
             group["max"] = dict(tally.maxs)
         return group
 
+    def _reorder(self) -> None:
+        """A group came or went: the order and the texts' places are made again."""
+        self._order = None
+        self._reindex = True
+
     def _keys(self) -> list[Key]:
         if self._order is None:
             self._order = sorted(self._tallies, key=key_order)
@@ -249,17 +262,26 @@ class AggregateGroup(ReadState):
         """The groups as wire JSON: only groups changed since they were last serialised are serialised."""
         if self._current is not None:
             return self._current
-        parts = []
-        for key in self._keys():
-            tally = self._tallies[key]
-            if tally.text is None:
-                tally.text = dumps(wire_group(self._group(key, tally)))
-            parts.append(tally.text)
-        text = "[" + ",".join(parts) + "]"
+        if self._reindex:
+            keys = self._keys()
+            self._places = {key: place for place, key in enumerate(keys)}
+            self._parts = [self._serialised(key) for key in keys]
+            self._reindex = False
+        else:
+            for key in self._dirty:
+                self._parts[self._places[key]] = self._serialised(key)
+        self._dirty.clear()
+        text = "[" + ",".join(self._parts) + "]"
         # One string object per state: subscribers are compared by identity with what they were sent.
         self._current = self._last_sent if text == self._last_sent and self._last_sent is not None else text
         self._current = self._given.get(self._current, self._current)
         return self._current
+
+    def _serialised(self, key: Key) -> str:
+        tally = self._tallies[key]
+        if tally.text is None:
+            tally.text = dumps(wire_group(self._group(key, tally)))
+        return tally.text
 
     def _flush_soon(self, *, at_once: bool = False) -> None:
         if self._timer is not None:
