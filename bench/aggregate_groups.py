@@ -391,7 +391,7 @@ def table(results: Sequence[Run]) -> str:
     base = next((r for r in results if r.aggregates == 0), None)
     lines = [
         "| live aggregates × groups | messages delivered | bytes sent per write | server CPU per write | vs none "
-        "| CPU above none per MB sent | client CPU per write | mutation answered p50 | last message p50 | p99 |",
+        "| CPU above none per MB sent | client CPU per write | write answered p50 | last message p50 | p99 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
