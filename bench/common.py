@@ -115,15 +115,24 @@ def rss_kib(pid: int) -> int:
         return int(f.read().split()[1]) * _PAGE_KIB
 
 
+def _parse_numbers(text: str, *, minimum: int, what: str, example: str) -> list[int]:
+    try:
+        numbers = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what} like {example}, not {text!r}") from None
+    if not numbers or any(n < minimum for n in numbers):
+        raise argparse.ArgumentTypeError(f"expected {what} of {minimum} or more, not {text!r}")
+    return numbers
+
+
 def parse_sizes(text: str) -> list[int]:
     """``"1000,5000"`` → ``[1000, 5000]`` (an ``argparse`` type)."""
-    try:
-        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 1000,5000,10000, not {text!r}") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"expected positive sizes, not {text!r}")
-    return sizes
+    return _parse_numbers(text, minimum=1, what="sizes", example="1000,5000,10000")
+
+
+def parse_counts(text: str) -> list[int]:
+    """``"0,10,100"`` → ``[0, 10, 100]``: as :func:`parse_sizes`, 0 allowed (a run with none of them)."""
+    return _parse_numbers(text, minimum=0, what="counts", example="0,10,100")
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -155,9 +164,13 @@ def command_line(module: str, argv: list[str] | None) -> str:
     return f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, drain_timeout: float, plot_example: str) -> None:
-    """The options every benchmark script shares: load generators, drain wait, revision and outputs."""
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
+def add_run_arguments(
+    parser: argparse.ArgumentParser, *, drain_timeout: float, plot_example: str, clients: bool = True
+) -> None:
+    """The options every benchmark script shares: load generators (unless it has none), drain wait, revision
+    and outputs."""
+    if clients:
+        parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
     parser.add_argument("--drain-timeout", type=float, default=drain_timeout, help="seconds to wait for messages")
     parser.add_argument("--rev", default="HEAD", help="git revision of the objectql package to measure")
     parser.add_argument("--out", type=Path, help="write the report here (e.g. docs/benchmarks.md)")

@@ -20,19 +20,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import Realism, add_run_arguments, command_line, parse_sizes, raise_nofile, stop_on_sigterm
+from bench.common import Realism, add_run_arguments, parse_sizes
 from bench.fanout import plans_for
 from bench.loadgen import AGGREGATE, ALL_MATCHING, WINDOW
-from bench.measure import RunResult, Target, Writer, measure, records_for, run_matrix, stop_run, writer_for
-from bench.sections import ms_text, ratio_text, run_header, write_section
-from bench.servers import OBJECTQL, ServerProcess
+from bench.measure import RunResult, Target, Writer, measure, records_for, run_and_publish, stop_run, writer_for
+from bench.sections import cpu_latency_plot, ms_text, ratio_text
+from bench.servers import ServerProcess
 from bench.workers import log
 
 SCENARIOS = (ALL_MATCHING, WINDOW, AGGREGATE)
@@ -79,27 +77,11 @@ def table(results: Sequence[RunResult]) -> str:
 
 
 def plot(results: Sequence[RunResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (cpu_ax, lat_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    labels = [f"{r.scenario}\nN={r.n:,}" for r in results]
-    cpu_ax.bar(labels, [r.cpu_per_write for r in results], color=["#888", "#2a7", "#27a"][: len(results)])
-    cpu_ax.set_ylabel("server CPU per write (ms)")
-    cpu_ax.set_title("CPU per write, one process")
-    width = 0.4
-    xs = range(len(results))
-    lat_ax.bar([x - width / 2 for x in xs], [r.latency_ms["p50"] for r in results], width, label="p50")
-    lat_ax.bar([x + width / 2 for x in xs], [r.latency_ms["p99"] for r in results], width, label="p99")
-    lat_ax.set_xticks(list(xs), labels)
-    lat_ax.set_ylabel("delivery latency (ms)")
-    lat_ax.set_title("write → message, 10 writes/s")
-    lat_ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    cpu_latency_plot(
+        path, [f"{r.scenario}\nN={r.n:,}" for r in results], [r.cpu_per_write for r in results],
+        [r.latency_ms for r in results], latency_title="write → message, 10 writes/s",
+        colors=["#888", "#2a7", "#27a"][: len(results)],
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,32 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    stop_on_sigterm()
-    raise_nofile()
     scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")]
-    started = time.monotonic()
     runs = [(scenario, n) for n in args.sizes for scenario in scenarios]
-    try:
-        results = asyncio.run(run_matrix(runs, [OBJECTQL], args, run_one))
-    except KeyboardInterrupt:
-        log("interrupted; every process started here has been stopped")
-        return 130
-    elapsed = time.monotonic() - started
-    print(table(results))
-    if args.json:
-        args.json.write_text(json.dumps([r.to_json() for r in results], indent=1))
-    if args.plot:
-        plot(results, args.plot)
-        log(f"wrote {args.plot}")
-    if args.out:
-        command = command_line("bench.live_views", argv)
-        header = run_header(
-            command=command, elapsed=elapsed, commit=args.commit, doc=args.out, plot=args.plot,
-            alt="server CPU per write and delivery latency: plain fan-out, live window, live aggregate",
-        )  # fmt: skip
-        write_section(args.out, "bench/live_views.py", [*header, table(results)], title=TITLE)
-        log(f"wrote {args.out}")
-    return 0
+    return run_and_publish(
+        runs, args, argv, run_one, module="bench.live_views", title=TITLE, table=table, plot=plot,
+        alt="server CPU per write and delivery latency: plain fan-out, live window, live aggregate",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ from typing import Any, Protocol
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import HOST, Realism, cpu_seconds, percentiles, rss_kib, writer_token
+from bench.common import HOST, Realism, cpu_seconds, percentiles, raise_nofile, rss_kib, stop_on_sigterm, writer_token
 from bench.loadgen import SHARED, Plan
+from bench.sections import publish
 from bench.servers import BASELINE, OBJECTQL, snapshot
 from bench.workers import PROGRESS_EVERY, SETUP_TIMEOUT, Workers, log
 
@@ -437,6 +438,35 @@ async def run_matrix(runs: list[tuple[str, int]], servers: list[str], args: Any,
                     f"server CPU {result.server_cpu:.2f} s, p99 {result.latency_ms['p99']:.0f} ms"
                 )
     return results
+
+
+def run_and_publish(
+    runs: list[tuple[str, int]],
+    args: Any,
+    argv: list[str] | None,
+    run_one: RunOne,
+    *,
+    module: str,
+    title: str,
+    alt: str,
+    table: Callable[[list[Any]], str],
+    plot: Callable[[list[Any], Path], None],
+) -> int:
+    """A benchmark of our server alone, once its arguments are read: every run (:func:`run_matrix`), then what
+    it leaves (:func:`bench.sections.publish`). Returns the exit status."""
+    stop_on_sigterm()
+    raise_nofile()
+    started = time.monotonic()
+    try:
+        results = asyncio.run(run_matrix(runs, [OBJECTQL], args, run_one))
+    except KeyboardInterrupt:
+        log("interrupted; every process started here has been stopped")
+        return 130
+    publish(
+        results, args, argv, module=module, title=title, table=table(results),
+        plot=lambda path: plot(results, path), alt=alt, elapsed=time.monotonic() - started,
+    )  # fmt: skip
+    return 0
 
 
 async def stop_run(writer: Writer | None, server: Any) -> None:

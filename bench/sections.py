@@ -7,12 +7,16 @@ markers are missing the section is appended under ``title``.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bench.common import Realism
+from bench.common import Realism, command_line
+from bench.workers import log
 
 
 def ratio_text(a: float, b: float) -> str:
@@ -78,3 +82,74 @@ def room_for_legend(ax: Any) -> None:
     """Raise a log-scaled matplotlib axis' top so the curves leave its upper part to the legend."""
     bottom, top = ax.get_ylim()
     ax.set_ylim(bottom, top * (top / bottom) ** 0.6)
+
+
+class Result(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def publish(
+    results: Sequence[Result],
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    *,
+    module: str,
+    title: str,
+    table: str,
+    plot: Callable[[Path], None],
+    alt: str,
+    elapsed: float,
+) -> None:
+    """What a run of ``module`` leaves: its table on stdout and, as asked, the raw results (``--json``), the
+    PNG (``--plot``) and its section of docs/benchmarks.md (``--out``), headed by the command that made them."""
+    print(table)
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in results], indent=1))
+    if args.plot:
+        plot(args.plot)
+        log(f"wrote {args.plot}")
+    if args.out:
+        header = run_header(
+            command=command_line(module, argv), elapsed=elapsed, commit=args.commit, doc=args.out, plot=args.plot,
+            alt=alt,
+        )  # fmt: skip
+        write_section(args.out, module.replace(".", "/") + ".py", [*header, table], title=title)
+        log(f"wrote {args.out}")
+
+
+def cpu_latency_plot(
+    path: Path,
+    labels: Sequence[str],
+    cpu_ms: Sequence[float],
+    latency_ms: Sequence[dict[str, float]],
+    *,
+    latency_title: str,
+    colors: Sequence[str] | str = "#27a",
+    notes: Sequence[str] | None = None,
+) -> None:
+    """Two panels, a bar per run: server CPU per write (with ``notes`` above the bars), and delivery latency,
+    p50 and p99 side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cpu_ax, lat_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    cpu_ax.bar(labels, cpu_ms, color=colors)
+    for x, note in enumerate(notes or []):
+        cpu_ax.annotate(note, (x, cpu_ms[x]), ha="center", va="bottom", fontsize=8)
+    if notes:
+        cpu_ax.margins(y=0.12)
+    cpu_ax.set_ylabel("server CPU per write (ms)")
+    cpu_ax.set_title("CPU per write, one process")
+    width = 0.4
+    xs = range(len(labels))
+    lat_ax.bar([x - width / 2 for x in xs], [lat["p50"] for lat in latency_ms], width, label="p50")
+    lat_ax.bar([x + width / 2 for x in xs], [lat["p99"] for lat in latency_ms], width, label="p99")
+    lat_ax.set_xticks(list(xs), labels)
+    lat_ax.set_ylabel("delivery latency (ms)")
+    lat_ax.set_title(latency_title)
+    lat_ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
