@@ -274,7 +274,8 @@ class AggregateGroup(ReadState):
         text = "[" + ",".join(self._parts) + "]"
         # One string object per state: subscribers are compared by identity with what they were sent.
         self._current = self._last_sent if text == self._last_sent and self._last_sent is not None else text
-        self._current = self._given.get(self._current, self._current)
+        if self._given:
+            self._current = self._given.get(self._current, self._current)
         return self._current
 
     def _serialised(self, key: Key) -> str:
