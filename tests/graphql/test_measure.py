@@ -19,10 +19,11 @@ from graphql import (
     parse,
 )
 
-from objectql.metadata.registry import Registry
+from objectql import ObjectQL
 from objectql.resolvers.executor import DEFAULT_MAX_COST
 from objectql.resolvers.measure import FragmentCycle, OperationMeasure, measure
 from objectql.schema.builder import build_schema as build_strawberry_schema
+from objectql.server.development import dev_users
 from objectql.server.playground_example import example_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,10 +125,11 @@ def test_introspection_costs_its_selections_without_list_sizes() -> None:
     assert measured(query).cost < DEFAULT_MAX_COST / 100
 
 
-def test_the_playgrounds_example_documents_are_far_below_the_default_bound() -> None:
-    registry = Registry.from_directory(ROOT / "examples" / "shop")
-    schema = build_strawberry_schema(registry)._schema
-    document = parse(example_document(registry))
+async def test_the_playgrounds_example_documents_are_far_below_the_default_bound() -> None:
+    shop = ROOT / "examples" / "shop"
+    async with ObjectQL(shop, "sqlite+aiosqlite://") as engine:
+        schema = build_strawberry_schema(engine.registry)._schema
+        document = parse(await example_document(engine, dev_users(shop, engine.registry)))
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     assert len(operations) == 3
