@@ -152,9 +152,16 @@ def _unique_field(exc: IntegrityError) -> str | None:
 _LOST_SQLSTATES = ("57P01", "57P02", "57P03")
 
 
+# What asyncpg raises, unwrapped by SQLAlchemy 2.0's adapter, on a connection the server closed under a
+# transaction ("cannot switch to state …; another operation is in progress", "connection is closed").
+_ASYNCPG_LOST = ("InternalClientError", "InterfaceError", "ConnectionDoesNotExistError")
+
+
 def lost_connection(exc: BaseException) -> bool:
     """Whether ``exc`` means the connection it ran on is gone (the statement never completed on it)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if type(exc).__module__.startswith("asyncpg") and type(exc).__name__ in _ASYNCPG_LOST:
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _LOST_SQLSTATES)
