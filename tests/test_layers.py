@@ -35,18 +35,24 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "objectql.server",
     ),
     "objectql.engine": ("objectql.realtime", "objectql.resolvers", "objectql.schema", "objectql.server"),
+    # The transports: the only part of realtime that knows ASGI; the engine only through the core's source.
     "objectql.realtime.transports": (
+        *ENGINE_INTERNALS,
         "objectql.resolvers",
         "objectql.schema",
         "objectql.server",
         "strawberry",
         "graphql",
     ),
+    # The core: no transport, no web framework or server, no engine facade, no GraphQL.
     "objectql.realtime": (
+        *ENGINE_INTERNALS,
         "objectql.realtime.transports",
         "objectql.resolvers",
         "objectql.schema",
         "objectql.server",
+        "starlette",
+        "uvicorn",
         "strawberry",
         "graphql",
     ),
@@ -104,7 +110,7 @@ def test_the_check_sees_lazy_relative_and_type_checking_imports() -> None:
     source = """
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
-    from objectql.resolvers.live import SubscriptionPlan
+    from objectql.resolvers.live import GraphQLRenderer
 def later():
     import strawberry
     from ..server import app
@@ -112,7 +118,7 @@ def later():
     names = imported(source, "objectql.realtime.hub")
     assert violations("objectql.realtime.hub", names) == [
         "objectql.resolvers.live",
-        "objectql.resolvers.live.SubscriptionPlan",
+        "objectql.resolvers.live.GraphQLRenderer",
         "objectql.server",
         "objectql.server.app",
         "strawberry",
@@ -121,3 +127,24 @@ def later():
     assert violations("objectql.resolvers.live", {"objectql.realtime.transports.sse"})
     assert not violations("objectql.resolvers.live", {"objectql.realtime.changes"})
     assert not violations("objectql.realtime.transports.sse", {"objectql.realtime.opening"})
+    assert violations("objectql.realtime.hub", {"starlette.requests", "objectql.engine.core"})
+    assert violations("objectql.realtime.transports.sse", {"objectql.engine.repository"})
+    assert not violations("objectql.realtime.transports.sse", {"starlette.requests"})
+
+
+def test_no_public_class_or_type_alias_is_defined_twice() -> None:
+    """One word, one meaning: a public class or type alias name names one thing in the whole package."""
+    defined: dict[str, list[str]] = {}
+    for path in MODULES:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            name = None
+            if isinstance(node, ast.ClassDef):
+                name = node.name
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                # A type alias: a capitalised name that is not a CONSTANT.
+                if isinstance(target, ast.Name) and target.id[:1].isupper() and not target.id.isupper():
+                    name = target.id
+            if name is not None and not name.startswith("_"):
+                defined.setdefault(name, []).append(module_name(path))
+    assert {name: modules for name, modules in defined.items() if len(modules) > 1} == {}

@@ -14,7 +14,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from objectql.engine.aggregates import MAX_GROUPS
-from objectql.engine.database import WRITE_OPTION, DatabaseFile, create_engine, normalise_url, translate
+from objectql.engine.database import WRITE_OPTION, DatabaseFile, create_sql_engine, normalise_url, translate
 from objectql.engine.events import ChangeEvent, Outbox
 from objectql.engine.hooks import Hook, Hooks
 from objectql.engine.permissions import ObjectPolicy
@@ -65,7 +65,7 @@ class ObjectQL:
         self.registry: Registry = Registry()
         self.tables: dict[str, Table] = {}
         self.policies: dict[str, ObjectPolicy] = {}
-        self._engine: AsyncEngine | None = None
+        self._sql_engine: AsyncEngine | None = None
         self._runner: UnitRunner | None = None
         self._outbox: Outbox | None = None
 
@@ -73,17 +73,17 @@ class ObjectQL:
 
     async def init(self) -> ObjectQL:
         """Load and validate the definitions, then create what is missing in the database."""
-        if self._engine is not None:
+        if self._sql_engine is not None:
             return self
         registry = self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
         policies = {
             obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous, sign_in=self.sign_in) for obj in registry
         }
         metadata = build_metadata(registry)
-        engine = create_engine(self.database_url)
+        sql_engine = create_sql_engine(self.database_url)
         outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})
         try:
-            async with engine.connect() as conn:
+            async with sql_engine.connect() as conn:
                 # Several workers may start at once: one syncs the schema at a time (SQLite: BEGIN
                 # IMMEDIATE; PostgreSQL: an advisory lock).
                 await conn.execution_options(**{WRITE_OPTION: True})
@@ -93,7 +93,7 @@ class ObjectQL:
                     done = await conn.run_sync(sync_schema, metadata)
                     await outbox.ensure_counter(conn)
         except Exception as exc:
-            await engine.dispose()
+            await sql_engine.dispose()
             raise translate(exc) from None
         for step in done:
             log.info("schema: %s", step)
@@ -101,14 +101,14 @@ class ObjectQL:
         self.policies = policies
         self.tables = {name: metadata.tables[name] for name in registry.names()}
         self._outbox = outbox
-        self._engine = engine
-        self._runner = UnitRunner(engine, outbox, self.hooks, self.listeners, DatabaseFile.of(engine))
+        self._sql_engine = sql_engine
+        self._runner = UnitRunner(sql_engine, outbox, self.hooks, self.listeners, DatabaseFile.of(sql_engine))
         return self
 
     async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        if self._sql_engine is not None:
+            await self._sql_engine.dispose()
+            self._sql_engine = None
             self._runner = None
 
     async def __aenter__(self) -> ObjectQL:
@@ -122,28 +122,28 @@ class ObjectQL:
     @property
     def ready(self) -> bool:
         """Whether :meth:`init` has run (and :meth:`close` has not)."""
-        return self._engine is not None
+        return self._sql_engine is not None
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self.sql_engine.dialect.name
 
     @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise InvalidRequest(None, "ObjectQL is not initialised: await app.init() first")
-        return self._engine
+    def sql_engine(self) -> AsyncEngine:
+        if self._sql_engine is None:
+            raise InvalidRequest(None, "ObjectQL is not initialised: await engine.init() first")
+        return self._sql_engine
 
     @property
     def runner(self) -> UnitRunner:
         if self._runner is None:
-            raise InvalidRequest(None, "ObjectQL is not initialised: await app.init() first")
+            raise InvalidRequest(None, "ObjectQL is not initialised: await engine.init() first")
         return self._runner
 
     @property
     def outbox(self) -> Outbox:
         if self._outbox is None:
-            raise InvalidRequest(None, "ObjectQL is not initialised: await app.init() first")
+            raise InvalidRequest(None, "ObjectQL is not initialised: await engine.init() first")
         return self._outbox
 
     # -- data access ---------------------------------------------------------------------------
@@ -239,7 +239,7 @@ class ObjectQL:
         """``query`` on a connection of its own, outside any transaction of ours; errors translated."""
         runner = self.runner
         try:
-            async with self.engine.connect() as conn:
+            async with self.sql_engine.connect() as conn:
                 result = await query(conn)
         except ObjectQLError:
             raise
@@ -252,14 +252,14 @@ class ObjectQL:
 class Context:
     """The engine under one user (and, inside a transaction, one unit of work)."""
 
-    def __init__(self, app: ObjectQL, user: User | None, scope: Scope) -> None:
-        self.app = app
+    def __init__(self, engine: ObjectQL, user: User | None, scope: Scope) -> None:
+        self.engine = engine
         self.user = user
         self._scope = scope
 
     def object(self, name: str) -> ObjectRepository:
         """The repository of ``name``; an unknown object is NotFound at once."""
-        return ObjectRepository(self.app, self.app.registry.get(name), self.user, self._scope, self)
+        return ObjectRepository(self.engine, self.engine.registry.get(name), self.user, self._scope, self)
 
     def bound(self, scope: Scope) -> Context:
-        return Context(self.app, self.user, scope)
+        return Context(self.engine, self.user, scope)

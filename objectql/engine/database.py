@@ -45,7 +45,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_sql_engine(url: str) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
@@ -54,15 +54,15 @@ def create_engine(url: str) -> AsyncEngine:
             options["module"] = module
         # Units end with an explicit commit or rollback: the pool's own rollback on return would only add
         # a trip to the driver's thread per unit.
-        engine = create_async_engine(url, pool_reset_on_return=None, **options)
-        _configure_sqlite(engine)
-        return engine
-    engine = create_async_engine(url, pool_size=10, max_overflow=20)
-    _skip_closed_connections(engine)
-    return engine
+        sql_engine = create_async_engine(url, pool_reset_on_return=None, **options)
+        _configure_sqlite(sql_engine)
+        return sql_engine
+    sql_engine = create_async_engine(url, pool_size=10, max_overflow=20)
+    _skip_closed_connections(sql_engine)
+    return sql_engine
 
 
-def _skip_closed_connections(engine: AsyncEngine) -> None:
+def _skip_closed_connections(sql_engine: AsyncEngine) -> None:
     """Never hand out a pooled PostgreSQL connection the server has already closed.
 
     asyncpg notices a closed socket as soon as the event loop reads it, so asking the driver costs no
@@ -71,22 +71,22 @@ def _skip_closed_connections(engine: AsyncEngine) -> None:
     run again once on a fresh connection (:mod:`objectql.engine.unit`).
     """
 
-    @event.listens_for(engine.sync_engine, "checkout")
+    @event.listens_for(sql_engine.sync_engine, "checkout")
     def _on_checkout(dbapi_conn: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
         is_closed: Callable[[], bool] | None = getattr(dbapi_conn.driver_connection, "is_closed", None)
         if is_closed is not None and is_closed():
             raise DisconnectionError("the server closed this connection")  # the pool opens another
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def _configure_sqlite(sql_engine: AsyncEngine) -> None:
+    sync_engine = sql_engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
         # Take transaction control from the driver so BEGIN can be IMMEDIATE for writes.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        is_memory = ":memory:" in str(engine.url) or str(engine.url).endswith("://")
+        is_memory = ":memory:" in str(sql_engine.url) or str(sql_engine.url).endswith("://")
         if not is_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -200,7 +200,7 @@ class Outage:
 
 
 class DatabaseFile:
-    """The SQLite file an engine opened, so that a file deleted or replaced under it is noticed.
+    """The SQLite file an SQL engine opened, so that a file deleted or replaced under it is noticed.
 
     SQLite keeps writing to a file unlinked from its directory (the open connections hold it), so a
     write after ``rm app.db`` would succeed and be lost: :meth:`check` refuses it instead.
@@ -211,10 +211,15 @@ class DatabaseFile:
         self._identity = self._stat()
 
     @classmethod
-    def of(cls, engine: AsyncEngine) -> DatabaseFile | None:
-        """The file of a SQLite engine (None for PostgreSQL and in-memory databases)."""
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+    def of(cls, sql_engine: AsyncEngine) -> DatabaseFile | None:
+        """The file of a SQLite SQL engine (None for PostgreSQL and in-memory databases)."""
+        database = sql_engine.url.database
+        if (
+            sql_engine.dialect.name != "sqlite"
+            or not database
+            or database == ":memory:"
+            or database.startswith("file:")
+        ):
             return None
         return cls(database)
 
@@ -240,7 +245,7 @@ class DatabaseFile:
             raise Unavailable(problem)
 
 
-async def probe_write(engine: AsyncEngine, database_file: DatabaseFile | None, timeout: float) -> None:
+async def probe_write(sql_engine: AsyncEngine, database_file: DatabaseFile | None, timeout: float) -> None:
     """Raise :class:`Unavailable` unless the database would take a write within ``timeout`` seconds.
 
     SQLite: ``BEGIN IMMEDIATE`` then ROLLBACK on a connection of its own, opened read-write without
@@ -251,7 +256,7 @@ async def probe_write(engine: AsyncEngine, database_file: DatabaseFile | None, t
         await asyncio.to_thread(_probe_sqlite, database_file.path, timeout)
         return
     try:
-        async with asyncio.timeout(timeout), engine.connect() as conn, conn.begin():
+        async with asyncio.timeout(timeout), sql_engine.connect() as conn, conn.begin():
             await conn.execute(
                 text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout * 1000))}
             )

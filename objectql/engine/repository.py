@@ -77,14 +77,14 @@ def _writes(table: Table) -> _WriteStatements:
 
 
 class ObjectRepository:
-    def __init__(self, app: ObjectQL, obj: ObjectDef, user: User | None, scope: Scope, ctx: Context) -> None:
-        self.app = app
+    def __init__(self, engine: ObjectQL, obj: ObjectDef, user: User | None, scope: Scope, ctx: Context) -> None:
+        self.engine = engine
         self.obj = obj
         self.user = user
         self.scope = scope
         self.ctx = ctx
-        self.table: Table = app.tables[obj.name]
-        self.policy: ObjectPolicy = app.policies[obj.name]
+        self.table: Table = engine.tables[obj.name]
+        self.policy: ObjectPolicy = engine.policies[obj.name]
 
     @property
     def name(self) -> str:
@@ -107,9 +107,9 @@ class ObjectRepository:
         self.policy.require("read", self.user)
         query = {"filters": filters, "fields": fields, "sort": sort, "skip": skip, "limit": limit}
         hctx = self._hook_context("find", query=query)
-        await self.app.hooks.run("before:find", hctx)
+        await self.engine.hooks.run("before:find", hctx)
         hctx.result = await self._select(hctx.query or {})
-        await self.app.hooks.run("after:find", hctx)
+        await self.engine.hooks.run("after:find", hctx)
         return hctx.result  # type: ignore[no-any-return]
 
     async def find_one(self, id: str, fields: Any = None) -> Record | None:
@@ -122,7 +122,7 @@ class ObjectRepository:
     async def count(self, filters: Any = None) -> int:
         self.policy.require("read", self.user)
         hctx = self._hook_context("count", query={"filters": filters})
-        await self.app.hooks.run("before:count", hctx)
+        await self.engine.hooks.run("before:count", hctx)
         where = self._where((hctx.query or {}).get("filters"), self._guard())
         if where == FALSE:
             total = 0
@@ -130,7 +130,7 @@ class ObjectRepository:
             stmt = select(func.count()).select_from(self.table).where(self._sql(where))
             total = int(await self.scope.run(lambda unit: _scalar(unit, stmt), write=False))
         hctx.result = total
-        await self.app.hooks.run("after:count", hctx)
+        await self.engine.hooks.run("after:count", hctx)
         return hctx.result  # type: ignore[no-any-return]
 
     async def aggregate(
@@ -160,7 +160,7 @@ class ObjectRepository:
         where = self._where(filters, self._guard())
         return await self.scope.run(
             lambda unit: aggregate_rows(
-                unit.conn, self.table, self.obj, self.app.dialect, where, spec, self.app.max_groups
+                unit.conn, self.table, self.obj, self.engine.dialect, where, spec, self.engine.max_groups
             ),
             write=False,
         )
@@ -177,7 +177,7 @@ class ObjectRepository:
         stmt = (
             select(*(self.table.c[f] for f in columns))
             .where(self._sql(where))
-            .order_by(*order_by(keys, self.table, self.app.dialect))
+            .order_by(*order_by(keys, self.table, self.engine.dialect))
             .offset(skip)
             .limit(limit)
         )
@@ -193,13 +193,13 @@ class ObjectRepository:
 
         async def body(unit: Unit) -> Record:
             hctx = self._hook_context("create", data=dict(data), unit=unit)
-            await self.app.hooks.run("before:create", hctx)
+            await self.engine.hooks.run("before:create", hctx)
             record = await self._prepare_create(unit, hctx.data or {})
             hctx.id = record["id"]
             await unit.conn.execute(_writes(self.table).insert, self._row(record))
             self._require_visible(record)
             hctx.result = self._readable(record)
-            hctx.api = self.ctx.app.context(self.user)
+            hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("create", record["id"], record, None, None), "after:create", hctx)
             return hctx.result  # type: ignore[no-any-return]
 
@@ -215,13 +215,13 @@ class ObjectRepository:
         async def body(unit: Unit) -> Record:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("update", id=id, data=dict(data), previous=current, unit=unit)
-            await self.app.hooks.run("before:update", hctx)
+            await self.engine.hooks.run("before:update", hctx)
             record, changed = await self._prepare_update(unit, current, hctx.data or {})
             values = {k: v for k, v in self._row(record).items() if k != "id"}
             await unit.conn.execute(_writes(self.table).update, {**values, ROW_ID: id})
             self._require_visible(record)
             hctx.result = self._readable(record)
-            hctx.api = self.ctx.app.context(self.user)
+            hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("update", id, record, current, changed), "after:update", hctx)
             return hctx.result  # type: ignore[no-any-return]
 
@@ -235,9 +235,9 @@ class ObjectRepository:
         async def body(unit: Unit) -> None:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("delete", id=id, previous=current, unit=unit)
-            await self.app.hooks.run("before:delete", hctx)
+            await self.engine.hooks.run("before:delete", hctx)
             await unit.conn.execute(_writes(self.table).delete, {ROW_ID: id})
-            hctx.api = self.ctx.app.context(self.user)
+            hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("delete", id, None, current, None), "after:delete", hctx)
 
         await self.scope.run(body, write=True)
@@ -249,7 +249,7 @@ class ObjectRepository:
     async def _load_for_write(self, unit: Unit, id: str) -> Record:
         where = conjoin(self.policy.row_filter(self.user))
         stmt = select(*self._data_columns()).where(self.table.c.id == id, self._sql(where))
-        if self.app.dialect == "postgresql":
+        if self.engine.dialect == "postgresql":
             stmt = stmt.with_for_update()
         row = (await unit.conn.execute(stmt)).mappings().first() if where != FALSE else None
         if row is None:
@@ -266,7 +266,7 @@ class ObjectRepository:
                 raw = data[name]
             else:
                 raw = copy.deepcopy(fdef.default) if fdef.has_default else None
-            value, problem = normalise_field(fdef, raw, self.app.max_text_length)
+            value, problem = normalise_field(fdef, raw, self.engine.max_text_length)
             if problem:
                 errors[name] = problem
             elif fdef.required and is_blank(fdef, value):
@@ -293,7 +293,7 @@ class ObjectRepository:
             fdef = self.obj.declared.get(name)
             if fdef is None or name in errors:
                 continue
-            value, problem = normalise_field(fdef, raw, self.app.max_text_length)
+            value, problem = normalise_field(fdef, raw, self.engine.max_text_length)
             if problem:
                 errors[name] = problem
             elif fdef.required and is_blank(fdef, value):
@@ -341,16 +341,16 @@ class ObjectRepository:
         A lookup may point only at a record its writer can see: a missing record and an invisible one are
         refused alike, so a write can neither probe which ids exist nor link to rows hidden from its writer.
         """
-        policy = self.app.policies[target]
+        policy = self.engine.policies[target]
         if not policy.allows("read", self.user):
             return set()
-        table = self.app.tables[target]
+        table = self.engine.tables[target]
         where = policy.row_filter(self.user)
         if where == FALSE:
             return set()
         stmt = select(table.c.id).where(table.c.id.in_(wanted))
         if where != TRUE:
-            stmt = stmt.where(compile_sql(where, table, self.app.dialect))
+            stmt = stmt.where(compile_sql(where, table, self.engine.dialect))
         return set((await unit.conn.execute(stmt)).scalars())
 
     # -- helpers -------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ class ObjectRepository:
         return conjoin(parse_filter(filters, self.obj, guard=guard), self.policy.row_filter(self.user))
 
     def _sql(self, node: Node) -> ColumnElement[bool]:
-        return compile_sql(node, self.table, self.app.dialect)
+        return compile_sql(node, self.table, self.engine.dialect)
 
     def _data_columns(self) -> list[Any]:
         return [self.table.c[f] for f in self.obj.fields]

@@ -42,12 +42,12 @@ async def _read(read: Awaitable[T]) -> T:
 
 
 class EngineSource:
-    def __init__(self, app: ObjectQL) -> None:
-        self.app = app
+    def __init__(self, engine: ObjectQL) -> None:
+        self.engine = engine
 
     @property
     def max_groups(self) -> int:
-        return self.app.max_groups
+        return self.engine.max_groups
 
     def view(
         self,
@@ -58,17 +58,17 @@ class EngineSource:
         fields: Any = None,
         record_id: str | None = None,
     ) -> View:
-        return build_view(self.app, object_name, user, filters=filters, fields=fields, record_id=record_id)
+        return build_view(self.engine, object_name, user, filters=filters, fields=fields, record_id=record_id)
 
     def aggregate_view(
         self, object_name: str, user: User | None, *, filters: Any = None, aggregate: Any = None, group_by: Any = None
     ) -> tuple[View, AggregateSpec]:
         return build_aggregate_view(
-            self.app, object_name, user, filters=filters, aggregate=aggregate, group_by=group_by
+            self.engine, object_name, user, filters=filters, aggregate=aggregate, group_by=group_by
         )
 
     async def aggregate_snapshot(self, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
-        return await _read(aggregate_snapshot(self.app, view, spec))
+        return await _read(aggregate_snapshot(self.engine, view, spec))
 
     def window_view(
         self,
@@ -80,28 +80,28 @@ class EngineSource:
         sort: Any = None,
         limit: Any = None,
     ) -> tuple[View, WindowSpec]:
-        return build_window_view(self.app, object_name, user, filters=filters, fields=fields, sort=sort, limit=limit)
+        return build_window_view(self.engine, object_name, user, filters=filters, fields=fields, sort=sort, limit=limit)
 
     async def window_snapshot(self, view: View, spec: WindowSpec, count: int) -> tuple[int, list[dict[str, Any]]]:
-        return await _read(window_snapshot(self.app, view, spec, count))
+        return await _read(window_snapshot(self.engine, view, spec, count))
 
     async def require_visible(self, view: View) -> None:
-        await _read(require_visible(self.app, view))
+        await _read(require_visible(self.engine, view))
 
     async def current_seq(self) -> int:
-        return await self.app.current_seq()
+        return await self.engine.current_seq()
 
     async def oldest_seq(self) -> int | None:
-        return await self.app.oldest_seq()
+        return await self.engine.oldest_seq()
 
     async def events(self, after: int = 0, object: str | None = None, limit: int = 1000) -> list[ChangeEvent]:
-        return await self.app.events(after=after, object=object, limit=limit)
+        return await self.engine.events(after=after, object=object, limit=limit)
 
     async def snapshot(self, view: View) -> tuple[int, list[dict[str, Any]]]:
-        return await _read(snapshot(self.app, view))
+        return await _read(snapshot(self.engine, view))
 
     def add_listener(self, listener: EventListener) -> None:
-        self.app.add_listener(listener)
+        self.engine.add_listener(listener)
 
     def remove_listener(self, listener: EventListener) -> None:
-        self.app.remove_listener(listener)
+        self.engine.remove_listener(listener)

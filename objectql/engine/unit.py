@@ -58,13 +58,13 @@ class UnitRunner:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        sql_engine: AsyncEngine,
         outbox: Outbox,
         hooks: Hooks,
         listeners: list[EventListener],
         database_file: DatabaseFile | None = None,
     ) -> None:
-        self.engine = engine
+        self.sql_engine = sql_engine
         self.outbox = outbox
         self.hooks = hooks
         self.listeners = listeners
@@ -75,7 +75,7 @@ class UnitRunner:
         self.write_observers: list[Callable[[float], None]] = []
         # SQLite has one writer at a time: queue this process's writers here rather than in SQLite's
         # busy handler, which retries with growing sleeps (other processes still meet the busy timeout).
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_lock = asyncio.Lock() if sql_engine.dialect.name == "sqlite" else None
 
     async def open(self, *, write: bool) -> Unit:
         opened_at = time.perf_counter() if write else None
@@ -87,7 +87,7 @@ class UnitRunner:
                 raise Unavailable("the database is busy with other writes; try again") from None
             locked = True
         try:
-            conn = await self.engine.connect()
+            conn = await self.sql_engine.connect()
         except Exception as exc:
             self._unlock(locked)
             raise self.failure(exc) from None
@@ -180,14 +180,14 @@ class UnitRunner:
         if self.database_file is not None:
             self.database_file.check()
         if self._write_lock is None:
-            await probe_write(self.engine, None, timeout)
+            await probe_write(self.sql_engine, None, timeout)
             return
         try:
             await asyncio.wait_for(self._write_lock.acquire(), timeout)
         except TimeoutError:
             raise Unavailable("the database is busy with other writes") from None
         try:
-            await probe_write(self.engine, self.database_file, timeout)
+            await probe_write(self.sql_engine, self.database_file, timeout)
         finally:
             self._write_lock.release()
 

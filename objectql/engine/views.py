@@ -65,7 +65,7 @@ class View:
 
 
 def build_view(
-    app: ObjectQL,
+    engine: ObjectQL,
     object_name: str,
     user: User | None,
     *,
@@ -74,8 +74,8 @@ def build_view(
     record_id: str | None = None,
 ) -> View:
     """Check a subscription request as ``user`` and compile it; raises the engine's errors."""
-    obj = app.registry.get(object_name)
-    policy = app.policies[object_name]
+    obj = engine.registry.get(object_name)
+    policy = engine.policies[object_name]
     policy.require("read", user)
     guard = None
     if user is not None and policy.hides_fields():
@@ -96,35 +96,35 @@ def build_view(
     return View(object_name, combined, chosen, record_id, compile_matcher(combined))
 
 
-async def require_visible(app: ObjectQL, view: View) -> None:
+async def require_visible(engine: ObjectQL, view: View) -> None:
     """NotFound unless the view's record exists and is visible (record subscriptions)."""
     if view.record_id is None:
         return
-    table = app.tables[view.object]
+    table = engine.tables[view.object]
     where = conjoin(Criterion("id", Op.EQ, view.record_id), view.node)
     found = None
     if where != FALSE:
-        async with app.engine.connect() as conn:
-            stmt = select(table.c.id).where(compile_sql(where, table, app.dialect))
+        async with engine.sql_engine.connect() as conn:
+            stmt = select(table.c.id).where(compile_sql(where, table, engine.dialect))
             found = (await conn.execute(stmt)).scalar()
     if found is None:
         raise NotFound(f"{view.object} {view.record_id!r} not found", details={"id": view.record_id})
 
 
-async def snapshot(app: ObjectQL, view: View, limit: int = SNAPSHOT_LIMIT) -> tuple[int, list[dict[str, Any]]]:
+async def snapshot(engine: ObjectQL, view: View, limit: int = SNAPSHOT_LIMIT) -> tuple[int, list[dict[str, Any]]]:
     """The view's records (id order, at most ``limit``) and the seq they are consistent with."""
-    table = app.tables[view.object]
-    async with app.engine.connect() as conn:
-        if app.dialect == "postgresql":
+    table = engine.tables[view.object]
+    async with engine.sql_engine.connect() as conn:
+        if engine.dialect == "postgresql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
         # One read transaction: the counter and the rows come from the same database snapshot.
-        seq = await app.outbox.current_seq(conn)
+        seq = await engine.outbox.current_seq(conn)
         if view.node == FALSE:
             return seq, []
         stmt = (
             select(*(table.c[f] for f in view.fields))
-            .where(compile_sql(view.node, table, app.dialect))
-            .order_by(text_order_key(table.c.id, app.dialect))
+            .where(compile_sql(view.node, table, engine.dialect))
+            .order_by(text_order_key(table.c.id, engine.dialect))
             .limit(limit)
         )
         rows = (await conn.execute(stmt)).mappings().all()
@@ -132,7 +132,7 @@ async def snapshot(app: ObjectQL, view: View, limit: int = SNAPSHOT_LIMIT) -> tu
 
 
 def build_aggregate_view(
-    app: ObjectQL,
+    engine: ObjectQL,
     object_name: str,
     user: User | None,
     *,
@@ -147,10 +147,10 @@ def build_aggregate_view(
     unknown = set(aggregate) - {"count", "sum", "avg", "min", "max"}
     if unknown:
         raise InvalidRequest("aggregate", f"unknown key {sorted(unknown)[0]!r} (count, sum, avg, min, max)")
-    view = build_view(app, object_name, user, filters=filters, fields=["id"])  # the object, read, the filter
-    policy = app.policies[object_name]
+    view = build_view(engine, object_name, user, filters=filters, fields=["id"])  # the object, read, the filter
+    policy = engine.policies[object_name]
     spec = parse_aggregate(
-        app.registry.get(object_name),
+        engine.registry.get(object_name),
         lambda f: policy.can_read_field(f, user),
         count=aggregate.get("count", False),
         sum=aggregate.get("sum"),
@@ -162,20 +162,20 @@ def build_aggregate_view(
     return view, spec
 
 
-async def aggregate_snapshot(app: ObjectQL, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
+async def aggregate_snapshot(engine: ObjectQL, view: View, spec: AggregateSpec) -> tuple[int, list[dict[str, Any]]]:
     """The aggregate of the view's rows and the seq it is consistent with (one read transaction)."""
-    table = app.tables[view.object]
-    async with app.engine.connect() as conn:
-        if app.dialect == "postgresql":
+    table = engine.tables[view.object]
+    async with engine.sql_engine.connect() as conn:
+        if engine.dialect == "postgresql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
-        seq = await app.outbox.current_seq(conn)
-        obj = app.registry.get(view.object)
-        groups = await aggregate_rows(conn, table, obj, app.dialect, view.node, spec, app.max_groups)
+        seq = await engine.outbox.current_seq(conn)
+        obj = engine.registry.get(view.object)
+        groups = await aggregate_rows(conn, table, obj, engine.dialect, view.node, spec, engine.max_groups)
     return seq, groups
 
 
 def build_window_view(
-    app: ObjectQL,
+    engine: ObjectQL,
     object_name: str,
     user: User | None,
     *,
@@ -186,20 +186,24 @@ def build_window_view(
 ) -> tuple[View, WindowSpec]:
     """Check a live window as ``user`` and compile it: the view of its rows (filter, row rules, projected
     fields) and its sort and limit; every sort field must be readable."""
-    view = build_view(app, object_name, user, filters=filters, fields=fields)
-    policy = app.policies[object_name]
-    spec = parse_window(app.registry.get(object_name), lambda f: policy.can_read_field(f, user), sort=sort, limit=limit)
+    view = build_view(engine, object_name, user, filters=filters, fields=fields)
+    policy = engine.policies[object_name]
+    spec = parse_window(
+        engine.registry.get(object_name), lambda f: policy.can_read_field(f, user), sort=sort, limit=limit
+    )
     return view, spec
 
 
-async def window_snapshot(app: ObjectQL, view: View, spec: WindowSpec, count: int) -> tuple[int, list[dict[str, Any]]]:
+async def window_snapshot(
+    engine: ObjectQL, view: View, spec: WindowSpec, count: int
+) -> tuple[int, list[dict[str, Any]]]:
     """The first ``count`` rows of the view in the window's order — the view's fields and the sort fields —
     and the seq they are consistent with (one read transaction)."""
-    table = app.tables[view.object]
+    table = engine.tables[view.object]
     fields = tuple(dict.fromkeys((*view.fields, *spec.fields)))
-    async with app.engine.connect() as conn:
-        if app.dialect == "postgresql":
+    async with engine.sql_engine.connect() as conn:
+        if engine.dialect == "postgresql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
-        seq = await app.outbox.current_seq(conn)
-        rows = await window_rows(conn, table, app.dialect, view.node, spec, fields, count)
+        seq = await engine.outbox.current_seq(conn)
+        rows = await window_rows(conn, table, engine.dialect, view.node, spec, fields, count)
     return seq, rows

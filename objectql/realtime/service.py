@@ -15,20 +15,16 @@ from collections import deque
 from typing import Any
 
 from objectql.engine.events import ChangeEvent
-from objectql.engine.user import User
-from objectql.realtime.aggregates import AggregateSubscription, LiveAggregates
 from objectql.realtime.backends import Backend, BackendReconnected
-from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection, node_id
 from objectql.realtime.feed import EventFeed
-from objectql.realtime.hub import Hub, Subscription
-from objectql.realtime.live_groups import Ending, Frame
-from objectql.realtime.opening import Framing, Opening, SubscriptionRequest, open_subscription
-from objectql.realtime.operations import LiveAggregate, LiveWindow
+from objectql.realtime.hub import Hub
+from objectql.realtime.live import Ending, Framing, LiveRequest
+from objectql.realtime.opening import Live, LiveContext, Opening, open_live, rescope
 from objectql.realtime.presence import ChannelAccess, Presence, PresenceWire
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.vocabulary import CLOSE_RESTART
-from objectql.realtime.windows import LiveWindows, WindowSubscription
+from objectql.realtime.windows import WindowBudget
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
@@ -69,8 +65,7 @@ class Realtime:
         self.hub: Hub | None = None
         self.aggregate_interval = aggregate_interval
         self.window_rows = window_rows
-        self.aggregates: LiveAggregates | None = None
-        self.windows: LiveWindows | None = None
+        self.context: LiveContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._signal = 0
         self._signal_ready = asyncio.Event()
@@ -88,9 +83,7 @@ class Realtime:
         start = await source.current_seq()
         feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
         self.hub = Hub(feed)
-        self.aggregates = LiveAggregates(source, self.hub.spawn, self.aggregate_interval)
-        self.windows = LiveWindows(source, self.hub.spawn, self.window_rows)
-        self.hub.listeners += [self.aggregates.dispatch, self.windows.dispatch]
+        self.context = LiveContext(source, self.hub, WindowBudget(self.window_rows), self.aggregate_interval)
         source.add_listener(self._on_commit)
         await self.backend.connect()
         await self.backend.subscribe(self.channel)
@@ -125,45 +118,9 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for live in (self.aggregates, self.windows):
-            if live is not None:
-                live.close()
         if self.hub is not None:
             await self.hub.stop()
         await self.backend.disconnect()
-
-    def require_aggregates(self) -> LiveAggregates:
-        if self.aggregates is None:
-            raise RuntimeError("the realtime service is not started")
-        return self.aggregates
-
-    def open_aggregate(
-        self, conn: Connection, user: User | None, live: LiveAggregate, frame: Frame, end: Ending
-    ) -> AggregateSubscription:
-        """Check a GraphQL ``<x>Aggregate`` subscription as ``user`` and join its live aggregate; ``end``
-        ends it with an error when the aggregate can no longer be kept."""
-        view, spec = self.source.aggregate_view(
-            live.object, user, filters=live.filters, aggregate=live.aggregate, group_by=live.group_by
-        )
-        sub = AggregateSubscription(conn, frame, end, live.renderer)
-        self.require_aggregates().add(view, spec, sub)
-        return sub
-
-    def require_windows(self) -> LiveWindows:
-        if self.windows is None:
-            raise RuntimeError("the realtime service is not started")
-        return self.windows
-
-    def open_window(
-        self, conn: Connection, user: User | None, live: LiveWindow, frame: Frame, end: Ending
-    ) -> WindowSubscription:
-        """Check a GraphQL ``<x>Window`` subscription as ``user`` and join its live window."""
-        view, spec = self.source.window_view(
-            live.object, user, filters=live.filters, fields=live.fields, sort=live.sort, limit=live.limit
-        )
-        sub = WindowSubscription(conn, frame, end, render=live.renderer)
-        self.require_windows().add(view, spec, sub)
-        return sub
 
     def require_hub(self) -> Hub:
         if self.hub is None:
@@ -181,16 +138,24 @@ class Realtime:
         self,
         conn: Connection,
         client_id: str,
-        request: SubscriptionRequest,
+        request: LiveRequest,
         framing: Framing,
-        renderer: Renderer = CHANGE,
+        *,
+        end: Ending | None = None,
     ) -> Opening:
-        """Check and register a subscription; send its first messages with :meth:`Opening.release`."""
-        return await open_subscription(self.source, self.require_hub(), conn, client_id, request, framing, renderer)
+        """Check and compile a request of any kind; send its first messages with :meth:`Opening.release`
+        (:mod:`objectql.realtime.opening`)."""
+        return await open_live(self.require_context(), conn, client_id, request, framing, end=end)
 
-    def drop(self, sub: Subscription) -> None:
-        """End a subscription (idempotent)."""
-        self.require_hub().remove(sub)
+    def rescope(self, live: Live, request: LiveRequest, framing: Framing, end: Ending | None = None) -> Live | None:
+        """``live`` as its request for a new user may see it (new roles or claims); None when its connection
+        closed meanwhile; raises when the new user may not have it (:func:`objectql.realtime.opening.rescope`)."""
+        return rescope(self.require_context(), live, request, framing, end)
+
+    def require_context(self) -> LiveContext:
+        if self.context is None:
+            raise RuntimeError("the realtime service is not started")
+        return self.context
 
     # -- the event path ------------------------------------------------------------------------
 

@@ -36,15 +36,17 @@ from objectql.engine.views import View
 from objectql.engine.windows import RowKey, WindowSpec, row_key
 from objectql.errors import ObjectQLError, TooManyRows
 from objectql.realtime.changes import ADDED, MODIFIED, REMOVED
-from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import Ending, Frame, LiveGroups, ReadState, Spawn
+from objectql.realtime.connection import Connection, Message
+from objectql.realtime.hub import Hub
+from objectql.realtime.live import Ending, Frame
+from objectql.realtime.read_state import ReadState
 from objectql.realtime.source import ChangeSource
 from objectql.realtime.wire import dumps
 
 log = logging.getLogger("objectql.realtime")
 
 # The first messages of a subscriber (an ack, the snapshot) from the window's seq and records.
-Opened = Callable[[int, list[dict[str, Any]]], list[str]]
+Opened = Callable[[int, list[dict[str, Any]]], list[Message]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class RenderedRows:
 
     seq: int
     subscribers: list[WindowSubscription]
-    payloads: list[tuple[str, int]] | None = None
+    payloads: list[tuple[bytes, int]] | None = None
 
 
 @dataclass(eq=False)
@@ -98,8 +100,17 @@ class WindowSubscription:
     # for failed (they follow when a retry succeeds): what a connection waits for before its next request.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    # The rows its window counts against its connection's budget (0 once released).
+    # The budget its window's rows count against, and how many (0 once released).
+    budget: WindowBudget | None = None
     rows: int = 0
+
+    def drop(self) -> None:
+        """Leave its group and give its rows back to its connection's budget (idempotent)."""
+        if self.budget is not None:
+            self.budget.refund(self)
+        group, self.group = self.group, None
+        if group is not None:
+            group.leave(self)
 
     @property
     def started(self) -> bool:
@@ -140,13 +151,10 @@ def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], seq: int) -> list
 class WindowGroup(ReadState):
     what = "window"
 
-    def __init__(self, live: LiveWindows, view: View, spec: WindowSpec) -> None:
-        super().__init__(live.spawn)
-        self.live = live
-        self.view = view
+    def __init__(self, hub: Hub, source: ChangeSource, view: View, spec: WindowSpec) -> None:
+        super().__init__(hub, source, view)
         self.spec = spec
-        self.key = (view.key, spec.key)
-        self.object = view.object
+        self.key = group_key(view, spec)
         # Rows held: the window and as many again beyond it.
         self.capacity = 2 * spec.limit
         self._fields = tuple(dict.fromkeys((*view.fields, *spec.fields)))
@@ -165,7 +173,7 @@ class WindowGroup(ReadState):
     # -- state ---------------------------------------------------------------------------------
 
     async def fetch(self) -> tuple[int, list[dict[str, Any]]]:
-        return await self.live.source.window_snapshot(self.view, self.spec, self.capacity)
+        return await self.source.window_snapshot(self.view, self.spec, self.capacity)
 
     def loaded(self, seq: int, rows: list[dict[str, Any]]) -> None:
         keys = self.spec.keys
@@ -252,10 +260,10 @@ class WindowGroup(ReadState):
             if sub.render is not None:
                 rendered.setdefault(sub.render.key, []).append(sub)
         if plain:
-            # A step's messages (a row pushed out, the row that pushed it) reach each subscriber in one write.
-            fragments = [(dumps(change.body(self.view.object))[1:], change.seq) for change in changes]
-            for sub in plain:
-                sub.conn.push_all([sub.frame(fragment, seq) for fragment, seq in fragments])
+            # A step's messages (a row pushed out, the row that pushed it) reach each subscriber in one write;
+            # subscribers framed alike share the messages.
+            fragments = [(dumps(change.body(self.view.object))[1:].encode("utf-8"), change.seq) for change in changes]
+            self._push(plain, fragments)
         if rendered:
             self._render_later(changes, rendered)
 
@@ -266,7 +274,7 @@ class WindowGroup(ReadState):
         rows: RenderedRows | None = None,
     ) -> None:
         previous = self._rendering
-        self._rendering = self.live.spawn(self._render(previous, changes, targets, rows))
+        self._rendering = self.hub.spawn(self._render(previous, changes, targets, rows))
 
     async def _render(
         self,
@@ -281,7 +289,10 @@ class WindowGroup(ReadState):
             render = subs[0].render
             assert render is not None
             try:
-                payloads = list(zip(await render(changes), [change.seq for change in changes], strict=True))
+                rendered = await render(changes)
+                payloads = [
+                    (payload.encode("utf-8"), change.seq) for payload, change in zip(rendered, changes, strict=True)
+                ]
             except Exception:
                 log.exception("rendering a live window change failed")
                 if rows is not None and self._rendered_rows.get(key) is rows:
@@ -289,9 +300,17 @@ class WindowGroup(ReadState):
                 continue
             if rows is not None:
                 rows.payloads = payloads
-            for sub in subs:
-                if sub.group is self:
-                    sub.conn.push_all([sub.frame(payload, seq) for payload, seq in payloads])
+            self._push([sub for sub in subs if sub.group is self], payloads)
+
+    @staticmethod
+    def _push(subscribers: list[WindowSubscription], payloads: list[tuple[bytes, int]]) -> None:
+        """Each payload framed for each subscriber, in one write each; one message list per distinct frame."""
+        shared: dict[Frame, list[bytes]] = {}
+        for sub in subscribers:
+            messages = shared.get(sub.frame)
+            if messages is None:
+                messages = shared[sub.frame] = [sub.frame(seq, payload) for payload, seq in payloads]
+            sub.conn.push_all(messages)
 
     def join(self, sub: WindowSubscription) -> None:
         sub.group = self
@@ -310,7 +329,7 @@ class WindowGroup(ReadState):
         """A subscriber's first messages: the window as it is now, then every change after it."""
         records = [self._record(row) for row in self.window()]
         if sub.opened is not None:
-            for message in sub.opened(self.seq, records):
+            for message in sub.opened(self.label, records):
                 sub.conn.push(message)
         if sub.render is not None and records:
             self._send_rows(sub, sub.render.key, records)
@@ -320,32 +339,35 @@ class WindowGroup(ReadState):
     def _send_rows(self, sub: WindowSubscription, key: Hashable, records: list[dict[str, Any]]) -> None:
         """The window's rows as ``added`` changes, rendered once for every subscriber with ``key`` that joins
         while the window stays as it is: sent at once when rendered already, else when they are."""
+        seq = self.label
         shared = self._rendered_rows.get(key)
-        if shared is None or shared.seq != self.seq:
-            shared = self._rendered_rows[key] = RenderedRows(self.seq, [sub])
-            changes = [WindowChange(self.seq, ADDED, i, record) for i, record in enumerate(records)]
+        if shared is None or shared.seq != seq:
+            shared = self._rendered_rows[key] = RenderedRows(seq, [sub])
+            changes = [WindowChange(seq, ADDED, i, record) for i, record in enumerate(records)]
             self._render_later(changes, {key: shared.subscribers}, shared)
         elif shared.payloads is None:
             shared.subscribers.append(sub)  # the render under way sends them to it too
         else:
-            sub.conn.push_all([sub.frame(payload, seq) for payload, seq in shared.payloads])
+            self._push([sub], shared.payloads)
 
     def leave(self, sub: WindowSubscription) -> None:
         self.subscribers.discard(sub)
         if sub in self._joining:
             self._joining.remove(sub)
+        if not self.subscribers and not self._joining:
+            self.hub.release(self)
 
     @property
-    def empty(self) -> bool:
-        return not self.subscribers and not self._joining
+    def size(self) -> int:
+        return len(self.subscribers) + len(self._joining)
 
     def end(self, error: ObjectQLError) -> None:
         """The window cannot be kept for what it asks: end every subscription with ``error``."""
         for sub in [*self.subscribers, *self._joining]:
-            self.live.remove(sub)
+            sub.drop()
             sub.ready.set()  # a connection waiting for its snapshot goes on
             sub.end(error)
-        self.live.release(self)
+        self.hub.release(self)
 
     def close(self) -> None:
         super().close()
@@ -353,21 +375,12 @@ class WindowGroup(ReadState):
             self._rendering.cancel()
 
 
-class LiveWindows(LiveGroups[WindowGroup]):
-    """The live window groups of one process; the hub hands it every change event."""
+class WindowBudget:
+    """The rows each connection's windows hold together, against one bound (the sum of their limits)."""
 
-    def __init__(self, source: ChangeSource, spawn: Spawn, rows_per_connection: int) -> None:
-        super().__init__(source, spawn)
+    def __init__(self, rows_per_connection: int) -> None:
         self.rows_per_connection = rows_per_connection
-        self._rows: dict[Connection, int] = {}  # the rows each connection's windows count
-
-    def add(self, view: View, spec: WindowSpec, sub: WindowSubscription) -> None:
-        """Join ``sub`` to its group; its first messages go out at once, or when the group's rows are read.
-        Raises :class:`TooManyRows` when the connection's windows would hold too many rows."""
-        rows = self.admit(sub.conn, spec)
-        self._rows[sub.conn] = self._rows.get(sub.conn, 0) + rows
-        sub.rows = rows
-        self.group_for((view.key, spec.key), lambda: WindowGroup(self, view, spec)).join(sub)
+        self._rows: dict[Connection, int] = {}
 
     def admit(self, conn: Connection, spec: WindowSpec) -> int:
         """The rows a window of ``spec`` counts; raises :class:`TooManyRows` when ``conn``'s windows would
@@ -382,24 +395,44 @@ class LiveWindows(LiveGroups[WindowGroup]):
             )
         return rows
 
-    def rows_held(self, conn: Connection) -> int:
-        """The rows ``conn``'s windows count against its budget."""
-        return self._rows.get(conn, 0)
+    def charge(self, sub: WindowSubscription, spec: WindowSpec) -> None:
+        rows = self.admit(sub.conn, spec)
+        self._rows[sub.conn] = self._rows.get(sub.conn, 0) + rows
+        sub.budget, sub.rows = self, rows
 
-    def remove(self, sub: WindowSubscription) -> None:
+    def refund(self, sub: WindowSubscription) -> None:
         if sub.rows:
             left = self._rows.get(sub.conn, 0) - sub.rows
             if left > 0:
                 self._rows[sub.conn] = left
             else:
                 self._rows.pop(sub.conn, None)
-            sub.rows = 0
-        group, sub.group = sub.group, None
-        if group is None:
-            return
-        group.leave(sub)
-        if group.empty:
-            self.release(group)
+        sub.budget, sub.rows = None, 0
+
+    def held(self, conn: Connection) -> int:
+        """The rows ``conn``'s windows count against the budget."""
+        return self._rows.get(conn, 0)
 
 
-__all__ = ["LiveWindows", "WindowChange", "WindowGroup", "WindowRenderer", "WindowSubscription", "diff"]
+def group_key(view: View, spec: WindowSpec) -> Hashable:
+    return ("window", view.key, spec.key)
+
+
+def join(hub: Hub, source: ChangeSource, view: View, spec: WindowSpec, sub: WindowSubscription) -> None:
+    """Add ``sub`` (its rows charged to its connection's budget) to the window of ``view`` and ``spec`` (read when
+    it is new): its first messages go out at once, or when the window's rows are read."""
+    group, new = hub.group_for(group_key(view, spec), lambda: WindowGroup(hub, source, view, spec))
+    if new:
+        group.start()
+    group.join(sub)
+
+
+__all__ = [
+    "WindowBudget",
+    "WindowChange",
+    "WindowGroup",
+    "WindowRenderer",
+    "WindowSubscription",
+    "diff",
+    "join",
+]

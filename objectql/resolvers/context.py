@@ -27,12 +27,12 @@ class Row(dict[str, Any]):
 
 @dataclass
 class GraphQLContext:
-    app: ObjectQL
+    engine: ObjectQL
     user: User | None
     loaders: dict[str, DataLoader[str, Row | None]] = field(default_factory=dict)
 
     def repo(self, name: str) -> ObjectRepository:
-        return self.app.context(self.user).object(name)
+        return self.engine.context(self.user).object(name)
 
     def loader(self, target: str) -> DataLoader[str, Row | None]:
         """One loader per target object and request: ``<field>_ref`` lookups become one query per batch."""

@@ -25,6 +25,7 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLResolveInfo,
+    GraphQLSchema,
     NameNode,
     OperationDefinitionNode,
     OperationType,
@@ -91,20 +92,29 @@ class Prepared:
         return (self.query, self.operation_name, json.dumps(self.variables, sort_keys=True, default=str))
 
 
+def graphql_schema_of(schema: strawberry.Schema) -> GraphQLSchema:
+    """The graphql-core schema strawberry builds (``Schema._schema``: a seam, docs/architecture.md); every
+    document is validated and executed against it directly."""
+    built = getattr(schema, "_schema", None)
+    if not isinstance(built, GraphQLSchema):
+        raise RuntimeError("this strawberry release keeps its graphql-core schema elsewhere (Schema._schema)")
+    return built
+
+
 class GraphQLExecutor:
     def __init__(
         self,
-        app: ObjectQL,
+        engine: ObjectQL,
         schema: strawberry.Schema,
         *,
         introspection: bool = True,
         suggestions: bool = True,
         max_cost: int = DEFAULT_MAX_COST,
     ):
-        self.app = app
+        self.engine = engine
         self.max_cost = max_cost
         self.schema = schema
-        self.graphql_schema = schema._schema
+        self.graphql_schema = graphql_schema_of(schema)
         self.rules = list(specified_rules) + ([] if introspection else [NoSchemaIntrospectionCustomRule])
         self.hide_suggestions = not suggestions
         # Overflow policy: the oldest entry is evicted (insertion order), keeping the cache bounded.
@@ -123,7 +133,7 @@ class GraphQLExecutor:
         return cached
 
     def context(self, user: User | None) -> GraphQLContext:
-        return GraphQLContext(self.app, user)
+        return GraphQLContext(self.engine, user)
 
     def prepare(self, query: Any, variables: Any = None, operation_name: Any = None) -> Prepared:
         """Parse, validate and limit-check a request; raises RequestError."""

@@ -10,7 +10,6 @@ serialised result.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -25,8 +24,8 @@ from objectql.engine.views import View
 from objectql.engine.windows import parse_window
 from objectql.errors import Forbidden, InvalidRequest
 from objectql.realtime.changes import ADDED, REMOVED, effect_of
-from objectql.realtime.opening import SubscriptionRequest
-from objectql.realtime.operations import LiveAggregate, LiveWindow
+from objectql.realtime.live import AggregateRequest, RowsRequest, WindowRequest
+from objectql.realtime.operations import LiveOperation
 from objectql.realtime.windows import WindowChange
 from objectql.realtime.wire import dumps
 from objectql.resolvers.context import GraphQLContext, Row
@@ -40,17 +39,10 @@ from objectql.resolvers.where import where_to_filter
 KINDS = ("created", "updated", "deleted", "changed", "aggregate", "window")
 
 
-@dataclass(frozen=True)
-class SubscriptionPlan:
-    kind: str
-    request: SubscriptionRequest
-    renderer: GraphQLRenderer
-
-
 def root_fields(executor: GraphQLExecutor) -> dict[str, tuple[str, str]]:
     """``ordersChanged`` → ("orders", "changed") for every object."""
     out: dict[str, tuple[str, str]] = {}
-    for obj in executor.app.registry:
+    for obj in executor.engine.registry:
         for kind in KINDS:
             out[f"{camel(obj.name)}{kind.capitalize()}"] = (obj.name, kind)
     return out
@@ -60,7 +52,7 @@ def permission_scope(executor: GraphQLExecutor, user: User | None) -> Hashable:
     """What decides a user's view of every object (lookups may reach any of them)."""
     if user is None:
         return ("system",)
-    claims = sorted({c for p in executor.app.policies.values() for c in p.rule_claims})
+    claims = sorted({c for p in executor.engine.policies.values() for c in p.rule_claims})
     return (user.is_anonymous, tuple(sorted(user.roles)), tuple(repr(user.claim(c)) for c in claims))
 
 
@@ -71,15 +63,15 @@ class AggregateRenderer:
         self.user = user
         self.key = ("graphql-aggregate", prepared.cache_key, scope)
 
-    async def __call__(self, groups: list[dict[str, Any]]) -> str:
-        rows = [aggregate_row(group) for group in groups]
-        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), rows)
+    async def __call__(self, buckets: list[dict[str, Any]]) -> str:
+        rows = [aggregate_row(bucket) for bucket in buckets]
+        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.engine, self.user), rows)
         return dumps(result)
 
 
 def plan_aggregate(
     executor: GraphQLExecutor, prepared: Prepared, user: User | None, object_name: str, field: FieldNode, args: Any
-) -> LiveAggregate:
+) -> LiveOperation:
     asked: dict[str, Any] = {"count": True}
     if field.selection_set is not None:
         for sub in selected_fields(field.selection_set, prepared.fragments):
@@ -88,16 +80,19 @@ def plan_aggregate(
                 asked.setdefault(sub.name.value, []).extend(n for n in names if n != "__typename")
     group_by = [g.value if isinstance(g, Enum) else g for g in args.get("groupBy") or []]
     # Checked here, so errors name what the document wrote (groupBy[0], ordersAggregate.sum.cost).
-    policy = executor.app.policies[object_name]
+    policy = executor.engine.policies[object_name]
     policy.require("read", user)
     try:
-        obj = executor.app.registry.get(object_name)
+        obj = executor.engine.registry.get(object_name)
         parse_aggregate(obj, lambda f: policy.can_read_field(f, user), **asked, group_by=group_by)
     except (InvalidRequest, Forbidden) as exc:
         raise renamed(exc, root=field.name.value) from None
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     renderer = AggregateRenderer(executor, prepared, user, permission_scope(executor, user))
-    return LiveAggregate(object_name, filters, asked, group_by, renderer)
+    request = AggregateRequest(
+        object_name, user, filters=filters, aggregate=asked, group_by=group_by, renderer=renderer
+    )
+    return LiveOperation(request)
 
 
 class WindowChangeRenderer:
@@ -123,18 +118,18 @@ class WindowChangeRenderer:
             )
             for change in changes
         ]
-        context = GraphQLContext(self.executor.app, self.user)
+        context = GraphQLContext(self.executor.engine, self.user)
         return [dumps(result) for result in await self.executor.run_each(self.prepared, context, roots)]
 
 
 def plan_window(
     executor: GraphQLExecutor, prepared: Prepared, user: User | None, object_name: str, field: FieldNode, args: Any
-) -> LiveWindow:
+) -> LiveOperation:
     """A ``<x>Window`` subscription: the fields its ``record`` selects (all readable, lookups too), its sort
     and limit (checked here, so errors name ``orderBy`` and ``limit``). ``after`` is accepted and changes
     nothing: a window always starts from its snapshot."""
-    executor.app.policies[object_name].require("read", user)
-    obj = executor.app.registry.get(object_name)
+    executor.engine.policies[object_name].require("read", user)
+    obj = executor.engine.registry.get(object_name)
     selected: set[str] = set()
     name = field.name.value
     if field.selection_set is not None:
@@ -147,14 +142,17 @@ def plan_window(
         [item["field"].value if isinstance(item["field"], Enum) else item["field"], _direction(item.get("direction"))]
         for item in args.get("orderBy") or []
     ]
-    policy = executor.app.policies[object_name]
+    policy = executor.engine.policies[object_name]
     try:
         parse_window(obj, lambda f: policy.can_read_field(f, user), sort=sort, limit=args.get("limit"))
     except (InvalidRequest, Forbidden) as exc:
         raise renamed(exc) from None
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     renderer = WindowChangeRenderer(executor, prepared, fields, user, permission_scope(executor, user))
-    return LiveWindow(object_name, filters, fields, sort, args.get("limit"), renderer)
+    limit = args.get("limit")
+    return LiveOperation(
+        WindowRequest(object_name, user, filters=filters, fields=fields, sort=sort, limit=limit, renderer=renderer)
+    )
 
 
 def _direction(value: Any) -> str:
@@ -163,9 +161,7 @@ def _direction(value: Any) -> str:
     return str(value.value if isinstance(value, Enum) else value)
 
 
-def plan(
-    executor: GraphQLExecutor, prepared: Prepared, user: User | None
-) -> SubscriptionPlan | LiveAggregate | LiveWindow:
+def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> LiveOperation:
     """Check a subscription document and plan it for the hub; raises ObjectQL errors.
 
     Permissions on the object and its fields are checked when the realtime core compiles the request.
@@ -190,8 +186,8 @@ def plan(
                     records.append((sub.selection_set, f"{name}.{sub.name.value}"))
     elif kind != "deleted" and selection is not None:
         records.append((selection, name))
-    obj = executor.app.registry.get(object_name)
-    executor.app.policies[object_name].require("read", user)
+    obj = executor.engine.registry.get(object_name)
+    executor.engine.policies[object_name].require("read", user)
     selected: set[str] = set()
     for record_selection, at in records:
         selected |= _names(record_selection, prepared.fragments)
@@ -201,11 +197,18 @@ def plan(
     filters = AllOf(where_to_filter(args.get("where")), args.get("filters"), labels=("where", None))
     record_id = args.get("id") if kind == "changed" else None
     after = _seq(args.get("after")) if kind == "changed" else None
-    request = SubscriptionRequest(
-        object_name, user, filters=filters, fields=projection, record_id=record_id, resume_from=after
-    )
     renderer = GraphQLRenderer(executor, prepared, kind, selected, user, permission_scope(executor, user))
-    return SubscriptionPlan(kind, request, renderer)
+    return LiveOperation(
+        RowsRequest(
+            object_name,
+            user,
+            filters=filters,
+            fields=projection,
+            record_id=record_id,
+            resume_from=after,
+            renderer=renderer,
+        )
+    )
 
 
 class GraphQLRenderer:
@@ -262,7 +265,7 @@ class GraphQLRenderer:
 
     async def _execute(self, value: Any) -> str:
         # A subscription root field resolves to the root value itself: the event's payload.
-        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.app, self.user), value)
+        result = await self.executor.run(self.prepared, GraphQLContext(self.executor.engine, self.user), value)
         return dumps(result)
 
 
@@ -293,8 +296,8 @@ def _require_readable(
     path: str,
 ) -> None:
     """Forbidden unless ``user`` may read every field the selection names, through ``_ref`` lookups too."""
-    obj = executor.app.registry.get(object_name)
-    policy = executor.app.policies[object_name]
+    obj = executor.engine.registry.get(object_name)
+    policy = executor.engine.policies[object_name]
     policy.require("read", user)
     for n in sorted(_names(selection, fragments)):
         if n in obj.fields and not policy.can_read_field(n, user):

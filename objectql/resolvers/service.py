@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from objectql.engine.user import User
-from objectql.realtime.operations import LiveAggregate, LiveWindow
+from objectql.realtime.operations import LiveOperation
 from objectql.resolvers.executor import GraphQLExecutor, Prepared, is_subscription
-from objectql.resolvers.live import SubscriptionPlan, plan
+from objectql.resolvers.live import plan
 
 
 class GraphQLService:
@@ -29,5 +29,5 @@ class GraphQLService:
     async def execute(self, prepared: Prepared, user: User | None) -> dict[str, Any]:
         return await self.executor.execute(prepared, user)
 
-    def live(self, prepared: Prepared, user: User | None) -> SubscriptionPlan | LiveAggregate | LiveWindow:
+    def live(self, prepared: Prepared, user: User | None) -> LiveOperation:
         return plan(self.executor, prepared, user)

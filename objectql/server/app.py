@@ -63,8 +63,8 @@ def create_app(
     ``presence.yml``), or serving ``engine``, an :class:`ObjectQL` its caller owns.
 
     On start-up it loads the definitions, syncs the schema, inserts seed data into empty objects (not into a
-    given engine: its owner seeds it) and keeps what the routes use on ``app.state``: ``objectql`` (the
-    engine), ``realtime`` (hub, presence, connections), ``policy`` (authentication, origins, limits) and
+    given engine: its owner seeds it) and keeps what the routes use on ``app.state``: ``engine`` (the
+    ObjectQL engine), ``realtime`` (hub, presence, connections), ``policy`` (authentication, origins, limits) and
     ``graphql`` (the document runner). On shutdown it stops its tasks and closes the engine it opened.
     ``tune_gc`` applies the server's collector policy to the whole process: ``objectql serve`` asks for it,
     an app embedded in another never does (docs/embedding.md).
@@ -72,16 +72,17 @@ def create_app(
     if app_dir is None and engine is None:
         raise ValueError("create_app needs an app directory or an engine")
     policy = ServerPolicy.from_settings(settings)
+    given = engine  # the caller's engine, if any: it is opened (when it is not yet) but never closed here
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await policy.authenticator.start()  # a JWKS URL's keys, before the first token arrives
             stack.push_async_callback(policy.authenticator.stop)
-            served = engine
-            if served is None:
+            engine = given
+            if engine is None:
                 assert app_dir is not None
-                served = ObjectQL(
+                engine = ObjectQL(
                     objects=app_dir,
                     database_url=settings.database_url,
                     allow_anonymous=not settings.auth_enabled,
@@ -90,20 +91,20 @@ def create_app(
                     max_groups=settings.aggregate_max_groups,
                     max_text_length=settings.max_text_length,
                 )
-                await served.init()
-                stack.push_async_callback(served.close)
-                await load_seed(served, app_dir)
-            elif not served.ready:
-                await served.init()
-                stack.push_async_callback(served.close)
-            pruner = OutboxPruner(served, batch=settings.outbox_prune_batch)
+                await engine.init()
+                stack.push_async_callback(engine.close)
+                await load_seed(engine, app_dir)
+            elif not engine.ready:
+                await engine.init()
+                stack.push_async_callback(engine.close)
+            pruner = OutboxPruner(engine, batch=settings.outbox_prune_batch)
             pruner.start()
             stack.push_async_callback(pruner.stop)
             realtime = Realtime(
-                EngineSource(served),
+                EngineSource(engine),
                 backend_for_url(settings.broker_url),
                 PlainPresence(),
-                ChannelGate(served, load_channel_rules(app_dir) if app_dir is not None else ChannelRules()),
+                ChannelGate(engine, load_channel_rules(app_dir) if app_dir is not None else ChannelRules()),
                 prefix=settings.broker_prefix,
                 presence_heartbeat=settings.presence_heartbeat,
                 presence_timeout=settings.presence_timeout,
@@ -112,19 +113,19 @@ def create_app(
             )
             await realtime.start()
             stack.push_async_callback(realtime.stop)
-            metrics = Metrics(served, realtime)
+            metrics = Metrics(engine, realtime)
             stack.callback(metrics.close)
             app.state.metrics = metrics
             app.state.settings = settings
-            app.state.objectql = served
+            app.state.engine = engine
             app.state.realtime = realtime
             app.state.policy = policy
             if tune_gc:
                 tune_collector()
                 freeze_startup_objects()
             executor = GraphQLExecutor(
-                served,
-                build_schema(served.registry),
+                engine,
+                build_schema(engine.registry),
                 introspection=settings.graphql_introspection,
                 suggestions=settings.graphql_suggestions,
                 max_cost=settings.graphql_max_cost,
@@ -135,14 +136,14 @@ def create_app(
             log.info(
                 "serving %s: %d object(s) on %s",
                 app_dir if app_dir is not None else "an embedded engine",
-                len(served.registry),
-                redact_url(served.database_url),
+                len(engine.registry),
+                redact_url(engine.database_url),
             )
             try:
                 yield
             finally:
                 # From here on /health answers 503, so a load balancer stops routing here before the close.
-                app.state.objectql = None
+                app.state.engine = None
 
     routes = [
         Route("/health", ready, methods=["GET"]),

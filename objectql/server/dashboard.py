@@ -142,7 +142,7 @@ def names_of(registry: Registry, obj: ObjectDef) -> dict[str, Any] | None:
 
 async def dashboard(request: Request) -> Response:
     """``GET /``: the dashboard page; ``?object=<name>`` picks the object (by default the featured one)."""
-    engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
+    engine: ObjectQL | None = getattr(request.app.state, "engine", None)
     if engine is None:
         return PlainTextResponse("starting", status_code=503)
     names = engine.registry.names()
@@ -182,7 +182,7 @@ async def dashboard(request: Request) -> Response:
 
 async def dashboard_records(request: Request) -> Response:
     """``GET /api/dashboard/{object}``: the newest records the caller may read, and the seq before them."""
-    engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
+    engine: ObjectQL | None = getattr(request.app.state, "engine", None)
     policy: ConnectionPolicy | None = getattr(request.app.state, "policy", None)
     if engine is None or policy is None:
         return PlainTextResponse("starting", status_code=503)

@@ -23,7 +23,7 @@ async def live(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    engine: ObjectQL | None = getattr(request.app.state, "objectql", None)
+    engine: ObjectQL | None = getattr(request.app.state, "engine", None)
     if engine is None:
         return _unavailable("the server is starting")
     if not engine.ready:

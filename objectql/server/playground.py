@@ -132,7 +132,7 @@ class PlaygroundPage:
                 log.warning("GraphQL playground not built: no bundle in %s (run `make playground`)", self.dist_dir)
                 self._warned = True
             return PlainTextResponse(NOT_BUILT, status_code=503, headers={"cache-control": "no-store"})
-        engine = getattr(request.app.state, "objectql", None)
+        engine = getattr(request.app.state, "engine", None)
         example = await example_document(engine, self._users(engine.registry)) if engine is not None else GENERIC
         page = PAGE.format(
             css=f"{root}{ASSETS_PATH}/{manifest['css']}",

@@ -17,7 +17,7 @@ import sqlite3
 
 from sqlalchemy import make_url, text
 
-from objectql.engine.database import create_engine, normalise_url
+from objectql.engine.database import create_sql_engine, normalise_url
 from objectql.server.hosts import url_host
 from objectql.server.settings import redact_url
 
@@ -79,7 +79,7 @@ def _open_sqlite(database: str | None) -> None:
 
 
 async def _open(url: str) -> None:
-    engine = create_engine(url)
+    engine = create_sql_engine(url)
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -28,9 +28,9 @@ def prune_interval(retention: float) -> float:
 
 
 class OutboxPruner:
-    def __init__(self, app: ObjectQL, interval: float | None = None, *, batch: int = DEFAULT_PRUNE_BATCH) -> None:
-        self.app = app
-        self.interval = interval if interval is not None else prune_interval(app.outbox_retention)
+    def __init__(self, engine: ObjectQL, interval: float | None = None, *, batch: int = DEFAULT_PRUNE_BATCH) -> None:
+        self.engine = engine
+        self.interval = interval if interval is not None else prune_interval(engine.outbox_retention)
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
         self._outage = Outage(
@@ -50,9 +50,9 @@ class OutboxPruner:
 
     async def run_once(self) -> int:
         """Prune now; returns how many events were deleted."""
-        deleted = await self.app.prune_events(batch=self.batch)
+        deleted = await self.engine.prune_events(batch=self.batch)
         if deleted:
-            log.info("outbox: pruned %d event(s) older than %ss", deleted, self.app.outbox_retention)
+            log.info("outbox: pruned %d event(s) older than %ss", deleted, self.engine.outbox_retention)
         return deleted
 
     async def tick(self) -> None:

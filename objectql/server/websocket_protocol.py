@@ -3,7 +3,7 @@
 Fan-out sends one change to thousands of sockets. Through ASGI each send walks Starlette's and uvicorn's
 send path and has websockets build the same frame again; here the realtime core builds a group's frame once
 and hands the bytes to each socket through the ``objectql.websocket.frames`` ASGI extension
-(:class:`objectql.realtime.transports.sockets.FrameWriter`). Everything else — the handshake, reading,
+(:class:`objectql.realtime.transports.sockets.WebSocketFrameWriter`). Everything else — the handshake, reading,
 pings, closing, flow control — stays uvicorn's. Without this protocol (another server, another uvicorn
 WebSocket implementation) the extension is absent and the transports send through plain ASGI.
 
@@ -54,10 +54,10 @@ class FramesProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][FRAMES_EXTENSION] = FrameWriter(self)
+            scope["extensions"][FRAMES_EXTENSION] = UvicornFrameWriter(self)
 
 
-class FrameWriter:
+class UvicornFrameWriter:
     """Writes complete frames to one socket, between uvicorn's own frames (never inside one)."""
 
     __slots__ = ("_protocol", "deflate")

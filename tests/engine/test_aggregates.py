@@ -213,7 +213,7 @@ def test_sql_aggregates_equal_a_plain_computation(database: str, tmp_path: Path)
         table = app.tables["items"]
 
         async def reload(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            async with app.engine.begin() as conn:
+            async with app.sql_engine.begin() as conn:
                 await conn.execute(delete(table))
             for record in records:
                 await app.object("items").create(record)

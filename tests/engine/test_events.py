@@ -116,12 +116,12 @@ async def test_pruning_deletes_events_older_than_retention_but_keeps_the_newest(
         await app.object("orders").create({"total": i})
     table = app.outbox.events
     old = datetime.now(UTC) - timedelta(days=2)
-    async with app.engine.begin() as conn:
+    async with app.sql_engine.begin() as conn:
         await conn.execute(update(table).where(table.c.seq <= 2).values(ts=old))
     assert await app.prune_events() == 2
     assert [e.seq for e in await app.events(after=0)] == [3, 4]
     assert await app.oldest_seq() == 3
-    async with app.engine.begin() as conn:
+    async with app.sql_engine.begin() as conn:
         await conn.execute(update(table).values(ts=old))
     await app.prune_events(retention=60)
     assert [e.seq for e in await app.events(after=0)] == [4]

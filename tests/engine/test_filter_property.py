@@ -240,7 +240,7 @@ def test_sql_and_matcher_agree_on_generated_records_and_filters(database: str, t
         checked = {"filters": 0, "non_empty": 0}
 
         async def reload(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            async with app.engine.begin() as conn:
+            async with app.sql_engine.begin() as conn:
                 await conn.execute(delete(table))
             repo = app.object("items")
             for i, record in enumerate(records):

@@ -150,7 +150,7 @@ async def test_after_create_runs_after_commit_and_sees_the_committed_row(app: Ob
 
     async def after(ctx: HookContext) -> None:
         # A fresh connection: only committed data is visible to it.
-        async with app.engine.connect() as conn:
+        async with app.sql_engine.connect() as conn:
             from sqlalchemy import select
 
             table = app.tables["orders"]

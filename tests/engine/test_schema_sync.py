@@ -33,7 +33,7 @@ async def inspect_table(app: ObjectQL, table: str) -> tuple[set[str], set[str]]:
         insp = inspect(conn)
         return {c["name"] for c in insp.get_columns(table)}, {i["name"] for i in insp.get_indexes(table)}
 
-    async with app.engine.connect() as conn:
+    async with app.sql_engine.connect() as conn:
         return await conn.run_sync(read)  # type: ignore[no-any-return]
 
 

@@ -46,7 +46,7 @@ async def test_a_create_makes_one_trip_per_statement_and_one_for_the_commit(
     statements: list[str] = []
     trips: list[str] = []
     listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
-    event.listen(app.engine.sync_engine, "before_cursor_execute", listener)
+    event.listen(app.sql_engine.sync_engine, "before_cursor_execute", listener)
     original = sqlite_driver.run_statement
     monkeypatch.setattr(sqlite_driver, "run_statement", lambda *a: trips.append(a[1]) or original(*a))
     import aiosqlite
@@ -61,7 +61,7 @@ async def test_a_create_makes_one_trip_per_statement_and_one_for_the_commit(
     try:
         await orders.create({"total": 2, "status": "paid"})
     finally:
-        event.remove(app.engine.sync_engine, "before_cursor_execute", listener)
+        event.remove(app.sql_engine.sync_engine, "before_cursor_execute", listener)
     assert trips[:-1] == statements and trips[-1] == "COMMIT"
     assert statements[0].startswith("BEGIN IMMEDIATE")
 
@@ -70,7 +70,7 @@ async def test_rows_counts_and_errors_come_back_as_from_any_dbapi_cursor(app: Ob
     orders = app.object("orders")
     for i in range(5):
         await orders.create({"total": i, "code": f"c{i}", "status": "paid" if i % 2 else "pending"})
-    async with app.engine.begin() as conn:
+    async with app.sql_engine.begin() as conn:
         result = await conn.execute(text("SELECT code, total FROM orders WHERE total >= :t ORDER BY total"), {"t": 2})
         assert list(result.keys()) == ["code", "total"]
         assert [tuple(r) for r in result] == [("c2", 2.0), ("c3", 3.0), ("c4", 4.0)]
@@ -89,6 +89,6 @@ async def test_every_connection_has_the_exact_sum_aggregate(app: ObjectQL) -> No
     orders = app.object("orders")
     for total in (0.1, 0.2, 0.3):
         await orders.create({"total": total})
-    async with app.engine.connect() as conn:
+    async with app.sql_engine.connect() as conn:
         (raw,) = (await conn.execute(text("SELECT objectql_exact_sum(total, 1) FROM orders"))).one()
     assert int(raw) / 2**1074 == 0.6  # the exact total, in units of 2**-1074: rounded once, not 0.6000000000000001

@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from objectql.realtime.aggregates import AggregateGroup
 from objectql.resolvers import live
 from tests.graphql.wsclient import PROTOCOLS, TRANSPORTS, open_ws, result
 from tests.realtime.conftest import SECRET, ServerFactory, settle
@@ -38,7 +39,7 @@ async def test_each_result_is_the_aggregate_query_at_that_moment(live_server: Se
                 ]
             }
         }
-    assert server.realtime.require_aggregates().group_count == 1
+    assert server.group_count(AggregateGroup) == 1
 
     await orders.create({"status": "paid", "total": Decimal("0.75"), "qty": 4})
     await orders.create({"status": "pending", "total": Decimal("2"), "qty": 2})
@@ -52,10 +53,10 @@ async def test_each_result_is_the_aggregate_query_at_that_moment(live_server: Se
     for client in clients:
         await client.ws.close()
     for _ in range(100):
-        if not server.realtime.require_aggregates().group_count:
+        if not server.group_count(AggregateGroup):
             break
         await settle(server)
-    assert server.realtime.require_aggregates().group_count == 0  # closing released the shared state
+    assert server.group_count(AggregateGroup) == 0  # closing released the shared state
 
 
 async def test_graphql_sse_streams_the_aggregate(live_server: ServerFactory) -> None:

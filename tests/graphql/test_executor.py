@@ -62,7 +62,7 @@ async def test_one_execution_gives_each_event_its_own_result(
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    sync_engine = engine.engine.sync_engine
+    sync_engine = engine.sql_engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", record)
     try:
         results = await executor.run_each(prepared, GraphQLContext(engine, None), roots)

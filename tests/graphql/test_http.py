@@ -208,7 +208,7 @@ async def test_lookup_refs_are_batched_into_one_query(live_server: ServerFactory
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    sync_engine = server.engine.engine.sync_engine
+    sync_engine = server.engine.sql_engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", record)
     try:
         body = await gql(server, "{ ordersList { id customer_ref { name } } }")

@@ -20,7 +20,7 @@ from graphql import (
 )
 
 from objectql import ObjectQL
-from objectql.resolvers.executor import DEFAULT_MAX_COST
+from objectql.resolvers.executor import DEFAULT_MAX_COST, graphql_schema_of
 from objectql.resolvers.measure import FragmentCycle, OperationMeasure, measure
 from objectql.schema.builder import build_schema as build_strawberry_schema
 from objectql.server.development import dev_users
@@ -128,7 +128,7 @@ def test_introspection_costs_its_selections_without_list_sizes() -> None:
 async def test_the_playgrounds_example_documents_are_far_below_the_default_bound() -> None:
     shop = ROOT / "examples" / "shop"
     async with ObjectQL(shop, "sqlite+aiosqlite://") as engine:
-        schema = build_strawberry_schema(engine.registry)._schema
+        schema = graphql_schema_of(build_strawberry_schema(engine.registry))
         document = parse(await example_document(engine, dev_users(shop, engine.registry)))
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]

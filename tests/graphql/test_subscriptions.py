@@ -180,7 +180,7 @@ async def test_after_outside_retention_ends_the_subscription_with_reset(live_ser
     for i in range(4):
         await server.engine.object("orders").create({"total": i})
     table = server.engine.outbox.events
-    async with server.engine.engine.begin() as conn:
+    async with server.engine.sql_engine.begin() as conn:
         await conn.execute(update(table).values(ts=datetime.now(UTC) - timedelta(days=3)))
     await server.engine.prune_events()
     client = await open_ws(server)

@@ -58,7 +58,7 @@ class LiveServer:
 
     @property
     def engine(self) -> ObjectQL:
-        engine: ObjectQL = self.app.state.objectql
+        engine: ObjectQL = self.app.state.engine
         return engine
 
     @property
@@ -75,6 +75,10 @@ class LiveServer:
         """New per-connection limits, for the connections opened from now on."""
         policy = self.policy
         self.app.state.policy = dataclasses.replace(policy, limits=dataclasses.replace(policy.limits, **limits))
+
+    def group_count(self, kind: type) -> int:
+        """The live groups of one kind (:class:`AggregateGroup`, :class:`WindowGroup`, :class:`RowsGroup`)."""
+        return len(self.realtime.require_hub().groups_of(kind))
 
     def token(self, sub: str, roles: list[str], ttl: float = 3600, **claims: Any) -> str:
         return str(self.policy.authenticator.mint(sub, roles, ttl, claims or None))

@@ -14,10 +14,11 @@ from objectql import ObjectQL, User
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import build_view
 from objectql.realtime import changes
-from objectql.realtime import hub as hub_module
+from objectql.realtime import rows as rows_module
 from objectql.realtime.connection import Connection
 from objectql.realtime.feed import EventFeed
-from objectql.realtime.hub import Enclosed, Hub, Subscription
+from objectql.realtime.hub import Hub
+from objectql.realtime.rows import Enclosed, RowsSubscription, join
 
 ORDERS = """
 fields:
@@ -78,7 +79,7 @@ def make_hub() -> Hub:
 def subscribe(hub: Hub, engine: ObjectQL, sid: str, user: User | None = None, **kw: Any) -> Connection:
     conn = Connection(Recorder(), queue_size=100)
     view = build_view(engine, "orders", user, **kw)
-    hub.add(Subscription(conn, sid, view, frame=Enclosed(f'{{"id":"{sid}",')))
+    join(hub, RowsSubscription(conn, sid, view, frame=Enclosed(f'{{"id":"{sid}",')))
     return conn
 
 
@@ -136,10 +137,10 @@ async def test_removing_the_last_member_drops_the_group_and_its_index_entries(en
     hub = make_hub()
     conn = Connection(Recorder(), queue_size=10)
     view = build_view(engine, "orders", None, filters=[["customer", "in", ["a", "b"]]])
-    sub = Subscription(conn, "s", view)
-    hub.add(sub)
-    hub.remove(sub)
-    hub.remove(sub)  # idempotent
+    sub = RowsSubscription(conn, "s", view)
+    join(hub, sub)
+    sub.drop()
+    sub.drop()  # idempotent
     assert hub.group_count == 0 and hub.subscription_count == 0
     hub.dispatch(event(1, {"id": "o1", "status": "paid", "customer": "a", "owner": None}))
     assert conn.pending == 0
@@ -148,8 +149,8 @@ async def test_removing_the_last_member_drops_the_group_and_its_index_entries(en
 async def test_held_messages_are_released_after_what_the_snapshot_covered(engine: ObjectQL) -> None:
     hub = make_hub()
     conn = Connection(Recorder(), queue_size=10)
-    sub = Subscription(conn, "s", build_view(engine, "orders", None), frame=Enclosed('{"id":"s",'))
-    hub.add(sub, hold=True)
+    sub = RowsSubscription(conn, "s", build_view(engine, "orders", None), frame=Enclosed('{"id":"s",'))
+    join(hub, sub, hold=True)
     for seq in (1, 2, 3):
         hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))
     assert conn.pending == 0
@@ -238,11 +239,13 @@ async def test_a_slow_renderer_delays_only_its_own_group(engine: ObjectQL) -> No
     for i, socket in enumerate(slow_sockets):
         conn = Connection(socket, queue_size=100)
         conn.start()
-        hub.add(Subscription(conn, f"g{i}", build_view(engine, "orders", None), frame=Enclosed("{"), renderer=slow))
+        join(
+            hub, RowsSubscription(conn, f"g{i}", build_view(engine, "orders", None), frame=Enclosed("{"), renderer=slow)
+        )
     fast_socket = Recorder()
     fast = Connection(fast_socket, queue_size=100)
     fast.start()
-    hub.add(Subscription(fast, "p", build_view(engine, "orders", None), frame=Enclosed('{"id":"p",')))
+    join(hub, RowsSubscription(fast, "p", build_view(engine, "orders", None), frame=Enclosed('{"id":"p",')))
     for seq in (1, 2, 3):
         hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))
     # The dispatcher went on while the slow group's first render waits: the other group has everything.
@@ -259,11 +262,11 @@ async def test_a_slow_renderer_delays_only_its_own_group(engine: ObjectQL) -> No
 async def test_a_render_backlog_past_its_bound_closes_the_group_with_1013(
     engine: ObjectQL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub_module, "RENDER_BACKLOG", 5)
+    monkeypatch.setattr(rows_module, "RENDER_BACKLOG", 5)
     hub = make_hub()
     slow = GatedRenderer()
     conn = Connection(Recorder(), queue_size=100)
-    hub.add(Subscription(conn, "g", build_view(engine, "orders", None), renderer=slow))
+    join(hub, RowsSubscription(conn, "g", build_view(engine, "orders", None), renderer=slow))
     bystander = subscribe(hub, engine, "p")
     for seq in range(1, 8):  # one in flight, five waiting, the seventh overflows
         hub.dispatch(event(seq, {"id": f"o{seq}", "status": "paid", "customer": "c", "owner": None}))

@@ -15,7 +15,7 @@ import pytest
 
 from objectql.engine.user import User
 from objectql.realtime import aggregates
-from objectql.realtime.aggregates import wire_groups
+from objectql.realtime.aggregates import AggregateGroup, wire_groups
 from tests.conftest import OWNER_ROWS_HIDDEN_COST
 from tests.graphql.wsclient import PROTOCOLS, open_ws
 from tests.realtime.conftest import SECRET, Client, LiveServer, Outage, ServerFactory, connect, settle
@@ -160,7 +160,7 @@ async def test_identical_aggregates_share_one_group(live_server: ServerFactory) 
         await client.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": {"count": True}})
         await client.expect("subscribed")
         await client.expect("aggregate")
-    assert server.realtime.require_aggregates().group_count == 1
+    assert server.group_count(AggregateGroup) == 1
     await server.engine.object("orders").create({"qty": 1})
     for client in clients:
         assert (await latest(client, server))["groups"] == [{"key": {}, "count": 1}]
@@ -169,10 +169,10 @@ async def test_identical_aggregates_share_one_group(live_server: ServerFactory) 
     for client in clients[1:]:
         await client.ws.close()
     for _ in range(100):
-        if server.realtime.require_aggregates().group_count == 0:
+        if server.group_count(AggregateGroup) == 0:
             break
         await settle(server)
-    assert server.realtime.require_aggregates().group_count == 0
+    assert server.group_count(AggregateGroup) == 0
 
 
 async def test_sse_streams_aggregate_events(live_server: ServerFactory) -> None:
@@ -187,6 +187,7 @@ async def test_sse_streams_aggregate_events(live_server: ServerFactory) -> None:
     ):
         assert stream.status_code == 200
         lines = stream.aiter_lines()
+        assert await anext(lines) == "retry: 3000"  # every stream starts alike, whatever it watches
 
         async def next_event() -> tuple[str, dict[str, Any], str]:
             kind = event_id = ""
@@ -368,7 +369,7 @@ async def test_an_aggregate_with_too_many_groups_ends_with_too_many_groups(
     await client.expect("subscribed")
     error = await client.expect("error")
     assert error["id"] == "a" and error["code"] == "TOO_MANY_GROUPS" and error["details"] == {"limit": 3}
-    assert server.realtime.require_aggregates().group_count == 0  # nothing left to read again
+    assert server.group_count(AggregateGroup) == 0  # nothing left to read again
     await client.send({"type": "unsubscribe", "id": "a"})
     assert (await client.expect("error"))["code"] == "NOT_FOUND"  # it ended
 
@@ -379,7 +380,7 @@ async def test_an_aggregate_with_too_many_groups_ends_with_too_many_groups(
     await orders.update((await orders.find(filters=[["qty", "=", 3]]))[0]["id"], {"qty": -1})
     error = await client.expect("error")
     assert error["id"] == "b" and error["code"] == "TOO_MANY_GROUPS"
-    assert server.realtime.require_aggregates().group_count == 0
+    assert server.group_count(AggregateGroup) == 0
     await client.nothing(server)
     assert not [r for r in caplog.records if r.levelname == "ERROR" or "failed" in r.getMessage()]
 

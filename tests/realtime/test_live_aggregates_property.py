@@ -75,7 +75,7 @@ def test_every_aggregate_message_equals_the_engine_at_its_seq(database: str, tmp
                 return seq, states
 
             async def run(ops: list[tuple[Any, ...]]) -> None:
-                async with engine.engine.begin() as conn:
+                async with engine.sql_engine.begin() as conn:
                     await conn.execute(delete(engine.tables["orders"]))
                 states: dict[int, Any] = {}
                 seq, state = await expected()

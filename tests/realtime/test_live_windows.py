@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from objectql.engine.user import User
+from objectql.realtime.windows import WindowGroup
 from objectql.resolvers import executor
 from tests.graphql.wsclient import PROTOCOLS, open_ws
 from tests.realtime.conftest import SECRET, Client, LiveServer, Outage, ServerFactory, connect, drain, settle
@@ -187,8 +188,7 @@ async def test_identical_windows_share_one_group(live_server: ServerFactory) -> 
     windows = [await open_window(c) for c in clients]
     smaller = await connect(server)
     await open_window(smaller, limit=2)
-    live = server.realtime.require_windows()
-    assert live.group_count == 2  # five equal windows, and one of another size
+    assert server.group_count(WindowGroup) == 2  # five equal windows, and one of another size
     await orders.create({"status": "paid", "total": Decimal("7"), "owner": "x"})
     want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
     for client, window in zip(clients, windows, strict=True):
@@ -198,10 +198,10 @@ async def test_identical_windows_share_one_group(live_server: ServerFactory) -> 
     for client in [*clients, smaller]:
         await client.ws.close()
     for _ in range(100):
-        if live.group_count == 0:
+        if server.group_count(WindowGroup) == 0:
             break
         await settle(server)
-    assert live.group_count == 0
+    assert server.group_count(WindowGroup) == 0
 
 
 async def test_new_roles_send_a_fresh_snapshot_or_end_the_window(live_server: ServerFactory) -> None:
@@ -232,7 +232,7 @@ async def test_new_roles_send_a_fresh_snapshot_or_end_the_window(live_server: Se
     assert snapshot["type"] == "snapshot" and [r["owner"] for r in snapshot["records"]] == ["sam"]
     await orders.create({"status": "paid", "total": Decimal("5"), "owner": "kim"})
     await client.nothing(server)
-    assert server.realtime.require_windows().group_count == 1
+    assert server.group_count(WindowGroup) == 1
 
 
 async def test_unsubscribe_ends_a_window(live_server: ServerFactory) -> None:
@@ -243,7 +243,7 @@ async def test_unsubscribe_ends_a_window(live_server: ServerFactory) -> None:
     assert (await client.expect("unsubscribed"))["id"] == "w"
     await server.engine.object("orders").create({"status": "paid", "total": Decimal("7"), "owner": "x"})
     await client.nothing(server)
-    assert server.realtime.require_windows().group_count == 0
+    assert server.group_count(WindowGroup) == 0
 
 
 async def test_sse_streams_a_window(live_server: ServerFactory) -> None:
@@ -417,7 +417,7 @@ async def test_a_window_read_during_an_outage_arrives_when_the_database_is_back(
         windows[change["id"]].apply(change)
     want = await expected_window(server.engine, None, "orders", fields=FIELDS, sort=SORT, limit=3)
     assert windows["w"].records == windows["w2"].records == want
-    assert server.realtime.require_windows().group_count == 1
+    assert server.group_count(WindowGroup) == 1
 
 
 async def test_new_roles_during_an_outage_keep_the_windows_first_messages(
@@ -443,7 +443,7 @@ async def test_new_roles_during_an_outage_keep_the_windows_first_messages(
     want = await expected_window(server.engine, User("sam", ("admin",)), "orders", fields=FIELDS, sort=SORT, limit=3)
     assert snapshot["records"] == want and [r["owner"] for r in want] == ["kim", "sam"]
     await client.nothing(server)
-    assert server.realtime.require_windows().group_count == 1
+    assert server.group_count(WindowGroup) == 1
 
 
 # -- the rows a connection's windows may hold -----------------------------------------------------------
@@ -462,7 +462,7 @@ async def test_a_connections_windows_hold_at_most_its_row_budget(live_server: Se
     assert error["id"] == "w2" and error["code"] == "TOO_MANY_ROWS"
     assert error["details"] == {"limit": 50, "held": 30}
     await open_window(client, "w3", limit=20)  # 30 + 20 = 50: within the budget
-    assert server.realtime.require_windows().rows_held(server.realtime.connections.copy().pop()) == 50
+    assert server.realtime.require_context().budget.held(server.realtime.connections.copy().pop()) == 50
     await orders.create({"status": "paid", "total": Decimal(2)})
     assert {m["id"] for m in await drain(client, server)} == {"w1", "w3"}  # both still live
     await client.send({"type": "unsubscribe", "id": "w1"})
@@ -487,3 +487,26 @@ async def test_a_window_past_the_budget_is_refused_on_sse_and_graphql(live_serve
         errors = await client.error("b")
         assert errors[0]["extensions"]["code"] == "TOO_MANY_ROWS"
         await client.ws.close()
+
+
+async def test_a_joiner_s_first_messages_carry_the_seq_of_the_objects_last_change(live_server: ServerFactory) -> None:
+    """Writes to other objects do not concern a window or an aggregate: a subscriber joining one later is
+    told the seq of its own object's last change, as the first subscriber was."""
+    server = await live_server()
+    orders, notes = server.engine.object("orders"), server.engine.object("notes")
+    await orders.create({"status": "paid", "total": Decimal(1)})
+    first = await connect(server)
+    await open_window(first, "w")
+    await first.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": {"count": True}})
+    await first.expect("subscribed")
+    first_aggregate = await first.expect("aggregate")
+    await notes.create({"text": "x"})
+    await notes.create({"text": "y"})
+    await settle(server)
+    joiner = await connect(server)
+    await joiner.send({"type": "subscribe", "id": "w", "object": "orders", "sort": SORT, "limit": 3, "fields": FIELDS})
+    ack, snapshot = await joiner.expect("subscribed"), await joiner.expect("snapshot")
+    assert ack["seq"] == snapshot["seq"] == 1
+    await joiner.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": {"count": True}})
+    assert (await joiner.expect("subscribed"))["seq"] == 3  # an aggregate's ack: every commit dispatched
+    assert (await joiner.expect("aggregate"))["seq"] == first_aggregate["seq"] == 1

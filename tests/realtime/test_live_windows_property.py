@@ -169,7 +169,7 @@ def test_the_window_equals_find_after_every_seq(database: str, tmp_path: Path, t
                 return seq, canonical(rows)
 
             async def run(ops: list[tuple[Any, ...]]) -> None:
-                async with engine.engine.begin() as conn:
+                async with engine.sql_engine.begin() as conn:
                     await conn.execute(delete(engine.tables["orders"]))
                 filters = window_filter(next(examples))
                 ids: list[str] = []

@@ -114,7 +114,7 @@ async def test_resume_from_a_pruned_seq_gets_reset_then_live(live_server: Server
     for i in range(5):
         await orders.create({"total": i})
     table = server.engine.outbox.events
-    async with server.engine.engine.begin() as conn:
+    async with server.engine.sql_engine.begin() as conn:
         await conn.execute(update(table).values(ts=datetime.now(UTC) - timedelta(days=3)))
     await server.engine.prune_events()
     client = await connect(server)

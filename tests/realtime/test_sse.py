@@ -183,7 +183,7 @@ async def keyed_server(live_server: ServerFactory, **env: str) -> LiveServer:
 async def age_and_prune_outbox(server: LiveServer) -> None:
     """Make every retained event old, then prune: only the newest event survives."""
     engine = server.engine
-    async with engine.engine.begin() as conn:
+    async with engine.sql_engine.begin() as conn:
         await conn.execute(update(engine.outbox.events).values(ts=datetime(2000, 1, 1, tzinfo=UTC)))
     await engine.prune_events()
 

@@ -42,7 +42,7 @@ async def test_health_is_ok_once_started_and_the_engine_is_on_app_state(tmp_path
         response = await client.get("/health")
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
-        assert isinstance(app.state.objectql, ObjectQL)
+        assert isinstance(app.state.engine, ObjectQL)
 
 
 async def test_health_is_unavailable_before_start_up(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ async def test_health_is_unavailable_before_start_up(tmp_path: Path) -> None:
 async def test_start_up_loads_the_seed_data(tmp_path: Path) -> None:
     app = create_app(SHOP, settings_for(tmp_path))
     async with running(app):
-        engine: ObjectQL = app.state.objectql
+        engine: ObjectQL = app.state.engine
         ada = await engine.object("customers").find_one("cus_ada")
         assert ada is not None and ada["owner"] == "sam"
         assert await engine.object("orders").count() == 5
@@ -65,12 +65,12 @@ async def test_start_up_loads_the_seed_data(tmp_path: Path) -> None:
 async def test_shutdown_closes_the_engine_and_health_turns_unavailable(tmp_path: Path) -> None:
     app = create_app(SHOP, settings_for(tmp_path))
     async with running(app):
-        engine: ObjectQL = app.state.objectql
-    assert app.state.objectql is None
+        engine: ObjectQL = app.state.engine
+    assert app.state.engine is None
     async with client_for(app) as client:
         assert (await client.get("/health")).status_code == 503
     with pytest.raises(Exception, match="not initialised"):
-        _ = engine.engine
+        _ = engine.sql_engine
 
 
 async def test_without_a_jwt_key_the_server_warns_that_it_runs_open(
@@ -79,7 +79,7 @@ async def test_without_a_jwt_key_the_server_warns_that_it_runs_open(
     caplog.set_level(logging.INFO, logger="objectql")
     app = create_app(SHOP, settings_for(tmp_path))
     async with running(app):
-        assert app.state.objectql.allow_anonymous is True
+        assert app.state.engine.allow_anonymous is True
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "OPEN" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -90,7 +90,7 @@ async def test_with_a_jwt_key_the_server_is_closed_and_never_logs_the_secret(
     caplog.set_level(logging.DEBUG)
     app = create_app(SHOP, settings_for(tmp_path, OBJECTQL_JWT_SECRET=SECRET))
     async with running(app):
-        assert app.state.objectql.allow_anonymous is False
+        assert app.state.engine.allow_anonymous is False
     assert not any("OPEN" in r.getMessage() for r in caplog.records)
     assert SECRET not in caplog.text
 

@@ -197,7 +197,7 @@ def test_config_json_cannot_close_its_script_element() -> None:
 
 async def test_read_endpoint_returns_newest_orders_first_with_the_seq_read_before_them(database_url: str) -> None:
     async with running(SHOP, database_url) as (app, client):
-        engine: ObjectQL = app.state.objectql
+        engine: ObjectQL = app.state.engine
         await engine.object("orders").create({"id": "ord_new", "customer": "cus_ada", "total": 1})
         response = await client.get("/api/dashboard/orders")
         seq = await engine.current_seq()

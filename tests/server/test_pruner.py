@@ -88,7 +88,7 @@ async def test_pruning_deletes_in_batches_each_in_its_own_transaction(tmp_path: 
         def committed(conn: Any) -> None:
             steps.append("commit")
 
-        sync_engine = app.engine.sync_engine
+        sync_engine = app.sql_engine.sync_engine
         sqlalchemy.event.listen(sync_engine, "after_cursor_execute", executed)
         sqlalchemy.event.listen(sync_engine, "commit", committed)
         assert await app.prune_events(batch=4) == 10

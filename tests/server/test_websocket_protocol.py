@@ -52,14 +52,14 @@ async def test_fan_out_goes_through_the_frame_writer_one_frame_per_group(
     assert frame_transports(server) and all(t.frames is not None for t in frame_transports(server))
     written: list[bytes] = []
     built: list[bytes] = []
-    original_write = websocket_protocol.FrameWriter.try_write
+    original_write = websocket_protocol.UvicornFrameWriter.try_write
     original_frame = sockets.text_frame
 
-    def write(self: websocket_protocol.FrameWriter, frame: bytes) -> bool:
+    def write(self: websocket_protocol.UvicornFrameWriter, frame: bytes) -> bool:
         written.append(frame)
         return original_write(self, frame)
 
-    monkeypatch.setattr(websocket_protocol.FrameWriter, "try_write", write)
+    monkeypatch.setattr(websocket_protocol.UvicornFrameWriter, "try_write", write)
     monkeypatch.setattr(sockets, "text_frame", lambda p: built.append(p) or original_frame(p))
     await assert_every_subscriber_gets(server, plain, graphql)
     await settle(server)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from objectql.realtime.backends.base import Backend, BackendReconnected, Message
+from objectql.realtime.backends.base import Backend, BackendReconnected, BrokerMessage
 
 
 def backend_for_url(url: str) -> Backend:
@@ -23,4 +23,4 @@ def backend_for_url(url: str) -> Backend:
     raise ValueError(f"unsupported broker URL scheme {scheme!r} (supported: memory://, redis://, postgresql://)")
 
 
-__all__ = ["Backend", "BackendReconnected", "Message", "backend_for_url"]
+__all__ = ["Backend", "BackendReconnected", "BrokerMessage", "backend_for_url"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Message:
+class BrokerMessage:
     channel: str
     data: str
 
@@ -42,5 +42,5 @@ class Backend(ABC):
     async def publish(self, channel: str, data: str) -> None: ...
 
     @abstractmethod
-    async def next_message(self) -> Message:
+    async def next_message(self) -> BrokerMessage:
         """The next message on a subscribed channel (waits); may raise BackendReconnected."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from objectql.realtime.backends.base import Backend, Message
+from objectql.realtime.backends.base import Backend, BrokerMessage
 
 log = logging.getLogger("objectql.realtime")
 
@@ -17,7 +17,7 @@ QUEUE_SIZE = 10_000
 class MemoryBackend(Backend):
     def __init__(self, url: str = "memory://") -> None:
         self._channels: set[str] = set()
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queue: asyncio.Queue[BrokerMessage] = asyncio.Queue(maxsize=QUEUE_SIZE)
 
     async def connect(self) -> None:
         return None
@@ -33,7 +33,7 @@ class MemoryBackend(Backend):
             return
         if self._queue.full():
             self._queue.get_nowait()
-        self._queue.put_nowait(Message(channel, data))
+        self._queue.put_nowait(BrokerMessage(channel, data))
 
-    async def next_message(self) -> Message:
+    async def next_message(self) -> BrokerMessage:
         return await self._queue.get()

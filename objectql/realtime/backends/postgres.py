@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from objectql.realtime.backends.backoff import Backoff
-from objectql.realtime.backends.base import Backend, BackendReconnected, Message
+from objectql.realtime.backends.base import Backend, BackendReconnected, BrokerMessage
 
 log = logging.getLogger("objectql.realtime")
 
@@ -42,7 +42,7 @@ class PostgresBackend(Backend):
         self.dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self._conn: asyncpg.Connection | None = None
         self._channels: dict[str, str] = {}
-        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queue: asyncio.Queue[BrokerMessage | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._lost = False
 
     async def connect(self) -> None:
@@ -67,7 +67,7 @@ class PostgresBackend(Backend):
             raise ConnectionError("the LISTEN connection is down")
         await conn.execute("SELECT pg_notify($1, $2)", channel_name(channel), data)
 
-    async def next_message(self) -> Message:
+    async def next_message(self) -> BrokerMessage:
         while True:
             if self._lost:
                 await self._reconnect()
@@ -91,7 +91,7 @@ class PostgresBackend(Backend):
         self._conn = conn
 
     def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
-        message = Message(self._channels.get(channel, channel), payload)
+        message = BrokerMessage(self._channels.get(channel, channel), payload)
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:

@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from objectql.realtime.backends.backoff import Backoff
-from objectql.realtime.backends.base import Backend, BackendReconnected, Message
+from objectql.realtime.backends.base import Backend, BackendReconnected, BrokerMessage
 
 log = logging.getLogger("objectql.realtime")
 
@@ -52,7 +52,7 @@ class RedisBackend(Backend):
         assert self._client is not None, "connect() first"
         await self._client.publish(channel, data)
 
-    async def next_message(self) -> Message:
+    async def next_message(self) -> BrokerMessage:
         assert self._pubsub is not None, "connect() first"
         while True:
             try:
@@ -63,7 +63,7 @@ class RedisBackend(Backend):
             if raw is None:
                 continue
             channel, data = raw["channel"], raw["data"]
-            return Message(
+            return BrokerMessage(
                 channel.decode() if isinstance(channel, bytes) else str(channel),
                 data.decode() if isinstance(data, bytes) else str(data),
             )

@@ -8,24 +8,22 @@ every other transport (grouped execution, bounded queue, lossless replay with ``
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from starlette.types import Receive, Send
 
 from objectql.engine.user import User
 from objectql.errors import ObjectQLError
-from objectql.realtime.aggregates import AggregateSubscription
 from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import Ending
-from objectql.realtime.operations import LiveAggregate, LiveWindow, OperationRunner
+from objectql.realtime.live import Ending
+from objectql.realtime.operations import OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.service import Realtime
-from objectql.realtime.transports.protocols.graphql_session import OperationFraming, enclosed, error_object, reset_error
+from objectql.realtime.transports.protocols.graphql_session import OperationFraming, error_object, reset_error
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.sse import PING, Repeating, end_stream, start_stream, watch_disconnect
-from objectql.realtime.vocabulary import CLOSE_NORMAL, EXPIRY_GRACE
-from objectql.realtime.windows import WindowSubscription
+from objectql.realtime.transports.timers import ConnectionTimers
+from objectql.realtime.vocabulary import CLOSE_NORMAL
 from objectql.realtime.wire import dumps
 
 NEXT_PREFIX = "event: next\ndata: "
@@ -70,28 +68,15 @@ async def stream_operation(
     conn.start()
     loop = asyncio.get_running_loop()
     watcher = loop.create_task(watch_disconnect(receive, conn), name=f"graphql-sse watcher {conn.id}")
-    expiry = None
+    timers = ConnectionTimers()
     pending = None
-    aggregate: AggregateSubscription | None = None
-    window: WindowSubscription | None = None
     # Like /api/events: a comment now and then keeps proxies from timing an idle stream out.
     heartbeat = Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING))
     try:
         try:
-            live = operations.live(prepared, user)
-            if isinstance(live, LiveAggregate | LiveWindow):
-                frame = enclosed(NEXT_PREFIX, NEXT_SUFFIX)
-                end = ending(conn)
-                if isinstance(live, LiveAggregate):
-                    aggregate = realtime.open_aggregate(conn, user, live, frame, end)
-                else:
-                    window = realtime.open_window(conn, user, live, frame, end)
-                if ends_at is not None:
-                    expiry = loop.call_later(max(ends_at - time.time() + EXPIRY_GRACE, 0.0), _expire, conn)
-                await conn.closed.wait()
-                return
+            operation = operations.live(prepared, user)
             framing = OperationFraming(NEXT_PREFIX, NEXT_SUFFIX, lambda seq: (last_result([reset_error(seq)]),))
-            pending = await realtime.open(conn, conn.id, live.request, framing, live.renderer)
+            pending = await realtime.open(conn, conn.id, operation.request, framing, end=ending(conn))
         except ObjectQLError as exc:
             conn.push(last_result([error_object(exc)]))
             conn.close(CLOSE_NORMAL)
@@ -99,20 +84,14 @@ async def stream_operation(
             return
         if pending.release() is None:
             conn.close(CLOSE_NORMAL)  # ended by a reset
-        elif ends_at is not None:
-            delay = max(ends_at - time.time() + EXPIRY_GRACE, 0.0)
-            expiry = loop.call_later(delay, _expire, conn)
+        else:
+            timers.set_expiry(ends_at, lambda: _expire(conn))
         await conn.closed.wait()
     finally:
-        if aggregate is not None:
-            realtime.require_aggregates().remove(aggregate)
-        if window is not None:
-            realtime.require_windows().remove(window)
         heartbeat.cancel()
         if pending is not None:
             pending.cancel()
-        if expiry is not None:
-            expiry.cancel()
+        timers.cancel()
         await end_stream(conn, transport, watcher)
 
 

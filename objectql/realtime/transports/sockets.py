@@ -1,7 +1,7 @@
 """Socket adapters: what a :class:`Connection` needs (write, send, close, abort) over WebSockets and streams.
 
 WebSocket messages take the short road when the server offers it: the ``objectql.websocket.frames`` ASGI
-extension (a :class:`FrameWriter`, offered by ``objectql serve``'s uvicorn protocol) takes complete frames,
+extension (a :class:`WebSocketFrameWriter`, offered by ``objectql serve``'s uvicorn protocol) takes complete frames,
 which are built here once per distinct payload — every member of a group that gets the same bytes gets the
 same frame object, compressed once when the connection negotiated permessage-deflate. Without the extension
 the adapter sends through plain ASGI. Either way a send waits for a socket that is backed up (flow control),
@@ -18,8 +18,9 @@ from typing import Any, Protocol
 from starlette.types import Send
 from starlette.websockets import WebSocket
 
+from objectql.realtime.connection import Message
+
 FRAMES_EXTENSION = "objectql.websocket.frames"
-Message = str | bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class Deflate:
     mem_level: int
 
 
-class FrameWriter(Protocol):
+class WebSocketFrameWriter(Protocol):
     """What a server offers under ``scope["extensions"]["objectql.websocket.frames"]``."""
 
     @property
@@ -114,7 +115,9 @@ def _as_bytes(message: Message) -> bytes:
 def abort_asgi(send: Send) -> None:
     """Drop the TCP connection under an ASGI ``send`` without a handshake (a peer that stopped reading).
 
-    ASGI has no abort; uvicorn's protocol objects own the transport, so reach it when it is there.
+    ASGI has no abort; uvicorn's protocol objects own the transport, so reach it when it is there (a seam:
+    docs/architecture.md). Where it is not, nothing happens: the connection counts as closed all the same, and
+    the server's own timeouts end the socket.
     """
     protocol: Any = getattr(send, "__self__", None)
     transport = getattr(protocol, "transport", None)
@@ -126,7 +129,7 @@ class WebSocketTransport:
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         extensions = websocket.scope.get("extensions") or {}
-        self.frames: FrameWriter | None = extensions.get(FRAMES_EXTENSION)
+        self.frames: WebSocketFrameWriter | None = extensions.get(FRAMES_EXTENSION)
 
     def write_now(self, message: Message) -> bool:
         """Write ``message`` at once if the socket takes it (True); False: :meth:`send` it instead."""
@@ -155,7 +158,9 @@ class WebSocketTransport:
         await self.websocket.close(code, reason)
 
     def abort(self) -> None:
-        abort_asgi(self.websocket._send)
+        send = getattr(self.websocket, "_send", None)  # Starlette's ASGI send (a seam: docs/architecture.md)
+        if send is not None:
+            abort_asgi(send)
 
 
 class StreamTransport:

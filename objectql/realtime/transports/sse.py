@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,18 +27,16 @@ from objectql.errors import (
     TooManyRows,
     Unauthenticated,
 )
-from objectql.realtime import opening
-from objectql.realtime.aggregates import AggregateSubscription
-from objectql.realtime.connection import Connection
-from objectql.realtime.live_groups import Ending
-from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.connection import Connection, Message
+from objectql.realtime.live import AggregateRequest, Ending, LiveRequest, ResetReply, RowsRequest, WindowRequest
+from objectql.realtime.opening import Opening
 from objectql.realtime.policy import ConnectionPolicy, Principal, authenticate
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.credentials import sse_token
 from objectql.realtime.transports.sockets import StreamTransport
 from objectql.realtime.transports.state import policy_of, realtime_of
-from objectql.realtime.vocabulary import CLOSE_NORMAL, EVENT_STREAM_HEADERS, EXPIRY_GRACE, RESET_REASON, SSE_RETRY_MS
-from objectql.realtime.windows import WindowSubscription
+from objectql.realtime.transports.timers import ConnectionTimers
+from objectql.realtime.vocabulary import CLOSE_NORMAL, EVENT_STREAM_HEADERS, RESET_REASON, SSE_RETRY_MS
 from objectql.realtime.wire import dumps, loads
 
 STATUS = {
@@ -92,17 +89,28 @@ def change_frame(seq: int, fragment: bytes) -> bytes:
     return b"id: %d\nevent: change\ndata: {%b\n\n" % (seq, fragment)
 
 
+def aggregate_frame(seq: int, fragment: bytes) -> bytes:
+    """A live aggregate's shared ``"seq":…,"groups":[…]`` as an ``aggregate`` event."""
+    return b"id: %d\nevent: aggregate\ndata: {%b}\n\n" % (seq, fragment)
+
+
 class SSEFraming:
-    """A subscription's events on this stream: ``retry`` first, ``change`` events, ``reset``."""
+    """A stream's events, for every kind of request: ``retry`` first, a window's ``snapshot``, ``change`` and
+    ``aggregate`` events, ``reset``."""
 
-    frame = staticmethod(change_frame)
+    change = staticmethod(change_frame)
+    aggregate = staticmethod(aggregate_frame)
 
-    def opened(self, seq: int, records: list[dict[str, Any]] | None) -> list[str]:
-        return [f"retry: {SSE_RETRY_MS}\n\n"]
+    def opened(self, seq: int, records: list[dict[str, Any]] | None, *, ack: bool = True) -> list[Message]:
+        messages: list[Message] = [f"retry: {SSE_RETRY_MS}\n\n"] if ack else []
+        if records is not None:  # a window starts with its rows (also when it resumes: it is not replayed)
+            data = dumps({"seq": seq, "records": records})
+            messages.append(f"id: {seq}\nevent: snapshot\ndata: {data}\n\n")
+        return messages
 
-    def reset(self, seq: int) -> opening.Reset:
+    def reset(self, seq: int) -> ResetReply:
         data = dumps({"reason": RESET_REASON, "seq": seq})
-        return opening.Reset((f"event: reset\ndata: {data}\n\n",), live=True)
+        return ResetReply((f"event: reset\ndata: {data}\n\n",), live=True)
 
 
 SSE_FRAMING = SSEFraming()
@@ -130,62 +138,18 @@ class EventStream:
             # No token is the anonymous user, as on every transport: the object's read roles decide.
             principal = await authenticate(policy, sse_token(headers, request.query_params))
             filters, fields, record_id = parse_query(request)
-            aggregate = parse_aggregate_query(request)
-            window = parse_window_query(request)
         except ObjectQLError as exc:
             await error_response(exc)(scope, receive, send)
             return
         try:
-            pending: opening.Opening | LiveOpening
-            object_name = request.path_params["object"]
-            if aggregate is not None and window is not None:
-                raise InvalidRequest("aggregate", "a stream is a window (sort, limit) or an aggregate")
-            if aggregate is not None:
-                view, spec = realtime.source.aggregate_view(
-                    object_name, principal.user, filters=filters, aggregate=aggregate[0], group_by=aggregate[1]
-                )
-                live = realtime.require_aggregates()
-                sub = AggregateSubscription(conn, aggregate_event, stream_ending(conn))
-                pending = LiveOpening(lambda: live.add(view, spec, sub), lambda: live.remove(sub))
-            elif window is not None:
-                if record_id is not None:
-                    raise InvalidRequest("record_id", "a window (sort, limit) watches many records, not one")
-                view, window_spec = realtime.source.window_view(
-                    object_name, principal.user, filters=filters, fields=fields, sort=window[0], limit=window[1]
-                )
-                windows = realtime.require_windows()
-                windows.admit(conn, window_spec)  # refused before the stream starts
-                watcher = WindowSubscription(conn, window_change_event, stream_ending(conn), window_opened)
-                pending = LiveOpening(lambda: windows.add(view, window_spec, watcher), lambda: windows.remove(watcher))
-            else:
-                pending = await self._open(realtime, conn, request, principal.user, filters, fields, record_id)
+            live_request = request_of(request, principal.user, filters, fields, record_id)
+            # Registered before the response starts: a client that has seen the stream open gets every change
+            # committed after that (live messages are held until the replay has been queued).
+            pending = await realtime.open(conn, conn.id, live_request, SSE_FRAMING, end=stream_ending(conn))
         except ObjectQLError as exc:
             await error_response(exc)(scope, receive, send)
             return
         await self._stream(realtime, conn, transport, receive, send, policy, principal, pending)
-
-    async def _open(
-        self,
-        realtime: Realtime,
-        conn: Connection,
-        request: Request,
-        user: User,
-        filters: Any,
-        fields: list[str] | None,
-        record_id: str | None,
-    ) -> opening.Opening:
-        subscription = SubscriptionRequest(
-            request.path_params["object"],
-            user,
-            filters=filters,
-            fields=fields,
-            record_id=record_id,
-            resume_from=last_event_id(request),
-        )
-        # Registered before the response starts: a client that has seen the stream open gets every
-        # change committed after that (live messages are held until the replay has been queued).
-        result: opening.Opening = await realtime.open(conn, conn.id, subscription, SSE_FRAMING)
-        return result
 
     async def _stream(
         self,
@@ -196,10 +160,11 @@ class EventStream:
         send: Send,
         policy: ConnectionPolicy,
         principal: Principal,
-        pending: opening.Opening | LiveOpening,
+        pending: Opening,
     ) -> None:
         loop = asyncio.get_running_loop()
-        timers: list[asyncio.TimerHandle | Repeating] = []
+        heartbeat: Repeating | None = None
+        timers = ConnectionTimers()
         watcher: asyncio.Task[None] | None = None
         try:
             await start_stream(send)
@@ -207,16 +172,35 @@ class EventStream:
             conn.start()
             watcher = loop.create_task(watch_disconnect(receive, conn), name=f"sse watcher {conn.id}")
             pending.release()
-            timers.append(Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING)))
-            if principal.ends_at is not None:
-                delay = principal.ends_at - time.time() + EXPIRY_GRACE
-                timers.append(loop.call_later(max(delay, 0.0), _expire, conn))
+            heartbeat = Repeating(loop, policy.limits.sse_ping_interval, lambda: conn.push(PING))
+            timers.set_expiry(principal.ends_at, lambda: _expire(conn))
             await conn.closed.wait()
         finally:
             pending.cancel()
-            for timer in timers:
-                timer.cancel()
+            if heartbeat is not None:
+                heartbeat.cancel()
+            timers.cancel()
             await end_stream(conn, transport, watcher)
+
+
+def request_of(
+    request: Request, user: User, filters: Any, fields: list[str] | None, record_id: str | None
+) -> LiveRequest:
+    """What a stream asks for: an aggregate (``?aggregate=``), a window (``?sort=``, ``?limit=``), or rows."""
+    object_name = request.path_params["object"]
+    aggregate = parse_aggregate_query(request)
+    window = parse_window_query(request)
+    if aggregate is not None and window is not None:
+        raise InvalidRequest("aggregate", "a stream is a window (sort, limit) or an aggregate")
+    if aggregate is not None:
+        return AggregateRequest(object_name, user, filters=filters, aggregate=aggregate[0], group_by=aggregate[1])
+    if window is not None:
+        if record_id is not None:
+            raise InvalidRequest("record_id", "a window (sort, limit) watches many records, not one")
+        return WindowRequest(object_name, user, filters=filters, fields=fields, sort=window[0], limit=window[1])
+    return RowsRequest(
+        object_name, user, filters=filters, fields=fields, record_id=record_id, resume_from=last_event_id(request)
+    )
 
 
 def parse_aggregate_query(request: Request) -> tuple[Any, Any] | None:
@@ -237,10 +221,6 @@ def parse_aggregate_query(request: Request) -> tuple[Any, Any] | None:
     return aggregate, group_by
 
 
-def aggregate_event(fragment: str, seq: int) -> str:
-    return f"id: {seq}\nevent: aggregate\ndata: {{{fragment}}}\n\n"
-
-
 def parse_window_query(request: Request) -> tuple[Any, Any] | None:
     """``?sort=`` (URL-encoded JSON as in find, or ``total:desc,id``) and ``?limit=``: a live window."""
     raw_sort, raw_limit = request.query_params.get("sort"), request.query_params.get("limit")
@@ -258,29 +238,6 @@ def parse_window_query(request: Request) -> tuple[Any, Any] | None:
     if raw_limit is not None and raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) < 10:
         limit = int(raw_limit)
     return sort, limit
-
-
-def window_change_event(fragment: str, seq: int) -> str:
-    return f"id: {seq}\nevent: change\ndata: {{{fragment}\n\n"
-
-
-def window_opened(seq: int, records: list[dict[str, Any]]) -> list[str]:
-    """A window's stream starts with its snapshot (also when it resumes: a window is not replayed)."""
-    data = dumps({"seq": seq, "records": records})
-    return [f"retry: {SSE_RETRY_MS}\n\n", f"id: {seq}\nevent: snapshot\ndata: {data}\n\n"]
-
-
-class LiveOpening:
-    """A live aggregate or window waiting for its stream to start (the SSE side of :class:`opening.Opening`)."""
-
-    def __init__(self, add: Callable[[], None], remove: Callable[[], None]) -> None:
-        self.add, self.remove = add, remove
-
-    def release(self) -> None:
-        self.add()
-
-    def cancel(self) -> None:
-        self.remove()
 
 
 def _expire(conn: Connection) -> None:

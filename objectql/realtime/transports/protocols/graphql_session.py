@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from objectql.engine.user import ANONYMOUS, User
 from objectql.errors import ObjectQLError, Unauthenticated
-from objectql.realtime import opening
-from objectql.realtime.aggregates import AggregateSubscription
-from objectql.realtime.connection import Connection
-from objectql.realtime.hub import Enclosed, Subscription
-from objectql.realtime.live_groups import Ending
-from objectql.realtime.operations import LiveAggregate, LiveWindow, OperationError, OperationRunner
+from objectql.realtime.connection import Connection, Message
+from objectql.realtime.live import Ending, ResetReply
+from objectql.realtime.opening import Live
+from objectql.realtime.operations import OperationError, OperationRunner
 from objectql.realtime.policy import ConnectionPolicy
+from objectql.realtime.rows import Enclosed
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.credentials import connection_init_token
+from objectql.realtime.transports.timers import ConnectionTimers
 from objectql.realtime.vocabulary import (
     CLOSE_AUTH_TIMEOUT,
     CLOSE_BAD_MESSAGE,
@@ -35,16 +35,50 @@ from objectql.realtime.vocabulary import (
     CLOSE_INTERNAL,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
-    EXPIRY_GRACE,
     RESET_REASON,
 )
-from objectql.realtime.windows import WindowSubscription
 from objectql.realtime.wire import dumps, loads
 
 log = logging.getLogger("objectql.graphql")
 
 
-class Frames(Protocol):
+@dataclass(frozen=True)
+class ConnectionInit:
+    """``connection_init`` (both subprotocols): its payload carries the credentials."""
+
+    payload: Any
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> ConnectionInit:
+        return cls(msg.get("payload"))
+
+
+@dataclass(frozen=True)
+class StartOperation:
+    """``subscribe`` (graphql-transport-ws) or ``start`` (graphql-ws): run a document under an id. The id and
+    the payload are checked when it is handled, after the connection's own state (an operation before the
+    ack closes 4401, whatever it holds)."""
+
+    id: Any
+    payload: Any
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> StartOperation:
+        return cls(msg.get("id"), msg.get("payload"))
+
+
+@dataclass(frozen=True)
+class StopOperation:
+    """``complete`` (graphql-transport-ws) or ``stop`` (graphql-ws): end the operation of an id."""
+
+    id: Any
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> StopOperation:
+        return cls(msg.get("id"))
+
+
+class ServerMessages(Protocol):
     """The server messages of one GraphQL WebSocket subprotocol."""
 
     def ack(self) -> str: ...
@@ -80,29 +114,25 @@ def internal_error() -> dict[str, Any]:
 
 
 class OperationFraming:
-    """A subscription operation's messages: each result framed as the subprotocol's ``next`` / ``data``;
-    a reset ends the operation with the messages ``on_reset`` gives for the current seq."""
+    """A subscription operation's messages, for every kind of request: each result framed as the
+    subprotocol's ``next`` / ``data``; a reset ends the operation with the messages ``on_reset`` gives for the
+    current seq."""
 
     def __init__(self, prefix: str, suffix: str, on_reset: Callable[[int], tuple[str, ...]]) -> None:
-        self.frame = Enclosed(prefix, suffix)
+        self.change = self.aggregate = Enclosed(prefix, suffix)
         self._on_reset = on_reset
 
-    def opened(self, seq: int, records: list[dict[str, Any]] | None) -> list[str]:
-        return []
+    def opened(self, seq: int, records: list[dict[str, Any]] | None, *, ack: bool = True) -> list[Message]:
+        return []  # a window's rows are rendered results like its changes
 
-    def reset(self, seq: int) -> opening.Reset:
-        return opening.Reset(self._on_reset(seq), live=False)
-
-
-def enclosed(prefix: str, suffix: str) -> Callable[[str, int], str]:
-    """A rendered result as one operation's ``next`` message."""
-    return lambda payload, seq: prefix + payload + suffix
+    def reset(self, seq: int) -> ResetReply:
+        return ResetReply(self._on_reset(seq), live=False)
 
 
 class GraphQLSession:
     """One GraphQL WebSocket connection; subclasses handle the messages of their subprotocol."""
 
-    frames: Frames
+    messages: ServerMessages
 
     def __init__(
         self, realtime: Realtime, policy: ConnectionPolicy, operations: OperationRunner, conn: Connection
@@ -115,9 +145,8 @@ class GraphQLSession:
         self.init_received = False
         self.acknowledged = False
         self.user: User | None = None
-        self.running: dict[str, Subscription | AggregateSubscription | WindowSubscription | asyncio.Task[None]] = {}
-        self._deadline: asyncio.TimerHandle | None = None
-        self._expiry: asyncio.TimerHandle | None = None
+        self.running: dict[str, Live | asyncio.Task[None]] = {}
+        self.timers = ConnectionTimers()
         self._init_task: asyncio.Task[None] | None = None
 
     def handle(self, msg: dict[str, Any]) -> None:
@@ -129,19 +158,18 @@ class GraphQLSession:
         handler(msg)
 
     def handle_connection_init(self, msg: dict[str, Any]) -> None:
-        self.init(msg.get("payload"))
+        self.init(ConnectionInit.parse(msg).payload)
 
     def send_error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
-        self.conn.push(self.frames.error(op_id, errors))
+        self.conn.push(self.messages.error(op_id, errors))
 
     def send_complete(self, op_id: str) -> None:
-        self.conn.push(self.frames.complete(op_id))
+        self.conn.push(self.messages.complete(op_id))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self.limits.auth_timeout, self._init_timeout)
+        self.timers.set_deadline(self.limits.auth_timeout, self._init_timeout)
         self.conn.on_close(lambda _c: self.release())
 
     def release(self) -> None:
@@ -150,9 +178,7 @@ class GraphQLSession:
         self.running.clear()
         if self._init_task is not None:
             self._init_task.cancel()
-        for handle in (self._deadline, self._expiry):
-            if handle is not None:
-                handle.cancel()
+        self.timers.cancel()
 
     def _init_timeout(self) -> None:
         if not self.init_received:
@@ -188,8 +214,7 @@ class GraphQLSession:
             self.conn.close(CLOSE_FLOOD, "too many initialisation requests")
             return
         self.init_received = True
-        if self._deadline is not None:
-            self._deadline.cancel()
+        self.timers.clear_deadline()
         if payload is not None and not isinstance(payload, dict):
             self.conn.close(CLOSE_BAD_MESSAGE, "the connection_init payload must be an object")
             return
@@ -215,13 +240,9 @@ class GraphQLSession:
             self.conn.close(CLOSE_FORBIDDEN, "forbidden")
             return
         self.user = principal.user if self.policy.auth_required else ANONYMOUS
-        if principal.ends_at is not None:
-            delay = principal.ends_at - time.time() + EXPIRY_GRACE
-            self._expiry = asyncio.get_running_loop().call_later(
-                max(delay, 0.0), self.conn.close, CLOSE_FORBIDDEN, "token expired"
-            )
+        self.timers.set_expiry(principal.ends_at, lambda: self.conn.close(CLOSE_FORBIDDEN, "token expired"))
         self.acknowledged = True
-        self.conn.push(self.frames.ack())
+        self.conn.push(self.messages.ack())
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -256,15 +277,11 @@ class GraphQLSession:
         op = self.running.pop(op_id, None) if isinstance(op_id, str) else None
         self._end(op)
 
-    def _end(self, op: Subscription | AggregateSubscription | WindowSubscription | asyncio.Task[None] | None) -> None:
-        if isinstance(op, Subscription):
-            self.realtime.drop(op)
-        elif isinstance(op, AggregateSubscription):
-            self.realtime.require_aggregates().remove(op)
-        elif isinstance(op, WindowSubscription):
-            self.realtime.require_windows().remove(op)
-        elif op is not None:
+    def _end(self, op: Live | asyncio.Task[None] | None) -> None:
+        if isinstance(op, asyncio.Task):
             op.cancel()
+        elif op is not None:
+            op.drop()
 
     async def _run(self, op_id: str, prepared: Any) -> None:
         try:
@@ -273,7 +290,7 @@ class GraphQLSession:
                 return
             result = await self.operations.execute(prepared, self.user)
             if self.running.get(op_id) is asyncio.current_task():
-                prefix, suffix = self.frames.next(op_id)
+                prefix, suffix = self.messages.next(op_id)
                 self.conn.push(prefix + dumps(result) + suffix)
                 self.send_complete(op_id)
                 del self.running[op_id]
@@ -290,7 +307,7 @@ class GraphQLSession:
 
         def end(error: ObjectQLError) -> None:
             op = self.running.get(op_id)
-            if isinstance(op, AggregateSubscription | WindowSubscription) and op.end is end:  # still this one
+            if op is not None and getattr(op, "end", None) is end:  # still this one
                 self._fail(op_id, [error_object(error)])
 
         return end
@@ -302,24 +319,15 @@ class GraphQLSession:
         self.send_error(op_id, errors)
 
     async def _subscribe(self, op_id: str, prepared: Any) -> None:
-        live = self.operations.live(prepared, self.user)
-        prefix, suffix = self.frames.next(op_id)
-        if isinstance(live, LiveAggregate | LiveWindow):
-            if self.running.get(op_id) is asyncio.current_task():
-                frame = enclosed(prefix, suffix)
-                end = self._ending(op_id)
-                if isinstance(live, LiveAggregate):
-                    self.running[op_id] = self.realtime.open_aggregate(self.conn, self.user, live, frame, end)
-                else:
-                    self.running[op_id] = self.realtime.open_window(self.conn, self.user, live, frame, end)
-            return
-        framing = OperationFraming(prefix, suffix, lambda seq: (self.frames.error(op_id, [reset_error(seq)]),))
-        pending = await self.realtime.open(self.conn, op_id, live.request, framing, live.renderer)
+        operation = self.operations.live(prepared, self.user)
+        prefix, suffix = self.messages.next(op_id)
+        framing = OperationFraming(prefix, suffix, lambda seq: (self.messages.error(op_id, [reset_error(seq)]),))
+        opening = await self.realtime.open(self.conn, op_id, operation.request, framing, end=self._ending(op_id))
         if self.running.get(op_id) is not asyncio.current_task():
-            pending.cancel()  # stopped while opening
+            opening.cancel()  # stopped while opening
             return
-        sub = pending.release()
-        if sub is None:
+        live = opening.release()
+        if live is None:
             del self.running[op_id]  # ended by a reset (its error is sent)
         else:
-            self.running[op_id] = sub
+            self.running[op_id] = live

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from objectql.realtime.transports.protocols.graphql_session import GraphQLSession
-from objectql.realtime.transports.protocols.graphql_transport_ws.types import FRAMES
+from objectql.realtime.transports.protocols.graphql_session import GraphQLSession, StartOperation, StopOperation
+from objectql.realtime.transports.protocols.graphql_transport_ws.types import MESSAGES
 
 
 class TransportWSSession(GraphQLSession):
-    frames = FRAMES
+    messages = MESSAGES
 
     def handle_ping(self, msg: dict[str, Any]) -> None:
-        self.conn.push(FRAMES.pong())
+        self.conn.push(MESSAGES.pong())
 
     def handle_pong(self, msg: dict[str, Any]) -> None:
         return None
 
     def handle_subscribe(self, msg: dict[str, Any]) -> None:
-        self.start_operation(msg.get("id"), msg.get("payload"))
+        start = StartOperation.parse(msg)
+        self.start_operation(start.id, start.payload)
 
     def handle_complete(self, msg: dict[str, Any]) -> None:
-        self.stop_operation(msg.get("id"))
+        self.stop_operation(StopOperation.parse(msg).id)

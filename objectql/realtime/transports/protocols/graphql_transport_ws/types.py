@@ -1,4 +1,4 @@
-"""Server messages of ``graphql-transport-ws``, as typed constructors of their frame texts."""
+"""Server messages of ``graphql-transport-ws``, as typed constructors of their texts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from objectql.realtime.wire import dumps
 
 
-class TransportWSFrames:
+class TransportWSMessages:
     def ack(self) -> str:
         return '{"type":"connection_ack"}'
 
@@ -24,4 +24,4 @@ class TransportWSFrames:
         return dumps({"id": op_id, "type": "complete"})
 
 
-FRAMES = TransportWSFrames()
+MESSAGES = TransportWSMessages()

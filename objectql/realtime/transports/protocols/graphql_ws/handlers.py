@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from objectql.realtime.transports.protocols.graphql_session import GraphQLSession
-from objectql.realtime.transports.protocols.graphql_ws.types import FRAMES
+from objectql.realtime.transports.protocols.graphql_session import GraphQLSession, StartOperation, StopOperation
+from objectql.realtime.transports.protocols.graphql_ws.types import MESSAGES
 from objectql.realtime.vocabulary import CLOSE_NORMAL
 
 
 class LegacyWSSession(GraphQLSession):
     # No "ka" keep-alives: once a client has seen one it expects them on a timer; the server's
     # WebSocket pings already keep the connection alive.
-    frames = FRAMES
+    messages = MESSAGES
 
     def handle_start(self, msg: dict[str, Any]) -> None:
-        self.start_operation(msg.get("id"), msg.get("payload"))
+        start = StartOperation.parse(msg)
+        self.start_operation(start.id, start.payload)
 
     def handle_stop(self, msg: dict[str, Any]) -> None:
-        op_id = msg.get("id")
+        op_id = StopOperation.parse(msg).id
         if isinstance(op_id, str) and op_id in self.running:
             self.stop_operation(op_id)
             self.send_complete(op_id)

@@ -1,4 +1,4 @@
-"""Server messages of the legacy ``graphql-ws`` subprotocol, as typed constructors of their frame texts."""
+"""Server messages of the legacy ``graphql-ws`` subprotocol, as typed constructors of their texts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from objectql.realtime.wire import dumps
 
 
-class LegacyWSFrames:
+class LegacyWSMessages:
     def ack(self) -> str:
         return '{"type":"connection_ack"}'
 
@@ -22,4 +22,4 @@ class LegacyWSFrames:
         return dumps({"id": op_id, "type": "complete"})
 
 
-FRAMES = LegacyWSFrames()
+MESSAGES = LegacyWSMessages()

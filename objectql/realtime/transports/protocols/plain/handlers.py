@@ -18,10 +18,7 @@ from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.user import ANONYMOUS, User
-from objectql.engine.views import View
-from objectql.engine.windows import WindowSpec
 from objectql.errors import (
     InternalError,
     InvalidRequest,
@@ -32,21 +29,19 @@ from objectql.errors import (
     Unauthenticated,
     Unavailable,
 )
-from objectql.realtime import opening
-from objectql.realtime.aggregates import AggregateSubscription
-from objectql.realtime.connection import Connection
-from objectql.realtime.hub import Enclosed, Subscription
-from objectql.realtime.live_groups import Ending
-from objectql.realtime.opening import SubscriptionRequest
+from objectql.realtime.connection import Connection, Message
+from objectql.realtime.live import AggregateRequest, Ending, LiveRequest, ResetReply, RowsRequest, WindowRequest
+from objectql.realtime.opening import Live
 from objectql.realtime.policy import ConnectionPolicy
 from objectql.realtime.presence import PresenceError, check_channel, check_meta
+from objectql.realtime.rows import Enclosed
 from objectql.realtime.service import Realtime
 from objectql.realtime.transports.protocols.plain import types
 from objectql.realtime.transports.protocols.plain.types import (
     PONG,
     Auth,
     AuthOk,
-    BadFrame,
+    BadMessage,
     Join,
     Leave,
     Snapshot,
@@ -54,11 +49,11 @@ from objectql.realtime.transports.protocols.plain.types import (
     Subscribed,
     Unsubscribe,
     Unsubscribed,
-    aggregate_frame,
+    aggregate_prefix,
     change_prefix,
-    decode_frame,
-    window_frame,
+    decode_message,
 )
+from objectql.realtime.transports.timers import ConnectionTimers
 from objectql.realtime.vocabulary import (
     CLOSE_AUTH_TIMEOUT,
     CLOSE_BAD_MESSAGE,
@@ -68,10 +63,8 @@ from objectql.realtime.vocabulary import (
     CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
-    EXPIRY_GRACE,
     RESET_REASON,
 )
-from objectql.realtime.windows import WindowSubscription
 
 log = logging.getLogger("objectql.realtime")
 
@@ -109,34 +102,32 @@ class RateWindow:
 
 
 class PlainFraming:
-    """A subscription's messages on this protocol: ``subscribed``, ``snapshot``, ``change``, ``reset``."""
+    """A subscription's messages on this protocol: ``subscribed``, ``snapshot``, ``change``, ``aggregate``,
+    ``reset`` — for every kind of request."""
 
     def __init__(self, sid: str) -> None:
         self.sid = sid
-        self.frame = Enclosed(change_prefix(sid))
+        self.change = Enclosed(change_prefix(sid))
+        self.aggregate = Enclosed(aggregate_prefix(sid), "}")
 
-    def opened(self, seq: int, records: list[dict[str, Any]] | None) -> list[str]:
-        messages = [Subscribed(self.sid, seq).encode()]
+    def opened(self, seq: int, records: list[dict[str, Any]] | None, *, ack: bool = True) -> list[Message]:
+        messages: list[Message] = [Subscribed(self.sid, seq).encode()] if ack else []
         if records is not None:
             messages.append(Snapshot(self.sid, records, seq).encode())
         return messages
 
-    def reset(self, seq: int) -> opening.Reset:
-        return opening.Reset((types.Reset(self.sid, RESET_REASON, seq).encode(),), live=True)
+    def reset(self, seq: int) -> ResetReply:
+        return ResetReply((types.Reset(self.sid, RESET_REASON, seq).encode(),), live=True)
 
 
 @dataclass(eq=False)
 class Active:
-    """A subscription of this connection: what was asked (re-checked on new roles), and its hub entry
-    once it is open."""
+    """A subscription of this connection: what was asked (re-checked on new roles or claims), how its
+    messages are framed, and what it is once open (None while it opens)."""
 
-    request: SubscriptionRequest
-    sub: Subscription | None = None
-    # A live aggregate instead (its request is kept for re-authorisation).
-    aggregate: AggregateSubscription | None = None
-    # Or a live window.
-    window: WindowSubscription | None = None
-    subscribe: Subscribe | None = None
+    request: LiveRequest
+    framing: PlainFraming
+    live: Live | None = None
 
 
 class PlainSession:
@@ -145,7 +136,6 @@ class PlainSession:
         self.policy = policy
         self.limits = policy.limits
         self.conn = conn
-        self.hub = realtime.require_hub()
         self.user: User | None = None if policy.auth_required else ANONYMOUS
         # Set once an auth message succeeded on a server with a key: the user is then fixed.
         self.token_user = False
@@ -159,8 +149,7 @@ class PlainSession:
         self._worker: asyncio.Task[None] | None = None
         self._messages = RateWindow()
         self._presence = RateWindow()
-        self._expiry: asyncio.TimerHandle | None = None
-        self._deadline: asyncio.TimerHandle | None = None
+        self.timers = ConnectionTimers()
 
     @property
     def authenticated(self) -> bool:
@@ -170,8 +159,7 @@ class PlainSession:
 
     def start(self) -> None:
         if self.policy.auth_required:
-            loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(self.limits.auth_timeout, self._auth_timeout)
+            self.timers.set_deadline(self.limits.auth_timeout, self._auth_timeout)
         self.conn.on_close(lambda _c: self.release())
 
     def release(self) -> None:
@@ -181,9 +169,7 @@ class PlainSession:
         self.subscriptions.clear()
         self.realtime.presence.drop(self.conn)
         self.channels.clear()
-        for handle in (self._expiry, self._deadline):
-            if handle is not None:
-                handle.cancel()
+        self.timers.cancel()
         for task in self.pending:
             task.cancel()
         for coroutine in self._unstarted:
@@ -218,8 +204,8 @@ class PlainSession:
             self.conn.close(CLOSE_FLOOD, "too many messages")
             return
         try:
-            msg = decode_frame(text)
-        except BadFrame as exc:
+            msg = decode_message(text)
+        except BadMessage as exc:
             self.conn.close(CLOSE_BAD_MESSAGE, str(exc))
             return
         # In arrival order: behind a message still being handled (a subscribe reading its snapshot), wait.
@@ -323,10 +309,8 @@ class PlainSession:
             return None
         previous, self.user = self.user, user
         self.token_user = self.policy.auth_required
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        self._schedule_expiry(principal.ends_at)
+        self.timers.clear_deadline()
+        self.timers.set_expiry(principal.ends_at, self._expire)
         # The reply first, then what the new roles or claims did to the subscriptions.
         self.conn.push(AuthOk(user.id, user.roles, principal.expires_at).encode())
         if previous is not None and (previous.roles != user.roles or scoping(previous) != scoping(user)):
@@ -343,66 +327,26 @@ class PlainSession:
         if follow_up is not None:
             await follow_up
 
-    def _schedule_expiry(self, ends_at: float | None) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
-        if ends_at is None:
-            return
-        delay = ends_at - time.time() + EXPIRY_GRACE
-        self._expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expire)
-
     def _reauthorise(self) -> None:
-        """New roles or claims: re-check every subscription as the new user, so row rules bind the new
-        claims; one whose view changed moves to its new group, one that lost read ends with its error."""
+        """New roles or claims: re-check every subscription as the new user, so row rules bind the new claims;
+        one whose rows changed moves to them (a window or an aggregate sends them again), one that lost read
+        ends with its error."""
         for cid, active in list(self.subscriptions.items()):
             if self.conn.closed.is_set():
                 return  # released meanwhile (a message overflowed the queue): nothing is left to re-check
             active.request = dataclasses.replace(active.request, user=self.user)
-            live = active.aggregate or active.window
-            if live is not None and active.subscribe is not None:
-                try:
-                    view, spec = self._live_view(active.subscribe)
-                except ObjectQLError as exc:
-                    self._drop(active)
-                    del self.subscriptions[cid]
-                    self.send_error(exc, {"id": cid})
-                    continue
-                if live.group is not None and live.group.key == (view.key, spec.key):
-                    continue  # the same rows as before: nothing to send
-                # A window not read yet (the database away) has not been announced.
-                announce = active.window is not None and not active.window.started
-                self._drop(active)
-                try:
-                    if active.aggregate is not None:
-                        self._open_aggregate(cid, active, active.subscribe, announce=announce)
-                    else:
-                        self._open_window(cid, active, active.subscribe, announce=announce)
-                except ObjectQLError as exc:
-                    del self.subscriptions[cid]
-                    self.send_error(exc, {"id": cid})
-                continue
-            sub = active.sub
-            if sub is None:
-                continue  # still opening
-            request = active.request
+            if active.live is None:
+                continue  # still opening, as the user it was asked by
             try:
-                view = self.realtime.source.view(
-                    request.object,
-                    request.user,
-                    filters=request.filters,
-                    fields=request.fields,
-                    record_id=request.record_id,
+                active.live = self.realtime.rescope(
+                    active.live, active.request, active.framing, self._ending(cid, active)
                 )
             except ObjectQLError as exc:
-                self.hub.remove(sub)
                 del self.subscriptions[cid]
                 self.send_error(exc, {"id": cid})
                 continue
-            if view.key != sub.view.key:
-                self.hub.remove(sub)
-                sub.view = view
-                self.hub.add(sub)
+            if active.live is None:
+                del self.subscriptions[cid]  # its connection closed as it reopened
 
     async def _recheck_channels(self) -> None:
         """New roles: leave every channel the user may no longer join, each with its error."""
@@ -428,49 +372,28 @@ class PlainSession:
             return
         if len(self.subscriptions) >= self.limits.max_subscriptions:
             raise TooManySubscriptions(f"at most {self.limits.max_subscriptions} active subscriptions per connection")
-        if req.aggregate is not None or req.window:
-            active = Active(SubscriptionRequest(req.object, self.user, filters=req.filters), subscribe=req)
-            # Reserved before it opens: its first messages may overflow the queue, which releases the session.
-            self.subscriptions[req.id] = active
-            try:
-                if req.aggregate is not None:
-                    self._open_aggregate(req.id, active, req, announce=True)
-                else:
-                    self._open_window(req.id, active, req, announce=True)
-            except BaseException:
-                if self.subscriptions.get(req.id) is active:
-                    del self.subscriptions[req.id]
-                raise
-            if self.conn.closed.is_set():
-                self._drop(active)  # released while it opened: nothing else will drop it
-                return
-            if active.window is not None:
-                # The requests behind this one wait for its snapshot, unless the database is away.
-                await active.window.ready.wait()
-            return
-        request = SubscriptionRequest(
-            req.object,
-            self.user,
-            filters=req.filters,
-            fields=req.fields,
-            record_id=req.record_id,
-            snapshot=req.snapshot,
-            resume_from=req.resume_from,
-        )
-        # Reserve the id while the subscription opens, so a duplicate in flight is caught too.
-        active = self.subscriptions[req.id] = Active(request)
+        # Reserved while it opens, so a duplicate in flight is caught too (and a release finds it).
+        active = self.subscriptions[req.id] = Active(request_of(req, self.user), PlainFraming(req.id))
         try:
-            pending = await self.realtime.open(self.conn, req.id, request, PlainFraming(req.id))
+            opening = await self.realtime.open(
+                self.conn, req.id, active.request, active.framing, end=self._ending(req.id, active)
+            )
         except BaseException:
             if self.subscriptions.get(req.id) is active:
                 del self.subscriptions[req.id]
             raise
         if self.subscriptions.get(req.id) is not active:
-            pending.cancel()  # unsubscribed while opening
+            opening.cancel()  # unsubscribed, or the connection released, while it opened
             return
-        active.sub = pending.release()
-        if active.sub is None:
-            del self.subscriptions[req.id]
+        active.live = opening.release()
+        if active.live is None:
+            del self.subscriptions[req.id]  # ended by a reset, or the connection closed
+            return
+        if self.conn.closed.is_set():
+            active.live.drop()  # released by its own first messages (a full queue): nothing else drops it
+            return
+        # The requests behind this one wait for its first messages (a window's rows), unless the database is away.
+        await opening.started()
 
     def handle_unsubscribe(self, msg: dict[str, Any]) -> None:
         req = Unsubscribe.parse(msg)
@@ -481,46 +404,8 @@ class PlainSession:
         self.conn.push(Unsubscribed(req.id).encode())
 
     def _drop(self, active: Active) -> None:
-        if active.sub is not None:
-            self.hub.remove(active.sub)
-        if active.aggregate is not None:
-            self.realtime.require_aggregates().remove(active.aggregate)
-        if active.window is not None:
-            self.realtime.require_windows().remove(active.window)
-
-    def _live_view(self, req: Subscribe) -> tuple[View, AggregateSpec | WindowSpec]:
-        """A live aggregate or window checked and compiled as the connection's user."""
-        source = self.realtime.source
-        if req.aggregate is not None:
-            return source.aggregate_view(
-                req.object, self.user, filters=req.filters, aggregate=req.aggregate, group_by=req.group_by
-            )
-        return source.window_view(
-            req.object, self.user, filters=req.filters, fields=req.fields, sort=req.sort, limit=req.limit
-        )
-
-    def _open_aggregate(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> None:
-        """Check a live aggregate as the connection's user and join its group (``subscribed`` first)."""
-        view, spec = self._live_view(req)
-        assert isinstance(spec, AggregateSpec)
-        if announce:
-            self.conn.push(Subscribed(sid, self.hub.delivered_seq).encode())
-        active.aggregate = AggregateSubscription(self.conn, aggregate_frame(sid), self._ending(sid, active))
-        self.realtime.require_aggregates().add(view, spec, active.aggregate)
-
-    def _open_window(self, sid: str, active: Active, req: Subscribe, *, announce: bool) -> WindowSubscription:
-        """Check a live window as the connection's user and join its group: ``subscribed`` (when announced)
-        and ``snapshot`` at the window's seq, then its changes. Resuming a window sends a fresh snapshot."""
-        view, spec = self._live_view(req)
-        assert isinstance(spec, WindowSpec)
-
-        def opened(seq: int, records: list[dict[str, Any]]) -> list[str]:
-            first = [Subscribed(sid, seq).encode()] if announce else []
-            return [*first, Snapshot(sid, records, seq).encode()]
-
-        active.window = WindowSubscription(self.conn, window_frame(sid), self._ending(sid, active), opened)
-        self.realtime.require_windows().add(view, spec, active.window)
-        return active.window
+        if active.live is not None:
+            active.live.drop()
 
     def _ending(self, sid: str, active: Active) -> Ending:
         """How a live aggregate or window that can no longer be kept ends: ``error`` with its id."""
@@ -580,3 +465,21 @@ class PlainSession:
             raise InvalidRequest("channel", str(exc)) from None
         self.channels.discard(channel)
         self.realtime.presence.leave(self.conn, channel)
+
+
+def request_of(req: Subscribe, user: User | None) -> LiveRequest:
+    """What a ``subscribe`` asks for: an aggregate, a window (``sort`` / ``limit``), or rows."""
+    if req.aggregate is not None:
+        return AggregateRequest(req.object, user, filters=req.filters, aggregate=req.aggregate, group_by=req.group_by)
+    if req.window:
+        # Resuming a window gives a fresh snapshot: windows are not replayed.
+        return WindowRequest(req.object, user, filters=req.filters, fields=req.fields, sort=req.sort, limit=req.limit)
+    return RowsRequest(
+        req.object,
+        user,
+        filters=req.filters,
+        fields=req.fields,
+        record_id=req.record_id,
+        snapshot=req.snapshot,
+        resume_from=req.resume_from,
+    )

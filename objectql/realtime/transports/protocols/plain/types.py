@@ -3,7 +3,6 @@ one constructor per server message (each ``encode()`` gives the frame's text).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,37 +13,37 @@ from objectql.realtime.wire import UnreadableJSON, dumps, loads
 MESSAGE_TYPES = ("auth", "subscribe", "unsubscribe", "join", "update", "leave", "ping")
 
 
-class BadFrame(ValueError):
+class BadMessage(ValueError):
     """A frame that is not a JSON object of a known type (closes the socket with 4400)."""
 
 
 def _number(text: str) -> int | float:
     if len(text) > MAX_NUMBER_DIGITS:
-        raise BadFrame("number too long")
+        raise BadMessage("number too long")
     return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
-def decode_frame(text: str) -> dict[str, Any]:
-    """The frame as a message dict; BadFrame for anything else."""
+def decode_message(text: str) -> dict[str, Any]:
+    """The frame as a message dict; BadMessage for anything else."""
     try:
         value = loads(
             text, max_depth=MAX_DEPTH, parse_int=_number, parse_float=_number, parse_constant=_reject_constant
         )
-    except BadFrame:
+    except BadMessage:
         raise
     except UnreadableJSON as exc:
-        raise BadFrame(str(exc)) from None
+        raise BadMessage(str(exc)) from None
     except ValueError:
-        raise BadFrame("not JSON") from None
+        raise BadMessage("not JSON") from None
     if not isinstance(value, dict):
-        raise BadFrame("not a JSON object")
+        raise BadMessage("not a JSON object")
     if value.get("type") not in MESSAGE_TYPES:
-        raise BadFrame("unknown message type")
+        raise BadMessage("unknown message type")
     return value
 
 
 def _reject_constant(name: str) -> Any:
-    raise BadFrame(f"{name} is not JSON")
+    raise BadMessage(f"{name} is not JSON")
 
 
 def _string(msg: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -184,16 +183,10 @@ class Subscribed:
         return dumps({"type": "subscribed", "id": self.id, "seq": self.seq})
 
 
-def aggregate_frame(sid: str) -> Callable[[str, int], str]:
-    """A live aggregate's shared ``"seq":…,"groups":[…]`` as this subscription's ``aggregate`` message."""
-    prefix = '{"type":"aggregate","id":' + dumps(sid) + ","
-    return lambda fragment, seq: prefix + fragment + "}"
-
-
-def window_frame(sid: str) -> Callable[[str, int], str]:
-    """A live window's shared change (its JSON without the opening brace) as this subscription's ``change``."""
-    prefix = change_prefix(sid)
-    return lambda fragment, seq: prefix + fragment
+def aggregate_prefix(sid: str) -> str:
+    """What precedes a live aggregate's shared ``"seq":…,"groups":[…]`` in this subscription's ``aggregate``
+    message (a ``}`` follows it)."""
+    return '{"type":"aggregate","id":' + dumps(sid) + ","
 
 
 @dataclass(frozen=True)

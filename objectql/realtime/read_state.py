@@ -1,31 +1,30 @@
-"""The shared states of one process's live aggregates or live windows, found by key and fed by the hub.
+"""Read-then-keep state: what a live window or aggregate starts from and keeps up to date.
 
-Subscriptions asking for the same thing (equal view and equal aggregate or window) share one group; the
-hub hands every change event to :meth:`LiveGroups.dispatch`, which passes it to the groups of its object.
-A group is made and started when its first subscriber comes and closed when its last one goes.
+The state is read from the database together with the seq it is consistent with, then kept from the change
+events the hub hands its group after that seq. Events arriving while it is read wait and are applied after
+it. A group is made and started when its first subscription comes and closed when its last one goes (or
+when it ends: a request the state cannot be kept for).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Hashable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 
 from objectql.engine.events import ChangeEvent
+from objectql.engine.views import View
 from objectql.errors import InternalError, ObjectQLError, Unavailable
+from objectql.realtime.hub import Hub
 from objectql.realtime.source import ChangeSource
 
 log = logging.getLogger("objectql.realtime")
 
-Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
-# Frames a group's shared text (a fragment, or a rendered GraphQL result) as one subscriber's message,
-# given the seq it is consistent with.
-Frame = Callable[[str, int], str]
-# Ends one subscription of a group with an error, the transport's way (an error message, the end of a stream).
-Ending = Callable[[ObjectQLError], None]
 # How often a group whose read failed reads again.
 RETRY_SECONDS = 1.0
+# Overflow policy of the events waiting for a read (a slow database): past this many, they are dropped and the
+# state is read once more when the read under way returns — that read, taken after them, covers them all.
+WAITING = 10_000
 
 
 class ReadState:
@@ -40,11 +39,19 @@ class ReadState:
 
     what = "state"  # for the log
 
-    def __init__(self, spawn: Spawn) -> None:
-        self._spawn = spawn
+    def __init__(self, hub: Hub, source: ChangeSource, view: View) -> None:
+        self.hub = hub
+        self.source = source
+        self.view = view
+        self.object = view.object
+        self.pinned = view.equality()
         self.seq = 0
         self._ready = False
         self._waiting: list[ChangeEvent] = []
+        # Waiting events were dropped: the read under way is too old, read again.
+        self._stale = False
+        # The events that waited for a read are being applied.
+        self._replaying = False
         self._reading: asyncio.Task[None] | None = None
         # The last read failed and a retry is due.
         self.failing = False
@@ -57,12 +64,15 @@ class ReadState:
     def read(self) -> None:
         self._ready = False
         if self._reading is None and not self.closed:
-            self._reading = self._spawn(self._load())
+            self._reading = self.hub.spawn(self._load())
 
     async def _load(self) -> None:
         while True:
             try:
                 seq, data = await self.fetch()
+                if self._stale:
+                    self._stale = False
+                    continue  # events it may not cover were dropped: read again, at once
                 break
             except Exception as exc:
                 if isinstance(exc, ObjectQLError) and not isinstance(exc, Unavailable | InternalError):
@@ -80,15 +90,30 @@ class ReadState:
         self._ready = True
         self.loaded(seq, data)
         waiting, self._waiting = self._waiting, []
-        for event in waiting:
-            self.dispatch(event)
+        self._replaying = True
+        try:
+            for event in waiting:
+                self.dispatch(event)
+        finally:
+            self._replaying = False
         if self._ready and not self.closed:
             self.settled()
+
+    @property
+    def label(self) -> int:
+        """The seq the kept state is consistent with now: the last event of its object, which the group saw
+        or, when the hub's index kept it from the group, could not have changed it."""
+        if self._ready and not self._waiting and not self._replaying:
+            return max(self.seq, self.hub.object_seq(self.object))
+        return self.seq
 
     def dispatch(self, event: ChangeEvent) -> None:
         if self.closed or event.seq <= self.seq:
             return  # closed meanwhile (an event before this one ended it), or covered by what was read
         if not self._ready:
+            if len(self._waiting) >= WAITING:
+                self._waiting.clear()
+                self._stale = True
             self._waiting.append(event)
             return
         self.seq = event.seq
@@ -119,60 +144,4 @@ class ReadState:
             self._reading.cancel()
 
 
-class LiveGroup(Protocol):
-    @property
-    def key(self) -> Hashable: ...
-
-    @property
-    def object(self) -> str: ...
-
-    def start(self) -> None: ...
-
-    def dispatch(self, event: ChangeEvent) -> None: ...
-
-    def close(self) -> None: ...
-
-
-G = TypeVar("G", bound=LiveGroup)
-
-
-class LiveGroups(Generic[G]):
-    def __init__(self, source: ChangeSource, spawn: Spawn) -> None:
-        self.source = source
-        self.spawn = spawn
-        self._groups: dict[Hashable, G] = {}
-        self._by_object: dict[str, set[G]] = {}
-
-    def group_for(self, key: Hashable, make: Callable[[], G]) -> G:
-        """The group of ``key``; made by ``make`` and started when there is none yet."""
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = make()
-            self._by_object.setdefault(group.object, set()).add(group)
-            group.start()
-        return group
-
-    def release(self, group: G) -> None:
-        """Close ``group`` (its last subscriber left)."""
-        group.close()
-        if self._groups.get(group.key) is group:
-            del self._groups[group.key]
-        siblings = self._by_object.get(group.object)
-        if siblings is not None:
-            siblings.discard(group)
-            if not siblings:
-                del self._by_object[group.object]
-
-    def dispatch(self, event: ChangeEvent) -> None:
-        for group in list(self._by_object.get(event.object, ())):
-            group.dispatch(event)
-
-    @property
-    def group_count(self) -> int:
-        return len(self._groups)
-
-    def close(self) -> None:
-        for group in self._groups.values():
-            group.close()
-        self._groups.clear()
-        self._by_object.clear()
+__all__ = ["RETRY_SECONDS", "WAITING", "ReadState"]

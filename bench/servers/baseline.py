@@ -9,7 +9,7 @@ ONE pre-serialised message, broadcast to all its sockets with ``websockets.broad
 queue, no awaiting). Filters are lists of ``[field, "=", value]``; the first criterion is indexed and the
 others are checked per write. Nothing is stored.
 
-    python -m bench.baseline_server --port P [--compression]
+    python -m bench.servers.baseline --port P [--compression]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.http11 import Request, Response
 
-from bench.common import HOST, raise_nofile
+from bench.common.system import HOST, raise_nofile
 
 AUTH_OK = '{"type":"auth_ok","user":{"id":null,"roles":["anonymous"]},"expires_at":null}'
 Criteria = list[tuple[str, Any]]
@@ -162,7 +162,7 @@ async def run(port: int, compression: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.baseline_server")
+    parser = argparse.ArgumentParser(prog="python -m bench.servers.baseline")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--compression", action="store_true", help="accept permessage-deflate")
     args = parser.parse_args()

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import sys
 import time
+from array import array
+from collections.abc import Iterator
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from bench.loadgen import Plan, worker_main
+from bench.common.system import log
+from bench.load.loadgen import Plan, worker_main
 
 SETUP_TIMEOUT = 1200.0
 PIPE_TIMEOUT = 30.0
 PROGRESS_EVERY = 2.0
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 class Workers:
@@ -77,6 +75,14 @@ class Workers:
             answers.append(pipe.recv()[1])
         return answers
 
+    def received(self) -> int:
+        """The change messages the workers have received so far (warm-up writes not counted)."""
+        return sum(int(status["received"]) for status in self.ask("status"))
+
+    def warm(self) -> int:
+        """The subscribers a warm-up write has reached so far."""
+        return sum(int(status["warm"]) for status in self.ask("status"))
+
     def stop(self) -> None:
         for pipe in self.pipes:
             with contextlib.suppress(OSError):
@@ -89,6 +95,14 @@ class Workers:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+
+
+def arrivals(answer: dict[str, Any]) -> Iterator[tuple[int, float]]:
+    """(write index, received at) of every message a worker's ``finish`` answer reports."""
+    indexes, times = array("i"), array("d")
+    indexes.frombytes(answer["indexes"])
+    times.frombytes(answer["times"])
+    return zip(indexes, times, strict=True)
 
 
 def _sum(data: dict[int, dict[str, Any]], key: str) -> int:

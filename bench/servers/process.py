@@ -19,15 +19,40 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import HOST, REALISTIC, Realism, write_app
+from bench.common.realism import REALISTIC, Realism
+from bench.common.system import HOST
 
 OBJECTQL = "objectql"
 BASELINE = "baseline"
 NAIVE = "naive"
+# The module each kind of server runs as (``python -m``).
+MODULES = {
+    OBJECTQL: "bench.servers.objectql_app",
+    BASELINE: "bench.servers.baseline",
+    NAIVE: "bench.servers.naive_strawberry",
+}
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
+
+# The benchmark's one object (docs/definitions.md): writes match subscribers on ``status`` (all matching)
+# or ``customer`` (distinct equality filters); ``total`` carries the write's index so latency can be measured.
+ORDERS_YAML = """\
+label: Order
+fields:
+  status:   {type: select, options: [pending, paid, shipped, cancelled], default: pending}
+  total:    {type: number}
+  customer: {type: text}
+"""
+
+
+def write_app(app_dir: Path) -> Path:
+    """Write the benchmark app (``objects/orders.object.yml``) into ``app_dir``."""
+    objects = app_dir / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    (objects / "orders.object.yml").write_text(ORDERS_YAML)
+    return app_dir
 
 
 def _die_with_parent() -> None:
@@ -63,9 +88,9 @@ def free_port() -> int:
 class ServerProcess:
     """One server subprocess; :meth:`stop` ends it (SIGTERM, then SIGKILL) and is safe to call twice.
 
-    ``kind`` is ``objectql`` (``bench.server_app``: SQLite in ``workdir`` unless ``db`` is given, and
-    ``broker`` for scale-out), ``baseline`` (``bench.baseline_server``) or ``naive``
-    (``bench.naive_strawberry``). ``name`` tells apart several servers of one kind (their logs too).
+    ``kind`` is ``objectql`` (``bench.servers.objectql_app``: SQLite in ``workdir`` unless ``db`` is given, and
+    ``broker`` for scale-out), ``baseline`` (``bench.servers.baseline``) or ``naive``
+    (``bench.servers.naive_strawberry``). ``name`` tells apart several servers of one kind (their logs too).
     ``realism`` sets ours up as users run it (a JWT key; compression as asked, the baseline likewise).
     """
 
@@ -91,7 +116,7 @@ class ServerProcess:
         env = dict(os.environ)
         if kind == OBJECTQL:
             app_dir = write_app(workdir / ("app" if name is None else f"app-{name}"))
-            cmd = [sys.executable, "-m", "bench.server_app", str(app_dir)]
+            cmd = [sys.executable, "-m", MODULES[OBJECTQL], str(app_dir)]
             cmd += ["--db", db or f"sqlite:///{app_dir / 'bench.db'}", "--port", str(self.port)]
             if broker is not None:
                 cmd += ["--broker", broker]
@@ -108,10 +133,10 @@ class ServerProcess:
             env.update(settings or {})
             self.path = "/api/realtime"
         elif kind == NAIVE:
-            cmd = [sys.executable, "-m", "bench.naive_strawberry", "--port", str(self.port)]
+            cmd = [sys.executable, "-m", MODULES[NAIVE], "--port", str(self.port)]
             self.path = "/graphql"
         else:
-            cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(self.port)]
+            cmd = [sys.executable, "-m", MODULES[BASELINE], "--port", str(self.port)]
             if realism.compression:
                 cmd.append("--compression")
             self.path = "/"

@@ -5,7 +5,7 @@ engine's write path without HTTP GraphQL parsing), and ``GET /bench/stats`` coun
 hub holds (graphql-transport-ws acknowledges no subscription, so a benchmark asks the server). These
 routes exist only here, never in the ``objectql`` package.
 
-    python -m bench.server_app APP_DIR --db URL --port P [--broker URL] [--workers N]
+    python -m bench.servers.objectql_app APP_DIR --db URL --port P [--broker URL] [--workers N]
 
 With ``--workers N`` uvicorn runs N worker processes on the one port, each building the app from the
 environment as ``objectql serve --workers N`` does (``bench_app_from_environment``), bench routes included.
@@ -28,16 +28,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bench.common import HOST, raise_nofile
+from bench.common.system import HOST, raise_nofile
 from objectql.server.app import create_app, uvicorn_options
 from objectql.server.asgi import APP_DIR_ENV, app_from_environment
 from objectql.server.logs import configure_logging
 from objectql.server.settings import Settings
 
+# What each of uvicorn's worker processes imports (``--workers``).
+WORKER_APP = "bench.servers.objectql_app:bench_app_from_environment"
+
 
 async def bench_write(request: Request) -> JSONResponse:
     record = await request.json()
-    created = await request.app.state.objectql.object("orders").create(record)
+    created = await request.app.state.engine.object("orders").create(record)
     return JSONResponse({"id": created["id"]}, status_code=201)
 
 
@@ -64,7 +67,7 @@ def bench_app_from_environment() -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.server_app")
+    parser = argparse.ArgumentParser(prog="python -m bench.servers.objectql_app")
     parser.add_argument("dir", type=Path)
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
@@ -96,7 +99,9 @@ def main() -> None:
         os.environ["OBJECTQL_DATABASE_URL"] = args.db
         if args.broker:
             os.environ["OBJECTQL_BROKER_URL"] = args.broker
-        uvicorn.run("bench.server_app:bench_app_from_environment", factory=True, workers=args.workers, **options)
+        uvicorn.run(
+            "bench.servers.objectql_app:bench_app_from_environment", factory=True, workers=args.workers, **options
+        )
     else:
         uvicorn.run(with_bench_routes(create_app(args.dir, settings)), **options)
 

@@ -20,17 +20,16 @@ import contextlib
 import json
 import os
 import re
-import time
 from array import array
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-import jwt
-
-from bench.common import HOST, Realism, raise_nofile
-from bench.wsclient import WSClient
+from bench.common.realism import Realism, subscriber_token
+from bench.common.system import HOST, raise_nofile
+from bench.load.wsclient import WSClient
 
 ALL_MATCHING = "all"
 DISTINCT = "distinct"
@@ -60,10 +59,6 @@ CHUNK_INTERVAL = 1.0
 CONNECT_ATTEMPTS = 3
 STEP_TIMEOUT = 120.0
 PROGRESS_INTERVAL = 1.0
-# Subscribers' tokens: this many distinct users, all with one read role.
-TOKEN_USERS = 50
-TOKEN_ROLES = ["viewer"]
-TOKEN_TTL = 4 * 3600
 
 _TOTAL = re.compile(rb'"total":\s*(-?[0-9.eE+]+)')
 _NEXT = re.compile(rb'"type":\s*"next"')
@@ -82,6 +77,11 @@ class Plan:
     # HS256 secret the server checks tokens with; None: an open server (anonymous connections).
     secret: str | None = None
     offer_deflate: bool = True
+
+
+def one_per_socket(n: int) -> list[tuple[int, int]]:
+    """The connections of N subscriptions, one per socket (the ranges :func:`share_out` deals out)."""
+    return [(i, i + 1) for i in range(n)]
 
 
 def share_out(
@@ -109,10 +109,15 @@ def share_out(
     return [p for p in plans if p.connections]
 
 
-def subscriber_token(secret: str, n: int) -> str:
-    """Connection ``n``'s token: one of ``TOKEN_USERS`` users sharing the read role."""
-    claims = {"sub": f"user{n % TOKEN_USERS}", "roles": TOKEN_ROLES, "exp": int(time.time()) + TOKEN_TTL}
-    return jwt.encode(claims, secret, algorithm="HS256")
+async def paced_chunks(ids: range) -> AsyncIterator[range]:
+    """``ids`` in chunks of ``CHUNK``, each at least ``CHUNK_INTERVAL`` after the previous one: what the
+    caller sends for a chunk (and the acks it waits for) happens between two of them."""
+    loop = asyncio.get_running_loop()
+    for first in range(0, len(ids), CHUNK):
+        sent_at = loop.time()
+        yield ids[first : first + CHUNK]
+        if first + CHUNK < len(ids):
+            await asyncio.sleep(max(0.0, sent_at + CHUNK_INTERVAL - loop.time()))
 
 
 def auth_message(plan: Plan, n: int, protocol: str = PLAIN) -> str:
@@ -283,10 +288,7 @@ class Worker:
             self.connected += 1
             ws.send_text(auth_message(self.plan, sub.start, self.plan.protocol))
             await asyncio.wait_for(sub.authed.wait(), STEP_TIMEOUT)
-            ids = range(sub.start, sub.stop)
-            for first in range(0, len(ids), CHUNK):
-                sent_at = loop.time()
-                chunk = ids[first : first + CHUNK]
+            async for chunk in paced_chunks(range(sub.start, sub.stop)):
                 sub.acked.clear()
                 sub.wanted += len(chunk)
                 for j in chunk:
@@ -294,8 +296,6 @@ class Worker:
                 if not self.graphql:
                     await asyncio.wait_for(sub.acked.wait(), STEP_TIMEOUT)
                 self.subscribed += len(chunk)
-                if first + CHUNK < len(ids):
-                    await asyncio.sleep(max(0.0, sent_at + CHUNK_INTERVAL - loop.time()))
 
     def _client(self) -> WSClient:
         subprotocol = GRAPHQL_SUBPROTOCOL if self.graphql else None

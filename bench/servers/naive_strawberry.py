@@ -7,7 +7,7 @@ serialises for that subscriber alone (graphql-transport-ws, strawberry's own ASG
 is shared between subscribers and nothing is stored; a write arrives as ``POST /bench/write`` (a JSON
 record, answered 201 once it is on every queue). ``GET /bench/stats`` counts the subscribers' queues.
 
-    python -m bench.naive_strawberry --port P
+    python -m bench.servers.naive_strawberry --port P
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from bench.common import HOST, raise_nofile
+from bench.common.system import HOST, raise_nofile
 
 # Like OBJECTQL_WS_QUEUE: a subscriber this far behind loses the write (counted; the benchmark reports
 # it as missing), so one slow subscriber cannot hold every write's memory.
@@ -164,7 +164,7 @@ def build_app() -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.naive_strawberry")
+    parser = argparse.ArgumentParser(prog="python -m bench.servers.naive_strawberry")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_nofile()

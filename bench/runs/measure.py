@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
-import tempfile
 import time
-from array import array
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import HOST, Realism, cpu_seconds, percentiles, raise_nofile, rss_kib, stop_on_sigterm, writer_token
-from bench.loadgen import SHARED, Plan
-from bench.sections import publish
-from bench.servers import BASELINE, OBJECTQL, snapshot
-from bench.workers import PROGRESS_EVERY, SETUP_TIMEOUT, Workers, log
+from bench.common.system import HOST, cpu_seconds, log, rss_kib
+from bench.load.loadgen import SHARED, Plan
+from bench.load.workers import PROGRESS_EVERY, SETUP_TIMEOUT, Workers, arrivals
+from bench.runs.results import RunResult, percentiles
+from bench.runs.writers import Writer
 
 STALL_TIMEOUT = 60.0
 IDLE_SECONDS = 2.0
@@ -38,137 +32,6 @@ POLL_INTERVAL = 0.1
 WARMUP_TIMEOUT = 120.0
 # A warm-up write carries a negative ``total``: the load generators count it apart from the measured writes.
 WARMUP_TOTAL = -1
-
-
-@dataclass
-class RunResult:
-    server: str
-    scenario: str
-    n: int
-    connections: int
-    writes: int
-    subscribed: int
-    expected: int
-    delivered: int
-    missing: int
-    extra: int
-    setup_seconds: float
-    burst_seconds: float
-    server_cpu: float
-    loadgen_cpu: float
-    loadgen_peak_util: float
-    idle_cpu_per_s: float
-    rss_before_kib: int
-    rss_after_kib: int
-    latency_ms: dict[str, float]
-    write_errors: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    bad_messages: list[str] = field(default_factory=list)
-    closes: dict[str, int] = field(default_factory=dict)
-    # CPU seconds of other server processes over the burst (the writing process of a cross-process run).
-    other_cpu: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def cpu_per_1000(self) -> float:
-        """Server CPU milliseconds per 1000 delivered messages."""
-        return self.server_cpu * 1e6 / self.delivered if self.delivered else float("nan")
-
-    @property
-    def cpu_per_write(self) -> float:
-        """Server CPU milliseconds per write."""
-        return self.server_cpu * 1e3 / self.writes
-
-    @property
-    def rate(self) -> float:
-        return self.delivered / self.burst_seconds if self.burst_seconds > 0 else 0.0
-
-    @property
-    def rss_per_conn_kib(self) -> float:
-        return (self.rss_after_kib - self.rss_before_kib) / self.connections if self.connections else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(cpu_per_1000_ms=self.cpu_per_1000, cpu_per_write_ms=self.cpu_per_write, rate=self.rate)
-        return data
-
-
-# -- writes --------------------------------------------------------------------------------------
-
-
-class Writer(Protocol):
-    async def write(self, record: dict[str, Any]) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class HttpWriter:
-    """Writes through a server's ``POST /bench/write`` (ours: a bench-only route; the naive server's too)."""
-
-    def __init__(self, port: int) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=f"http://{HOST}:{port}", timeout=httpx.Timeout(300.0), limits=httpx.Limits(max_connections=50)
-        )
-
-    async def write(self, record: dict[str, Any]) -> None:
-        response = await self.client.post("/bench/write", json=record)
-        if response.status_code != 201:
-            raise RuntimeError(f"write answered {response.status_code}: {response.text[:200]}")
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
-class GraphQLWriter:
-    """Writes as users do: one ``createOrders`` mutation per write over ``POST /graphql``, with a token."""
-
-    MUTATION = "mutation ($input: OrdersInput!) { createOrders(input: $input) { id } }"
-
-    def __init__(self, port: int, token: str | None) -> None:
-        headers = {"authorization": f"Bearer {token}"} if token is not None else {}
-        self.client = httpx.AsyncClient(
-            base_url=f"http://{HOST}:{port}",
-            timeout=httpx.Timeout(300.0),
-            limits=httpx.Limits(max_connections=50),
-            headers=headers,
-        )
-
-    async def write(self, record: dict[str, Any]) -> None:
-        response = await self.client.post("/graphql", json={"query": self.MUTATION, "variables": {"input": record}})
-        body = response.json() if response.status_code == 200 else None
-        if body is None or body.get("errors"):
-            raise RuntimeError(f"mutation answered {response.status_code}: {response.text[:200]}")
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
-class WsWriter:
-    """Writes to the baseline: ``bench_write`` messages on a control socket."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, port: int) -> WsWriter:
-        ws = await connect(f"ws://{HOST}:{port}/", max_size=None, open_timeout=30)
-        await ws.send('{"type":"auth","token":null}')
-        await asyncio.wait_for(ws.recv(), 30)
-        return cls(ws)
-
-    async def write(self, record: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps({"type": "bench_write", "object": "orders", "record": record}))
-
-    async def close(self) -> None:
-        await self.ws.close()
-
-
-async def writer_for(kind: str, port: int, realism: Realism) -> Writer:
-    """How a benchmark writes to a server of ``kind`` (ours in the realistic mode: GraphQL mutations)."""
-    if kind == BASELINE:
-        return await WsWriter.open(port)
-    if kind == OBJECTQL and realism.graphql_writes:
-        return GraphQLWriter(port, writer_token(realism.secret) if realism.secret is not None else None)
-    return HttpWriter(port)
 
 
 async def server_subscriptions(port: int) -> int:
@@ -292,7 +155,7 @@ async def _warm_up(label: str, workers: Workers, writer: Writer, record: dict[st
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WARMUP_TIMEOUT
     while True:
-        warm = sum(int(s["warm"]) for s in await asyncio.to_thread(workers.ask, "status"))
+        warm = await asyncio.to_thread(workers.warm)
         if warm >= wanted:
             log(f"{label}: the warm-up write reached all {wanted:,} subscribers")
             return
@@ -333,8 +196,7 @@ async def _drain(label: str, workers: Workers, burst: asyncio.Task[None], expect
     while True:
         await asyncio.sleep(POLL_INTERVAL)
         now = loop.time()
-        status = await asyncio.to_thread(workers.ask, "status")
-        total = sum(int(s["received"]) for s in status)
+        total = await asyncio.to_thread(workers.received)
         if total != received:
             received, last_change = total, now
         if burst.done() and writes_done_at is None:
@@ -375,10 +237,7 @@ def _result(
     bad: list[str] = []
     failures = list(setup["failures"])
     for result in results:
-        indexes, times = array("i"), array("d")
-        indexes.frombytes(result["indexes"])
-        times.frombytes(result["times"])
-        for i, t in zip(indexes, times, strict=True):
+        for i, t in arrivals(result):
             if i >= writes:
                 bad.append(f"a message for write {i}, beyond the {writes} sent")
                 continue
@@ -416,62 +275,3 @@ def _result(
         bad_messages=bad[:10],
         closes=closes,
     )
-
-
-RunOne = Callable[[str, str, int, Any, Path, Path], Awaitable[Any]]
-
-
-async def run_matrix(runs: list[tuple[str, int]], servers: list[str], args: Any, run_one: RunOne) -> list[Any]:
-    """Run every (scenario, N) against every server kind, each on a fresh process, from a snapshot."""
-    results: list[Any] = []
-    with tempfile.TemporaryDirectory(prefix="objectql-bench-") as tmp:
-        source = Path(tmp) / "source"
-        args.commit = snapshot(source, args.rev)
-        log(f"measuring objectql as committed at {args.commit[:12]} ({args.rev})")
-        for i, (scenario, n) in enumerate(runs, 1):
-            for kind in servers:
-                log(f"run {i}/{len(runs)}: {kind}, {scenario}, N={n:,}")
-                result = await run_one(kind, scenario, n, args, Path(tmp), source)
-                results.append(result)
-                log(
-                    f"{kind} {scenario} N={n:,}: {result.delivered:,}/{result.expected:,} delivered, "
-                    f"server CPU {result.server_cpu:.2f} s, p99 {result.latency_ms['p99']:.0f} ms"
-                )
-    return results
-
-
-def run_and_publish(
-    runs: list[tuple[str, int]],
-    args: Any,
-    argv: list[str] | None,
-    run_one: RunOne,
-    *,
-    module: str,
-    title: str,
-    alt: str,
-    table: Callable[[list[Any]], str],
-    plot: Callable[[list[Any], Path], None],
-) -> int:
-    """A benchmark of our server alone, once its arguments are read: every run (:func:`run_matrix`), then what
-    it leaves (:func:`bench.sections.publish`). Returns the exit status."""
-    stop_on_sigterm()
-    raise_nofile()
-    started = time.monotonic()
-    try:
-        results = asyncio.run(run_matrix(runs, [OBJECTQL], args, run_one))
-    except KeyboardInterrupt:
-        log("interrupted; every process started here has been stopped")
-        return 130
-    publish(
-        results, args, argv, module=module, title=title, table=table(results),
-        plot=lambda path: plot(results, path), alt=alt, elapsed=time.monotonic() - started,
-    )  # fmt: skip
-    return 0
-
-
-async def stop_run(writer: Writer | None, server: Any) -> None:
-    """Close a run's writer and stop its server process, whatever happened during the run."""
-    if writer is not None:
-        with contextlib.suppress(Exception):
-            await writer.close()
-    await asyncio.to_thread(server.stop)
