@@ -32,6 +32,7 @@ COMMANDS = [
     "bench.live_views",
     "bench.write_throughput",
     "bench.aggregate_groups",
+    "bench.unaffected_groups",
     *sorted(MODULES.values()),
 ]
 BENCH_MODULES = sorted(info.name for info in pkgutil.walk_packages(bench.__path__, "bench."))

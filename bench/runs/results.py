@@ -179,3 +179,29 @@ class AggregatesRun:
         data = asdict(self)
         data.update(cpu_per_write_ms=self.cpu_per_write, bytes_per_write=self.bytes_per_write)
         return data
+
+
+@dataclass
+class UnaffectedRun:
+    """One run of ``bench.unaffected_groups``: K live windows or aggregates no write can affect (``kind``
+    ``none`` when K = 0), at one revision of the package; CPU milliseconds per write, per round and median."""
+
+    revision: str
+    commit: str
+    kind: str
+    groups: int
+    writes: int
+    rounds_ms: list[float]
+    cpu_per_write: float
+    unexpected: list[str] = field(default_factory=list)
+    unexpected_count: int = 0
+
+    def summary(self) -> str:
+        """One line of progress once the run is over."""
+        return (
+            f"{self.revision}: {self.kind}, K={self.groups:,}: server CPU {self.cpu_per_write:.2f} ms per write "
+            f"(median of {len(self.rounds_ms)} rounds), {self.unexpected_count} unexpected messages"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
