@@ -37,7 +37,7 @@ def table_lines(results: Sequence[UnaffectedRun]) -> list[str]:
         Column("server CPU per write (median round)", lambda r: f"{ms_text(r.cpu_per_write)} ms"),
         Column("rounds", spread),
         Column("vs none", vs_none),
-        Column("messages a write sent", lambda r: f"{r.unexpected_count:,}"),
+        Column("messages the writes sent", lambda r: f"{r.unexpected_count:,}"),
     ]
     problems = [f"- {r.revision}, {r.kind}: {'; '.join(r.unexpected[:2])}" for r in results if r.unexpected]
     return [*table(columns, results), *([""] if problems else []), *problems]

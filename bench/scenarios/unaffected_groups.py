@@ -80,7 +80,7 @@ class Listener:
         self.ws: WSClient | None = None
         self.authed = asyncio.Event()
         self.acks = self.firsts = 0
-        self.wanted = 0
+        self.wanted = -1  # the subscriptions asked for (each acked; all but the sentinel send a first message)
         self.ready = asyncio.Event()
         self.sentinel = asyncio.Event()
         self.unexpected: list[str] = []
@@ -99,7 +99,7 @@ class Listener:
             self.firsts += 1
         elif kind != "pong":
             self.unexpected.append(payload.decode(errors="replace")[:200])
-        if self.subscribing and self.acks >= self.wanted and self.firsts >= self.wanted - 1:
+        if self.subscribing and self.wanted >= 0 and self.acks >= self.wanted and self.firsts >= self.wanted - 1:
             self.ready.set()
 
     async def open(self, port: int, path: str, kind: str, k: int, realism: Realism) -> None:
@@ -117,7 +117,7 @@ class Listener:
         token = subscriber_token(realism.secret, 0) if realism.secret is not None else None
         ws.send_text(json.dumps({"type": "auth", "token": token}))
         await asyncio.wait_for(self.authed.wait(), STEP_TIMEOUT)
-        self.wanted = k + 1  # the sentinel's ack too; it sends a snapshot as well
+        self.wanted = k + 1
         ws.send_text(SENTINEL_SUBSCRIBE)
         async for chunk in paced_chunks(range(k)):
             for i in chunk:
