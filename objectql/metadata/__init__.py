@@ -1,10 +1,21 @@
 """Object definitions: the model, the YAML loader and the registry."""
 
 from objectql.metadata.loader import load_file
-from objectql.metadata.model import FieldDef, FieldType, IndexDef, Kind, ObjectDef, Permissions, RowRule
+from objectql.metadata.model import (
+    DeleteBehavior,
+    FieldDef,
+    FieldType,
+    IndexDef,
+    Kind,
+    ObjectDef,
+    Permissions,
+    Relation,
+    RowRule,
+)
 from objectql.metadata.registry import Registry
 
 __all__ = [
+    "DeleteBehavior",
     "FieldDef",
     "FieldType",
     "IndexDef",
@@ -12,6 +23,7 @@ __all__ = [
     "ObjectDef",
     "Permissions",
     "Registry",
+    "Relation",
     "RowRule",
     "load_file",
 ]

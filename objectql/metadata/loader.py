@@ -20,6 +20,7 @@ from objectql.metadata.model import (
     NAME_RE,
     REFERENCE_TYPES,
     SYSTEM_FIELD_NAMES,
+    DeleteBehavior,
     FieldDef,
     FieldPermission,
     FieldType,
@@ -48,6 +49,8 @@ _FIELD_KEYS = {
     "options",
     "multiple",
     "reference_to",
+    "delete_behavior",
+    "related_name",
 }
 _PERMISSION_ACTIONS = ("read", "create", "update", "delete")
 
@@ -217,8 +220,11 @@ class _Parser:
             if not isinstance(target, str) or not NAME_RE.match(target):
                 raise self.fail(f"{base}.reference_to", "the name of the referenced object")
             opts["reference_to"] = target
-        elif "reference_to" in spec:
-            raise self.fail(f"{base}.reference_to", "reference_to only on a lookup or master_detail field")
+            opts.update(self.reference_options(ftype, spec, base))
+        else:
+            for key in ("reference_to", "delete_behavior", "related_name"):
+                if key in spec:
+                    raise self.fail(f"{base}.{key}", f"{key} only on a lookup or master_detail field")
         if "default" in spec:
             check = _DEFAULT_CHECKS.get(probe.kind)
             value = spec["default"]
@@ -232,6 +238,34 @@ class _Parser:
             opts["has_default"] = True
             opts["default"] = value
         return FieldDef(fname, ftype, **opts)
+
+    def reference_options(self, ftype: FieldType, spec: dict[str, Any], base: str) -> dict[str, Any]:
+        """``delete_behavior`` and ``related_name`` of a reference field; a master_detail is required and
+        cascades (its details cannot outlive their parent)."""
+        opts: dict[str, Any] = {}
+        if "related_name" in spec:
+            related = spec["related_name"]
+            if not isinstance(related, str) or not NAME_RE.match(related):
+                raise self.fail(f"{base}.related_name", f"a name matching {NAME_RE.pattern}")
+            opts["related_name"] = related
+        behaviors = [b.value for b in DeleteBehavior]
+        if ftype is FieldType.MASTER_DETAIL:
+            if spec.get("required", True) is not True:
+                raise self.fail(f"{base}.required", "true (a master_detail always has its parent) or no key")
+            if spec.get("delete_behavior", DeleteBehavior.CASCADE.value) != DeleteBehavior.CASCADE.value:
+                raise self.fail(f"{base}.delete_behavior", "cascade (a master_detail's details go with it) or no key")
+            opts.update(required=True, delete_behavior=DeleteBehavior.CASCADE)
+        else:
+            # An optional lookup is cleared with its parent; a required one cannot be, so it holds its parent.
+            required = spec.get("required") is True
+            default = DeleteBehavior.RESTRICT if required else DeleteBehavior.SET_NULL
+            behavior = spec.get("delete_behavior", default.value)
+            if behavior not in behaviors:
+                raise self.fail(f"{base}.delete_behavior", f"one of {', '.join(behaviors)}")
+            if required and behavior == DeleteBehavior.SET_NULL.value:
+                raise self.fail(f"{base}.delete_behavior", "restrict or cascade on a required lookup (not set_null)")
+            opts["delete_behavior"] = DeleteBehavior(behavior)
+        return opts
 
     def indexes(self, raw: Any, names: set[str]) -> tuple[IndexDef, ...]:
         out: list[IndexDef] = []

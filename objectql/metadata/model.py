@@ -74,6 +74,14 @@ _KIND_BY_TYPE = {
 SYSTEM_FIELD_NAMES = ("id", "created_at", "updated_at", "created_by")
 
 
+class DeleteBehavior(StrEnum):
+    """What deleting a parent does to the records whose reference field points at it."""
+
+    SET_NULL = "set_null"  # the children's field becomes null (a lookup's default)
+    RESTRICT = "restrict"  # the delete is refused with CONFLICT while children exist
+    CASCADE = "cascade"  # the children are deleted too, in the same transaction (always so for master_detail)
+
+
 @dataclass(frozen=True)
 class FieldDef:
     name: str
@@ -93,6 +101,10 @@ class FieldDef:
     options: tuple[str, ...] = ()
     multiple: bool = False
     reference_to: str | None = None
+    # A reference field's (``lookup``, ``master_detail``): what deleting the parent does, and the name of the
+    # parent's related list of the records pointing at it (the child object's name when not given).
+    delete_behavior: DeleteBehavior | None = None
+    related_name: str | None = None
     system: bool = False
 
     @property
@@ -105,6 +117,10 @@ class FieldDef:
     @property
     def is_text(self) -> bool:
         return self.kind is Kind.TEXT
+
+    @property
+    def is_reference(self) -> bool:
+        return self.type in REFERENCE_TYPES
 
 
 @dataclass(frozen=True)
@@ -165,3 +181,15 @@ class ObjectDef:
 
     def field(self, name: str) -> FieldDef | None:
         return self.fields.get(name)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A reverse relation: the records of ``child`` whose reference field ``field`` points at a record of
+    ``parent``, listed on the parent as ``name``."""
+
+    parent: str
+    name: str
+    child: str
+    field: str
+    delete_behavior: DeleteBehavior
