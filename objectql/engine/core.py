@@ -19,6 +19,7 @@ from objectql.engine.events import ChangeEvent, Outbox
 from objectql.engine.hooks import Hook, Hooks
 from objectql.engine.permissions import ObjectPolicy
 from objectql.engine.repository import ObjectRepository
+from objectql.engine.summaries import CompiledSummary, compile_summaries
 from objectql.engine.tables import EVENTS_TABLE, SEQ_TABLE, build_metadata, sync_schema
 from objectql.engine.unit import AutoScope, EventListener, Scope, SharedScope, UnitRunner
 from objectql.engine.user import User
@@ -65,6 +66,8 @@ class ObjectQL:
         self.registry: Registry = Registry()
         self.tables: dict[str, Table] = {}
         self.policies: dict[str, ObjectPolicy] = {}
+        # The summary fields computed from each object's records (by that object's name).
+        self.summaries: dict[str, list[CompiledSummary]] = {}
         self._sql_engine: AsyncEngine | None = None
         self._runner: UnitRunner | None = None
         self._outbox: Outbox | None = None
@@ -75,7 +78,12 @@ class ObjectQL:
         """Load and validate the definitions, then create what is missing in the database."""
         if self._sql_engine is not None:
             return self
-        registry = self._objects if isinstance(self._objects, Registry) else Registry.from_directory(self._objects)
+        if isinstance(self._objects, Registry):
+            registry = self._objects
+            registry.check()
+        else:
+            registry = Registry.from_directory(self._objects)
+        summaries = compile_summaries(registry)
         policies = {
             obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous, sign_in=self.sign_in) for obj in registry
         }
@@ -99,6 +107,7 @@ class ObjectQL:
             log.info("schema: %s", step)
         self.registry = registry
         self.policies = policies
+        self.summaries = summaries
         self.tables = {name: metadata.tables[name] for name in registry.names()}
         self._outbox = outbox
         self._sql_engine = sql_engine

@@ -7,27 +7,14 @@ and update roles, and row rules (added to every read and checked on every write'
 from __future__ import annotations
 
 import copy
-import functools
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Delete,
-    Insert,
-    Table,
-    Update,
-    bindparam,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Table, func, or_, select
 
 from objectql.engine.aggregates import aggregate_rows, parse_aggregate
+from objectql.engine.dependents import plan_delete
+from objectql.engine.derived import Derived
 from objectql.engine.events import PendingEvent
 from objectql.engine.filters.ast import FALSE, TRUE, Node, conjoin
 from objectql.engine.filters.matcher import compile_matcher
@@ -36,7 +23,8 @@ from objectql.engine.filters.sql import compile_sql
 from objectql.engine.hooks import HookContext
 from objectql.engine.ids import is_id, new_id, no_such_id
 from objectql.engine.query import order_by, parse_fields, parse_paging, parse_sort
-from objectql.engine.tables import lower_column_name
+from objectql.engine.statements import ROW_ID, Record, stored_row, writes
+from objectql.engine.summaries import initial_values
 from objectql.engine.unit import Scope, SharedScope, Unit
 from objectql.engine.validation import (
     FieldErrors,
@@ -52,28 +40,6 @@ if TYPE_CHECKING:
     from objectql.engine.core import Context, ObjectQL
     from objectql.engine.permissions import ObjectPolicy
     from objectql.engine.user import User
-
-Record = dict[str, Any]
-
-
-# The bound parameter naming the row an update or delete is about; no field name starts with an underscore.
-ROW_ID = "_objectql_row_id"
-
-
-@dataclass(frozen=True)
-class _WriteStatements:
-    """One table's write statements, built once: the values come as parameters, so SQLAlchemy computes
-    each statement's cache key once instead of for every write."""
-
-    insert: Insert
-    update: Update
-    delete: Delete
-
-
-@functools.cache
-def _writes(table: Table) -> _WriteStatements:
-    by_id = table.c.id == bindparam(ROW_ID)
-    return _WriteStatements(insert(table), update(table).where(by_id), delete(table).where(by_id))
 
 
 class ObjectRepository:
@@ -196,11 +162,12 @@ class ObjectRepository:
             await self.engine.hooks.run("before:create", hctx)
             record = await self._prepare_create(unit, hctx.data or {})
             hctx.id = record["id"]
-            await unit.conn.execute(_writes(self.table).insert, self._row(record))
+            await unit.conn.execute(writes(self.table).insert, self._row(record))
             self._require_visible(record)
             hctx.result = self._readable(record)
             hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("create", record["id"], record, None, None), "after:create", hctx)
+            await self._settle(unit, None, record)
             return hctx.result  # type: ignore[no-any-return]
 
         return await self.scope.run(body, write=True)
@@ -218,11 +185,12 @@ class ObjectRepository:
             await self.engine.hooks.run("before:update", hctx)
             record, changed = await self._prepare_update(unit, current, hctx.data or {})
             values = {k: v for k, v in self._row(record).items() if k != "id"}
-            await unit.conn.execute(_writes(self.table).update, {**values, ROW_ID: id})
+            await unit.conn.execute(writes(self.table).update, {**values, ROW_ID: id})
             self._require_visible(record)
             hctx.result = self._readable(record)
             hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("update", id, record, current, changed), "after:update", hctx)
+            await self._settle(unit, current, record)
             return hctx.result  # type: ignore[no-any-return]
 
         return await self.scope.run(body, write=True)
@@ -236,11 +204,24 @@ class ObjectRepository:
             current = await self._load_for_write(unit, id)
             hctx = self._hook_context("delete", id=id, previous=current, unit=unit)
             await self.engine.hooks.run("before:delete", hctx)
-            await unit.conn.execute(_writes(self.table).delete, {ROW_ID: id})
+            derived = Derived(self.engine, unit, self.user, self.ctx)
+            if self.engine.registry.children(self.obj.name):
+                plan = await plan_delete(unit.conn, self.engine.registry, self.engine.tables, self.obj, current)
+                await derived.apply_delete(plan)
+            await unit.conn.execute(writes(self.table).delete, {ROW_ID: id})
             hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("delete", id, None, current, None), "after:delete", hctx)
+            derived.changed(self.obj.name, current, None)
+            await derived.settle()
 
         await self.scope.run(body, write=True)
+
+    async def _settle(self, unit: Unit, before: Record | None, after: Record | None) -> None:
+        """Bring the summaries this write changes up to date, in its transaction."""
+        if self.engine.summaries.get(self.obj.name):
+            derived = Derived(self.engine, unit, self.user, self.ctx)
+            derived.changed(self.obj.name, before, after)
+            await derived.settle()
 
     def _require_possible(self, id: Any) -> None:
         if not _may_exist(id):
@@ -262,6 +243,8 @@ class ObjectRepository:
         self._require_writable(data)
         record: Record = {"id": data.get("id") if "id" not in errors and data.get("id") else new_id()}
         for name, fdef in self.obj.declared.items():
+            if fdef.summary is not None:
+                continue
             if name in data:
                 raw = data[name]
             else:
@@ -272,6 +255,7 @@ class ObjectRepository:
             elif fdef.required and is_blank(fdef, value):
                 errors[name] = ("required", "is required")
             record[name] = value
+        record.update(initial_values(self.obj))
         now = datetime.now(UTC)
         record.update(created_at=now, updated_at=now, created_by=self.user.id if self.user else None)
         if errors:
@@ -351,6 +335,10 @@ class ObjectRepository:
         stmt = select(table.c.id).where(table.c.id.in_(wanted))
         if where != TRUE:
             stmt = stmt.where(compile_sql(where, table, self.engine.dialect))
+        if self.engine.dialect == "postgresql":
+            # Held to the commit: a concurrent delete of the parent (FOR UPDATE) waits for this write, or
+            # this write waits for it and finds the parent gone; never a child left pointing at nothing.
+            stmt = stmt.with_for_update(read=True, key_share=True)
         return set((await unit.conn.execute(stmt)).scalars())
 
     # -- helpers -------------------------------------------------------------------------------
@@ -374,12 +362,7 @@ class ObjectRepository:
         return [self.table.c[f] for f in self.obj.fields]
 
     def _row(self, record: Record) -> Record:
-        row = dict(record)
-        for fdef in self.obj.fields.values():
-            if fdef.is_text:
-                value = record.get(fdef.name)
-                row[lower_column_name(fdef.name)] = value.lower() if isinstance(value, str) else None
-        return row
+        return stored_row(self.obj, record)
 
     def _readable(self, record: Record) -> Record:
         return {f: record.get(f) for f in self.policy.readable_fields(self.user)}

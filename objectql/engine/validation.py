@@ -34,6 +34,8 @@ def check_keys(obj: ObjectDef, data: dict[str, Any], errors: FieldErrors, *, cre
             errors[str(key)] = ("unknown", f"{obj.name} has no field {key!r}")
         elif key in READ_ONLY:
             errors[key] = ("read_only", "is set by the system")
+        elif (summary := obj.fields[key].summary) is not None:
+            errors[key] = ("read_only", f"is a summary of {summary.object}, computed by the system")
         elif key == "id" and creating and not is_id(data[key]):
             errors["id"] = ("format", f"must be {ID_RULE}")
 

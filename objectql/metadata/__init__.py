@@ -11,6 +11,8 @@ from objectql.metadata.model import (
     Permissions,
     Relation,
     RowRule,
+    Summary,
+    SummaryType,
 )
 from objectql.metadata.registry import Registry
 
@@ -25,5 +27,7 @@ __all__ = [
     "Registry",
     "Relation",
     "RowRule",
+    "Summary",
+    "SummaryType",
     "load_file",
 ]

@@ -29,6 +29,8 @@ from objectql.metadata.model import (
     ObjectDef,
     Permissions,
     RowRule,
+    Summary,
+    SummaryType,
 )
 
 SUFFIXES = (".object.yml", ".object.yaml")
@@ -51,7 +53,14 @@ _FIELD_KEYS = {
     "reference_to",
     "delete_behavior",
     "related_name",
+    "summary_object",
+    "summary_field",
+    "summary_type",
+    "filters",
 }
+_SUMMARY_KEYS = {"summary_object", "summary_field", "summary_type", "filters"}
+# What a summary field may say besides its summary: it is computed, so nothing about the values it takes.
+_SUMMARY_FIELD_KEYS = {"type", "label", "description", "index", *_SUMMARY_KEYS}
 _PERMISSION_ACTIONS = ("read", "create", "update", "delete")
 
 
@@ -174,6 +183,11 @@ class _Parser:
         if type_name not in valid_types:
             raise self.fail(f"{base}.type", f"one of {', '.join(valid_types)}")
         ftype = FieldType(type_name)
+        if ftype is FieldType.SUMMARY:
+            return self.summary_field(fname, spec, base)
+        for key in _SUMMARY_KEYS:
+            if key in spec:
+                raise self.fail(f"{base}.{key}", f"{key} only on a summary field")
         opts: dict[str, Any] = {}
         for key in ("required", "unique", "index", "multiple"):
             if key in spec:
@@ -238,6 +252,34 @@ class _Parser:
             opts["has_default"] = True
             opts["default"] = value
         return FieldDef(fname, ftype, **opts)
+
+    def summary_field(self, fname: str, spec: dict[str, Any], base: str) -> FieldDef:
+        """A ``summary`` field: what it computes over which child object. The registry checks it against the
+        child (its reference to this object, the summarised field) and the engine checks its filters."""
+        self.known_keys(spec, _SUMMARY_FIELD_KEYS, base)
+        target = spec.get("summary_object")
+        if not isinstance(target, str) or not NAME_RE.match(target):
+            raise self.fail(f"{base}.summary_object", "the name of the object whose records are summarised")
+        types = [t.value for t in SummaryType]
+        if spec.get("summary_type") not in types:
+            raise self.fail(f"{base}.summary_type", f"one of {', '.join(types)}")
+        stype = SummaryType(spec["summary_type"])
+        summarised: str | None = None
+        if stype is SummaryType.COUNT:
+            if "summary_field" in spec:
+                raise self.fail(f"{base}.summary_field", "no summary_field on a count (it counts records)")
+        else:
+            summarised = spec.get("summary_field")
+            if not isinstance(summarised, str) or not NAME_RE.match(summarised):
+                raise self.fail(f"{base}.summary_field", f"the name of the {target} field to {stype.value}")
+        opts: dict[str, Any] = {}
+        for key in ("label", "description"):
+            if key in spec:
+                opts[key] = self.string(spec[key], f"{base}.{key}")
+        if "index" in spec:
+            opts["index"] = self.boolean(spec["index"], f"{base}.index")
+        summary = Summary(object=target, type=stype, field=summarised, filters=spec.get("filters"))
+        return FieldDef(fname, FieldType.SUMMARY, summary=summary, **opts)
 
     def reference_options(self, ftype: FieldType, spec: dict[str, Any], base: str) -> dict[str, Any]:
         """``delete_behavior`` and ``related_name`` of a reference field; a master_detail is required and

@@ -27,6 +27,8 @@ class FieldType(StrEnum):
     LOOKUP = "lookup"
     MASTER_DETAIL = "master_detail"
     JSON = "json"
+    # A value computed from the records pointing at this one (count, sum, min, max or avg); stored, read-only.
+    SUMMARY = "summary"
     # The system id field; not declarable.
     ID = "id"
 
@@ -82,6 +84,30 @@ class DeleteBehavior(StrEnum):
     CASCADE = "cascade"  # the children are deleted too, in the same transaction (always so for master_detail)
 
 
+class SummaryType(StrEnum):
+    """What a summary field computes over the child records pointing at its record."""
+
+    COUNT = "count"
+    SUM = "sum"
+    MIN = "min"
+    MAX = "max"
+    AVG = "avg"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A summary field's definition: ``type`` of ``field`` over the records of ``object`` whose reference
+    ``reference`` points at the record, among those matching ``filters``. ``reference`` and ``kind`` are
+    filled in by the registry, which sees the child object."""
+
+    object: str
+    type: SummaryType
+    field: str | None = None
+    filters: Any = None
+    reference: str | None = None
+    kind: Kind | None = None
+
+
 @dataclass(frozen=True)
 class FieldDef:
     name: str
@@ -105,10 +131,15 @@ class FieldDef:
     # parent's related list of the records pointing at it (the child object's name when not given).
     delete_behavior: DeleteBehavior | None = None
     related_name: str | None = None
+    summary: Summary | None = None
     system: bool = False
 
     @property
     def kind(self) -> Kind:
+        if self.summary is not None:
+            if self.summary.kind is not None:
+                return self.summary.kind
+            return Kind.INTEGER if self.summary.type is SummaryType.COUNT else Kind.FLOAT
         # A multi-valued select holds a list: it behaves like JSON.
         if self.type is FieldType.SELECT and self.multiple:
             return Kind.JSON
@@ -121,6 +152,10 @@ class FieldDef:
     @property
     def is_reference(self) -> bool:
         return self.type in REFERENCE_TYPES
+
+    @property
+    def is_summary(self) -> bool:
+        return self.summary is not None
 
 
 @dataclass(frozen=True)

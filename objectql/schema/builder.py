@@ -269,6 +269,8 @@ class SchemaBuilder:
         create: dict[str, Any] = {"id": strawberry.ID | None}
         update: dict[str, Any] = {}
         for name, fdef in obj.declared.items():
+            if fdef.summary is not None:
+                continue  # computed: read-only
             scalar = scalar_of(fdef)
             create[name] = scalar if fdef.required else scalar | None
             update[name] = scalar | None

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from objectql import __version__
 from objectql.engine.permissions import ObjectPolicy
+from objectql.engine.summaries import compile_summaries
 from objectql.engine.validation import DEFAULT_MAX_TEXT_LENGTH
 from objectql.errors import DefinitionError
 from objectql.metadata.channels import FILE_NAME as CHANNELS_FILE
@@ -53,6 +54,7 @@ def load_app(app_dir: Path, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -
     for obj in registry:
         # Row rules are compiled by the engine's policy; compiling them here catches their errors too.
         ObjectPolicy(obj, allow_anonymous=True)
+    compile_summaries(registry)  # summary filters are checked against their child objects
     rules = load_channel_rules(app_dir)
     seed_file = seed_path(app_dir)
     records = 0

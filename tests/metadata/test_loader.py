@@ -33,6 +33,7 @@ fields:
   l:   {type: lookup, reference_to: everything}
   md:  {type: master_detail, reference_to: everything}
   j:   {type: json}
+  sc:  {type: summary, summary_object: everything, summary_type: count}
 indexes:
   by_t_and_n: {fields: [t, n], unique: true}
   by_created: {fields: [created_at]}
