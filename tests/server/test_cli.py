@@ -30,9 +30,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_check_prints_one_line_per_object_with_its_field_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(SHOP)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == ["customers: 5 fields", "orders: 8 fields", "products: 7 fields"]
-    assert out[3].startswith("seed.yml: ")
-    assert out[4] == "presence.yml: 3 channel patterns"
+    assert out[:4] == ["customers: 7 fields", "lines: 4 fields", "orders: 8 fields", "products: 7 fields"]
+    assert out[4].startswith("seed.yml: ")
+    assert out[5] == "presence.yml: 3 channel patterns"
 
 
 def test_check_of_a_broken_definition_exits_1_naming_file_and_key_path(
