@@ -19,7 +19,7 @@ from objectql.engine.events import ChangeEvent, Outbox
 from objectql.engine.hooks import Hook, Hooks
 from objectql.engine.permissions import ObjectPolicy
 from objectql.engine.repository import ObjectRepository
-from objectql.engine.summaries import CompiledSummary, compile_summaries
+from objectql.engine.summaries import CompiledSummary, compile_summaries, fill_added
 from objectql.engine.tables import EVENTS_TABLE, SEQ_TABLE, build_metadata, sync_schema
 from objectql.engine.unit import AutoScope, EventListener, Scope, SharedScope, UnitRunner
 from objectql.engine.user import User
@@ -99,6 +99,9 @@ class ObjectQL:
                     if conn.dialect.name == "postgresql":
                         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
                     done = await conn.run_sync(sync_schema, metadata)
+                    added = {step.removeprefix("add column ") for step in done if step.startswith("add column ")}
+                    tables = {name: metadata.tables[name] for name in registry.names()}
+                    done += await fill_added(conn, registry, tables, summaries, added)
                     await outbox.ensure_counter(conn)
         except Exception as exc:
             await sql_engine.dispose()

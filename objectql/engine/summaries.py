@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from objectql.engine.aggregates import AggregateSpec, aggregate_rows
@@ -178,3 +178,34 @@ def _value_of(s: CompiledSummary, row: dict[str, Any]) -> Any:
     if s.kind is Kind.FLOAT:
         return float(value)
     return value
+
+
+async def fill_added(
+    conn: AsyncConnection,
+    registry: Registry,
+    tables: dict[str, Table],
+    compiled: dict[str, list[CompiledSummary]],
+    added: set[str],
+) -> list[str]:
+    """Fill the summary columns the schema sync just added (``added``: ``"<object>.<field>"``) from the
+    children already there, a summary of a summary after the one it summarises. No events: like the column,
+    the values are part of the schema change."""
+    pending = [s for group in compiled.values() for s in group if f"{s.parent}.{s.field}" in added]
+    done: list[str] = []
+    while pending:
+        waiting = {(s.parent, s.field) for s in pending}
+        ready = [s for s in pending if (s.child, s.summarised) not in waiting]
+        if not ready:  # a circle: the registry refuses them
+            break
+        for s in ready:
+            parent = tables[s.parent]
+            ids = list((await conn.execute(select(parent.c.id).order_by(parent.c.id))).scalars())
+            if ids:
+                values = await compute(conn, tables[s.child], registry.get(s.child), [s], ids)
+                value = bindparam("_objectql_value", type_=parent.c[s.field].type)
+                stmt = update(parent).where(parent.c.id == bindparam("_objectql_id")).values({s.field: value})
+                rows = [{"_objectql_id": pid, "_objectql_value": row[s.field]} for pid, row in values.items()]
+                await conn.execute(stmt, rows)
+            done.append(f"fill summary {s.parent}.{s.field} ({len(ids)} records)")
+        pending = [s for s in pending if s not in ready]
+    return done

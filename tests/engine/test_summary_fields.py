@@ -368,3 +368,25 @@ async def test_summaries_stay_exact_under_concurrent_writers_of_one_parents_chil
         for cid in parents:
             assert summaries(await app.object("customers").find_one(cid)) == await expected(app, cid)
     assert await app.object("orders").count() > 0
+
+
+async def test_a_summary_added_to_a_table_with_rows_is_filled_from_the_children_at_init(make_engine: Any) -> None:
+    plain_customers = "fields:\n  name: {type: text}\n"
+    plain_orders = "fields:\n  customer: {type: lookup, reference_to: customers}\n  amount: {type: currency}\n"
+    first: ObjectQL = await make_engine({"customers": plain_customers, "orders": plain_orders})
+    a = await first.object("customers").create({"name": "a"})
+    b = await first.object("customers").create({"name": "b"})
+    for amount in (Decimal("1.25"), Decimal("2.5")):
+        await first.object("orders").create({"customer": a["id"], "amount": amount})
+    assert await first.current_seq() == 4
+    await first.close()
+    summarised = (
+        plain_customers
+        + "  n: {type: summary, summary_object: orders, summary_type: count}\n"
+        + "  total: {type: summary, summary_object: orders, summary_type: sum, summary_field: amount}\n"
+    )
+    second: ObjectQL = await make_engine({"customers": summarised, "orders": plain_orders})
+    stored = {c["name"]: (c["n"], c["total"]) for c in await second.object("customers").find()}
+    assert stored == {"a": (2, Decimal("3.75")), "b": (0, Decimal(0))}
+    assert await second.current_seq() == 4  # filling is part of the schema change: no event
+    assert (await second.object("customers").find_one(b["id"]) or {})["n"] == 0

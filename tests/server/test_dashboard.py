@@ -74,7 +74,7 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
     assert config == {
         "object": "orders",
         "label": "Order",
-        "objects": ["customers", "orders", "products"],
+        "objects": ["customers", "lines", "orders", "products"],
         "events": "/api/events/orders",
         "read": "/api/dashboard/orders",
         "graphql": "/graphql",
