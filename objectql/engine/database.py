@@ -119,6 +119,8 @@ def translate(exc: BaseException, *, table: str | None = None) -> ObjectQLError:
         return ValidationError([{"field": "*", "code": "integrity", "message": "violates a constraint"}])
     if lost_connection(exc):
         return Unavailable("the connection to the database was lost; try again")
+    if collided(exc):
+        return Conflict("the write collided with a concurrent one and was rolled back; try again")
     if isinstance(exc, OperationalError | InterfaceError) or _is_connection_error(exc):
         return Unavailable("the database is unavailable; try again")
     if isinstance(exc, DBAPIError):
@@ -165,6 +167,18 @@ def lost_connection(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _LOST_SQLSTATES)
+
+
+# A deadlock, or a serialization failure: the server rolled the transaction back, and running it again is safe.
+_COLLISION_SQLSTATES = ("40P01", "40001")
+
+
+def collided(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server breaking a deadlock (or a serialization failure) by rolling back this
+    transaction: two writers took the same rows' locks in opposite orders (a parent's delete cascading to a
+    child while the child's write locks the parent for its summaries)."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate in _COLLISION_SQLSTATES
 
 
 def driver_message(exc: BaseException) -> str:

@@ -4,7 +4,8 @@ A unit commits by writing its events to the outbox (taking their seqs) and commi
 its after-hooks run and its events released to listeners. A rolled-back unit releases nothing.
 
 A unit whose connection is lost before its COMMIT was sent is run again, once, on a fresh connection:
-the server rolls back the transaction of a connection it lost, so nothing of the first attempt stays.
+the server rolls back the transaction of a connection it lost, so nothing of the first attempt stays. So is
+a unit the server rolled back to break a deadlock (up to three times; then ``CONFLICT``).
 Once COMMIT has been sent the unit is never run again (the server may have committed it before the
 connection went): the caller is told :class:`Unavailable`, and the write may or may not be there.
 """
@@ -20,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from objectql.engine.database import WRITE_OPTION, DatabaseFile, Outage, probe_write, translate
+from objectql.engine.database import WRITE_OPTION, DatabaseFile, Outage, collided, probe_write, translate
 from objectql.engine.events import ChangeEvent, Outbox, PendingEvent
 from objectql.engine.hooks import HookContext, Hooks
 from objectql.errors import ObjectQLError, Unavailable
@@ -28,6 +29,8 @@ from objectql.errors import ObjectQLError, Unavailable
 log = logging.getLogger("objectql.engine")
 
 WRITE_LOCK_TIMEOUT = 30.0
+# How many times a unit the server rolled back to break a deadlock is run again before CONFLICT.
+COLLISION_RETRIES = 3
 IN_DOUBT = "the connection to the database was lost while committing; the change may or may not have been saved"
 EventListener = Callable[[list[ChangeEvent]], Awaitable[None] | None]
 T = TypeVar("T")
@@ -112,6 +115,7 @@ class UnitRunner:
         """``body`` in a unit of its own, committed and released; run again once on a fresh connection when
         the first one was lost before COMMIT was sent."""
         retried = False
+        collisions = 0
         while True:
             unit = await self.open(write=write)
             try:
@@ -122,6 +126,10 @@ class UnitRunner:
                 if unit.lost and not unit.commit_sent and not retried:
                     self.outage.failed(exc)
                     retried = True
+                    continue
+                if collided(exc) and not unit.commit_sent and collisions < COLLISION_RETRIES:
+                    # The server rolled the whole unit back to break a deadlock: nothing of it stays.
+                    collisions += 1
                     continue
                 if unit.lost and unit.commit_sent and unit.pending:
                     self.outage.failed(exc)
