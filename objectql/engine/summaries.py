@@ -47,9 +47,10 @@ class CompiledSummary:
     matches: Callable[[Record], bool]
 
     @property
-    def group(self) -> tuple[str, str, str, Node]:
-        """Summaries sharing a group are computed by one query: same child rows, same filter."""
-        return (self.parent, self.child, self.reference, self.where)
+    def group(self) -> tuple[str, str, str, str]:
+        """Summaries sharing a group are computed by one query: same child rows, same filter (by its text: a
+        filter's values may be lists, which do not hash)."""
+        return (self.parent, self.child, self.reference, repr(self.where))
 
     def parents(self, before: Record | None, after: Record | None) -> set[str]:
         """The parents whose value a child going from ``before`` to ``after`` (None: absent) may change."""

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from objectql import ChangeEvent, DefinitionError, ObjectQL, User, ValidationError
 from objectql.engine.hooks import HookContext
@@ -390,3 +391,26 @@ async def test_a_summary_added_to_a_table_with_rows_is_filled_from_the_children_
     assert stored == {"a": (2, Decimal("3.75")), "b": (0, Decimal(0))}
     assert await second.current_seq() == 4  # filling is part of the schema change: no event
     assert (await second.object("customers").find_one(b["id"]) or {})["n"] == 0
+
+
+async def test_one_aggregate_query_per_filter_recomputes_every_affected_parent(app: ObjectQL) -> None:
+    a = await app.object("customers").create({"name": "a"})
+    b = await app.object("customers").create({"name": "b"})
+    order = await app.object("orders").create({"customer": a["id"], "amount": Decimal(1), "status": "paid"})
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(app.sql_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        # Moving the order touches both customers' ten summaries: two filters (none, and status = paid).
+        await app.object("orders").update(order["id"], {"customer": b["id"]})
+    finally:
+        event.remove(app.sql_engine.sync_engine, "before_cursor_execute", record)
+    aggregates = [s for s in statements if "GROUP BY" in s and "FROM orders" in s]
+    assert len(aggregates) == 2, aggregates
+    parent_updates = [s for s in statements if s.startswith("UPDATE customers")]
+    assert len(parent_updates) == 2
+    for cid in (a["id"], b["id"]):
+        assert summaries(await app.object("customers").find_one(cid)) == await expected(app, cid)
