@@ -14,7 +14,7 @@ is read, so a bad entry is an error even when no record would have been expanded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,13 +55,13 @@ class Expansion:
         return self.name if self.many else f"{self.name}_ref"
 
 
-def plan_expand(raw: Any, obj: ObjectDef, repository_of: RepositoryOf) -> tuple[Expansion, ...]:
+def check_expand(raw: Any, obj: ObjectDef, repository_of: RepositoryOf) -> tuple[Expansion, ...]:
     """Check ``raw`` against the definitions and the user's permissions; ``repository_of(name)`` is the
     repository of an object under the same user. Raises InvalidRequest, InvalidFilter or Forbidden."""
-    return _plan(raw, obj, repository_of, "expand", 1)
+    return _check(raw, obj, repository_of, "expand", 1)
 
 
-def _plan(raw: Any, obj: ObjectDef, repository_of: RepositoryOf, at: str, level: int) -> tuple[Expansion, ...]:
+def _check(raw: Any, obj: ObjectDef, repository_of: RepositoryOf, at: str, level: int) -> tuple[Expansion, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict):
@@ -106,7 +106,7 @@ def _plan(raw: Any, obj: ObjectDef, repository_of: RepositoryOf, at: str, level:
         if many:
             parse_filter(AllOf(entry.get("filters"), labels=(f"{prefix}filters",)), repo.obj, guard=guard)
             parse_sort(entry.get("sort"), repo.obj, guard, name=f"{prefix}sort")
-        nested = _plan(entry.get("expand"), repo.obj, repository_of, f"{prefix}expand", level + 1)
+        nested = _check(entry.get("expand"), repo.obj, repository_of, f"{prefix}expand", level + 1)
         out.append(
             Expansion(
                 name=name,
@@ -137,14 +137,14 @@ def _guard(repo: ObjectRepository) -> FieldGuard | None:
     return forbid_unreadable(lambda f: repo.policy.can_read_field(f, repo.user))
 
 
-def needs(plan: Sequence[Expansion]) -> tuple[str, ...]:
-    """The fields each record must hold for ``plan`` to be expanded: the reference fields of its parents."""
-    return tuple(dict.fromkeys(e.field for e in plan if not e.many))
+def needs(expansions: Sequence[Expansion]) -> tuple[str, ...]:
+    """The fields each record must hold for ``expansions`` to be expanded: the reference fields of its parents."""
+    return tuple(dict.fromkeys(e.field for e in expansions if not e.many))
 
 
-async def expand_records(records: list[Record], plan: Sequence[Expansion], repository_of: RepositoryOf) -> None:
-    """Nest what ``plan`` asks for into ``records``, in place: one query per entry and level."""
-    for entry in plan:
+async def expand_records(records: list[Record], expansions: Sequence[Expansion], repository_of: RepositoryOf) -> None:
+    """Nest what ``expansions`` ask for into ``records``, in place: one query per entry and level."""
+    for entry in expansions:
         await _expand_one(records, entry, repository_of)
 
 
@@ -183,10 +183,27 @@ async def _expand_one(records: list[Record], entry: Expansion, repository_of: Re
             record[entry.key] = None if parent is None else _shown(parent, hidden)
 
 
+class RecordExpander:
+    """One checked ``expand`` of one object under one user, applied to records read elsewhere (the
+    snapshot and the changes of a subscription): :meth:`__call__` nests the data into them in place."""
+
+    def __init__(self, expansions: tuple[Expansion, ...], repository_of: RepositoryOf, key: Hashable) -> None:
+        self.expansions = expansions
+        self._repository_of = repository_of
+        # Equal keys expand alike: the same entries, for the same permissions on every object.
+        self.key = key
+        # The reference fields a record must hold to be expanded, and where the expanded data goes.
+        self.needs = needs(expansions)
+        self.keys = tuple(e.key for e in expansions)
+
+    async def __call__(self, records: list[Record]) -> None:
+        await expand_records(records, self.expansions, self._repository_of)
+
+
 def _shown(row: Record, hidden: set[str]) -> Record:
     """A copy of ``row`` for one record (a parent may be nested in many), without the fields read only to
     expand further."""
     return {k: v for k, v in row.items() if k not in hidden}
 
 
-__all__ = ["MAX_LEVELS", "Expansion", "expand_records", "needs", "plan_expand"]
+__all__ = ["MAX_LEVELS", "Expansion", "RecordExpander", "check_expand", "expand_records", "needs"]

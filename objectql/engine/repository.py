@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from sqlalchemy import (
 
 from objectql.engine.aggregates import aggregate_rows, parse_aggregate
 from objectql.engine.events import PendingEvent
-from objectql.engine.expand import expand_records, needs, plan_expand
+from objectql.engine.expand import RecordExpander, check_expand, expand_records, needs
 from objectql.engine.filters.ast import FALSE, TRUE, Node, conjoin
 from objectql.engine.filters.matcher import compile_matcher
 from objectql.engine.filters.parse import AllOf, FieldGuard, forbid_unreadable, parse_filter
@@ -110,15 +111,15 @@ class ObjectRepository:
         """Records matching ``filters`` (either DSL form), projected, sorted and paged; ``expand`` nests their
         parents and related lists (:mod:`objectql.engine.expand`)."""
         self.policy.require("read", self.user)
-        plan = plan_expand(expand, self.obj, self._repository)
+        expansions = check_expand(expand, self.obj, self._repository)
         query = {"filters": filters, "fields": fields, "sort": sort, "skip": skip, "limit": limit}
         hctx = self._hook_context("find", query=query)
         await self.engine.hooks.run("before:find", hctx)
         query = hctx.query or {}
-        wanted = needs(plan)
+        wanted = needs(expansions)
         rows = await self._select(query, wanted)
-        if plan:
-            await expand_records(rows, plan, self._repository)
+        if expansions:
+            await expand_records(rows, expansions, self._repository)
             asked = query.get("fields")
             if asked is not None:
                 for record in rows:
@@ -135,6 +136,13 @@ class ObjectRepository:
             return None
         rows = await self.find(filters=[["id", "=", id]], fields=fields, limit=1, expand=expand)
         return rows[0] if rows else None
+
+    def expander(self, expand: Any) -> RecordExpander:
+        """``expand`` checked for this object and user, to apply to records read elsewhere (a subscription's
+        snapshot and changes); raises what :meth:`find` raises for a bad ``expand``."""
+        expansions = check_expand(expand, self.obj, self._repository)
+        scope = tuple(policy.scope(self.user) for policy in self.engine.policies.values())
+        return RecordExpander(expansions, self._repository, (json.dumps(expand, sort_keys=True, default=repr), scope))
 
     def _repository(self, name: str) -> ObjectRepository:
         """The repository of ``name`` under the same user, in the same scope."""
