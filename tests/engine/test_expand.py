@@ -270,3 +270,16 @@ async def test_each_relation_of_each_level_is_one_query_whatever_the_number_of_r
     # The customers, their orders (all 50 customers' at once), the orders' customers.
     assert len(statements) == 3, statements
     assert sum("FROM orders" in s for s in statements) == 1
+
+
+async def test_hooks_see_one_find_per_expanded_level_and_may_narrow_it(app: ObjectQL) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def narrow(ctx: Any) -> None:
+        seen.append(dict(ctx.query))
+        ctx.query["filters"] = [["total", "<", 25]]
+
+    app.on("before:find", "orders", narrow)
+    rows = await app.object("customers").find(sort=["id"], expand={"orders": {"sort": ["id"]}})
+    assert len(seen) == 1 and seen[0]["sort"] == ["id"]
+    assert [[o["id"] for o in r["orders"]] for r in rows] == [["o1", "o3"], ["o4"], []]
