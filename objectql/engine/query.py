@@ -84,6 +84,18 @@ def parse_paging(skip: Any, limit: Any) -> tuple[int, int]:
     return skip, limit
 
 
+def parse_page(skip: Any, limit: Any, path: str = "") -> tuple[int, int | None]:
+    """A page of each parent's related records: ``limit`` None takes them all; errors at ``<path>skip`` or
+    ``<path>limit`` (``expand.orders.limit``)."""
+    if skip is None:
+        skip = 0
+    if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= MAX_SKIP:
+        raise InvalidRequest(f"{path}skip", f"a whole number from 0 to {MAX_SKIP}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT):
+        raise InvalidRequest(f"{path}limit", f"a whole number from 1 to {MAX_LIMIT}")
+    return skip, limit
+
+
 def order_by(keys: Sequence[SortKey], table: Table, dialect: str) -> list[ColumnElement[Any]]:
     """ORDER BY with nulls last in both directions and ties broken by id ascending."""
     text_columns = table.info.get("text_columns", ())

@@ -7,6 +7,9 @@ and update roles, and row rules (added to every read and checked on every write'
 from __future__ import annotations
 
 import copy
+import functools
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +19,15 @@ from objectql.engine.aggregates import aggregate_rows, parse_aggregate
 from objectql.engine.dependents import plan_delete
 from objectql.engine.derived import Derived
 from objectql.engine.events import PendingEvent
+from objectql.engine.expand import RecordExpander, check_expand, expand_records, needs
 from objectql.engine.filters.ast import FALSE, TRUE, Node, conjoin
 from objectql.engine.filters.matcher import compile_matcher
-from objectql.engine.filters.parse import FieldGuard, forbid_unreadable, parse_filter
+from objectql.engine.filters.parse import AllOf, FieldGuard, forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql
 from objectql.engine.hooks import HookContext
 from objectql.engine.ids import is_id, new_id, no_such_id
-from objectql.engine.query import order_by, parse_fields, parse_paging, parse_sort
+from objectql.engine.query import order_by, parse_fields, parse_page, parse_paging, parse_sort
+from objectql.engine.related import children_statement, chunks, counts_statement
 from objectql.engine.statements import ROW_ID, Record, stored_row, writes
 from objectql.engine.summaries import initial_values
 from objectql.engine.unit import Scope, SharedScope, Unit
@@ -68,22 +73,49 @@ class ObjectRepository:
         sort: Any = None,
         skip: Any = 0,
         limit: Any = None,
+        expand: Any = None,
     ) -> list[Record]:
-        """Records matching ``filters`` (either DSL form), projected, sorted and paged."""
+        """Records matching ``filters`` (either DSL form), projected, sorted and paged; ``expand`` nests their
+        parents and related lists (:mod:`objectql.engine.expand`)."""
         self.policy.require("read", self.user)
+        expansions = check_expand(expand, self.obj, self._repository)
         query = {"filters": filters, "fields": fields, "sort": sort, "skip": skip, "limit": limit}
         hctx = self._hook_context("find", query=query)
         await self.engine.hooks.run("before:find", hctx)
-        hctx.result = await self._select(hctx.query or {})
+        query = hctx.query or {}
+        wanted = needs(expansions)
+        rows = await self._select(query, wanted)
+        if expansions:
+            await expand_records(rows, expansions, self._repository)
+            asked = query.get("fields")
+            if asked is not None:
+                for record in rows:
+                    for name in wanted:
+                        if name not in asked:
+                            record.pop(name, None)
+        hctx.result = rows
         await self.engine.hooks.run("after:find", hctx)
         return hctx.result  # type: ignore[no-any-return]
 
-    async def find_one(self, id: str, fields: Any = None) -> Record | None:
+    async def find_one(self, id: str, fields: Any = None, expand: Any = None) -> Record | None:
         """The record with ``id``, or None when it is missing or invisible to the user."""
         if not _may_exist(id):
             return None
-        rows = await self.find(filters=[["id", "=", id]], fields=fields, limit=1)
+        rows = await self.find(filters=[["id", "=", id]], fields=fields, limit=1, expand=expand)
         return rows[0] if rows else None
+
+    def expander(self, expand: Any) -> RecordExpander:
+        """``expand`` checked for this object and user, to apply to records read elsewhere (a subscription's
+        snapshot and changes); raises what :meth:`find` raises for a bad ``expand``."""
+        expansions = check_expand(expand, self.obj, self._repository)
+        scope = tuple(policy.scope(self.user) for policy in self.engine.policies.values())
+        return RecordExpander(expansions, self._repository, (json.dumps(expand, sort_keys=True, default=repr), scope))
+
+    def _repository(self, name: str) -> ObjectRepository:
+        """The repository of ``name`` under the same user, in the same scope."""
+        if name == self.obj.name:
+            return self
+        return ObjectRepository(self.engine, self.engine.registry.get(name), self.user, self.scope, self.ctx)
 
     async def count(self, filters: Any = None) -> int:
         self.policy.require("read", self.user)
@@ -131,7 +163,87 @@ class ObjectRepository:
             write=False,
         )
 
-    async def _select(self, query: dict[str, Any]) -> list[Record]:
+    async def find_related(
+        self,
+        field: str,
+        values: Sequence[Any],
+        filters: Any = None,
+        fields: Any = None,
+        sort: Any = None,
+        skip: Any = 0,
+        limit: Any = None,
+        *,
+        path: str = "",
+    ) -> list[Record]:
+        """The records whose reference field ``field`` holds one of ``values`` (parent ids), filtered, with
+        ``sort``, ``skip`` and ``limit`` applied to each parent's records apart (``limit`` None: every one).
+
+        One statement however many parents (per :data:`~objectql.engine.related.CHUNK`); the result is
+        grouped by ``field``, each group in ``sort`` order. Hooks see one find, whose query is the arguments
+        (``values`` not among them) and whose result is every record read. ``field`` is always in the
+        records, and must be readable. ``path`` prefixes the paths of errors (``expand.orders.``).
+        """
+        self.policy.require("read", self.user)
+        self._require_readable(field, path)
+        query = {"filters": filters, "fields": fields, "sort": sort, "skip": skip, "limit": limit}
+        hctx = self._hook_context("find", query=query)
+        await self.engine.hooks.run("before:find", hctx)
+        query = hctx.query or {}
+        guard = self._guard()
+        raw = query.get("filters")
+        where = self._where(AllOf(raw, labels=(f"{path}filters",)) if path else raw, guard)
+        projection = parse_fields(query.get("fields"), self.obj, guard, name=f"{path}fields")
+        keys = parse_sort(query.get("sort"), self.obj, guard, name=f"{path}sort")
+        first, most = parse_page(query.get("skip"), query.get("limit"), path)
+        columns = tuple(projection) if projection is not None else self.policy.readable_fields(self.user)
+        if field not in columns:
+            columns = (*columns, field)
+        wanted = list(dict.fromkeys(v for v in values if v is not None))
+        rows: list[Record] = []
+        if wanted and where != FALSE:
+            condition = self._sql(where)
+            for part in chunks(wanted):
+                stmt = children_statement(
+                    self.table, columns, condition, field, part, keys, first, most, self.engine.dialect
+                )
+                rows.extend(await self.scope.run(functools.partial(_rows_of, stmt), write=False))
+        hctx.result = rows
+        await self.engine.hooks.run("after:find", hctx)
+        return hctx.result  # type: ignore[no-any-return]
+
+    async def count_related(
+        self, field: str, values: Sequence[Any], filters: Any = None, *, path: str = ""
+    ) -> dict[Any, int]:
+        """How many visible records matching ``filters`` each of ``values`` has in its reference field
+        ``field``: ``{value: count}``, 0 included. One statement however many values (per chunk); hooks see one
+        count, whose result is that mapping."""
+        self.policy.require("read", self.user)
+        self._require_readable(field, path)
+        hctx = self._hook_context("count", query={"filters": filters})
+        await self.engine.hooks.run("before:count", hctx)
+        raw = (hctx.query or {}).get("filters")
+        where = self._where(AllOf(raw, labels=(f"{path}filters",)) if path else raw, self._guard())
+        wanted = list(dict.fromkeys(v for v in values if v is not None))
+        counts: dict[Any, int] = dict.fromkeys(wanted, 0)
+        if wanted and where != FALSE:
+            condition = self._sql(where)
+            for part in chunks(wanted):
+                stmt = counts_statement(self.table, condition, field, part)
+                for value, n in await self.scope.run(functools.partial(_pairs_of, stmt), write=False):
+                    counts[value] = int(n)
+        hctx.result = counts
+        await self.engine.hooks.run("after:count", hctx)
+        return hctx.result  # type: ignore[no-any-return]
+
+    def _require_readable(self, field: str, path: str) -> None:
+        """Reading by a reference field tells its value: it must be one the user may read."""
+        if field != "id" and not self.policy.can_read_field(field, self.user):
+            raise Forbidden(
+                f"field {field!r} of {self.obj.name} is not readable",
+                details={"field": field, "object": self.obj.name, "path": path.rstrip(".") or field},
+            )
+
+    async def _select(self, query: dict[str, Any], needs: Sequence[str] = ()) -> list[Record]:
         guard = self._guard()
         where = self._where(query.get("filters"), guard)
         fields = parse_fields(query.get("fields"), self.obj, guard)
@@ -140,6 +252,7 @@ class ObjectRepository:
         if where == FALSE:
             return []
         columns = fields if fields is not None else self.policy.readable_fields(self.user)
+        columns = (*columns, *(f for f in needs if f not in columns))
         stmt = (
             select(*(self.table.c[f] for f in columns))
             .where(self._sql(where))
@@ -403,6 +516,14 @@ async def _scalar(unit: Unit, stmt: Any) -> Any:
 
 async def _rows(unit: Unit, stmt: Any) -> list[Record]:
     return [dict(row) for row in (await unit.conn.execute(stmt)).mappings().all()]
+
+
+async def _rows_of(stmt: Any, unit: Unit) -> list[Record]:
+    return await _rows(unit, stmt)
+
+
+async def _pairs_of(stmt: Any, unit: Unit) -> list[tuple[Any, Any]]:
+    return [(row[0], row[1]) for row in (await unit.conn.execute(stmt)).all()]
 
 
 def _may_exist(id: Any) -> bool:

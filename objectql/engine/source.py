@@ -13,6 +13,7 @@ from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.core import ObjectQL
 from objectql.engine.database import translate
 from objectql.engine.events import ChangeEvent
+from objectql.engine.expand import RecordExpander
 from objectql.engine.unit import EventListener
 from objectql.engine.user import User
 from objectql.engine.views import (
@@ -59,6 +60,9 @@ class EngineSource:
         record_id: str | None = None,
     ) -> View:
         return build_view(self.engine, object_name, user, filters=filters, fields=fields, record_id=record_id)
+
+    def expander(self, object_name: str, user: User | None, expand: Any) -> RecordExpander:
+        return self.engine.context(user).object(object_name).expander(expand)
 
     def aggregate_view(
         self, object_name: str, user: User | None, *, filters: Any = None, aggregate: Any = None, group_by: Any = None

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from objectql.engine.events import ChangeEvent
 from objectql.engine.views import View
+from objectql.realtime.source import Expander
 from objectql.realtime.wire import dumps
 
 ADDED = "added"
@@ -97,3 +98,31 @@ class ChangeRenderer:
 
 
 CHANGE = ChangeRenderer()
+
+
+class ExpandedChangeRenderer:
+    """The change object with its record's related records nested (``expand``), read when the change is
+    rendered: that read is I/O, so the hub finishes it off its dispatch path, in the group's own task. A
+    removed record carries its id only, as without ``expand``; ``previous`` is not expanded."""
+
+    def __init__(self, expander: Expander) -> None:
+        self.expander = expander
+        self.key = ("change", expander.key)
+
+    def __call__(self, view: View, event: ChangeEvent) -> str | Awaitable[str | None] | None:
+        rendered = render(view, event)
+        if rendered is None:
+            return None
+        effect, body = rendered
+        if effect == REMOVED or event.record is None:
+            return body_fragment(body)
+        return self._expanded(event.record, body)
+
+    async def _expanded(self, record: dict[str, Any], body: dict[str, Any]) -> str:
+        # Expanded from the whole record: the reference fields it follows may be outside the view's fields.
+        whole = dict(record)
+        await self.expander([whole])
+        carried = body["record"]
+        for key in self.expander.keys:
+            carried[key] = whole[key]
+        return body_fragment(body)

@@ -45,7 +45,8 @@ Ending = Callable[[ObjectQLError], None]
 @dataclass(frozen=True)
 class RowsRequest:
     """Every change to the rows of a view (optionally one record), with a snapshot or a replay first.
-    ``renderer`` renders a GraphQL operation's messages (None: the change object of the plain protocols)."""
+    ``renderer`` renders a GraphQL operation's messages (None: the change object of the plain protocols);
+    ``expand`` nests related records into the plain protocols' records (the snapshot's and each change's)."""
 
     object: str
     user: User | None
@@ -55,6 +56,7 @@ class RowsRequest:
     snapshot: bool = False
     resume_from: int | None = None
     renderer: Renderer | None = None
+    expand: Any = None
 
 
 @dataclass(frozen=True)

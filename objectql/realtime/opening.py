@@ -35,7 +35,7 @@ from objectql.engine.views import View
 from objectql.engine.windows import WindowSpec
 from objectql.realtime import aggregates, rows, windows
 from objectql.realtime.aggregates import AggregateSubscription
-from objectql.realtime.changes import CHANGE
+from objectql.realtime.changes import CHANGE, ExpandedChangeRenderer, Renderer
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Hub
 from objectql.realtime.live import AggregateRequest, Ending, Framing, LiveRequest, RowsRequest, WindowRequest
@@ -163,10 +163,24 @@ class AggregateOpening:
         return None
 
 
-def _rows_view(source: ChangeSource, request: RowsRequest) -> View:
+def _rows_view(source: ChangeSource, request: RowsRequest, renderer: Renderer) -> View:
+    fields = request.fields
+    if isinstance(renderer, ExpandedChangeRenderer) and isinstance(fields, list | tuple):
+        # The reference fields an expand follows travel with the records (the id stays under <field>).
+        fields = [*fields, *(f for f in renderer.expander.needs if f not in fields)]
     return source.view(
-        request.object, request.user, filters=request.filters, fields=request.fields, record_id=request.record_id
+        request.object, request.user, filters=request.filters, fields=fields, record_id=request.record_id
     )
+
+
+def _rows_renderer(source: ChangeSource, request: RowsRequest) -> Renderer:
+    """How the request's changes are rendered: its own renderer (GraphQL), the change object with the expanded
+    data (``expand``), or the plain change object."""
+    if request.renderer is not None:
+        return request.renderer
+    if request.expand is not None:
+        return ExpandedChangeRenderer(source.expander(request.object, request.user, request.expand))
+    return CHANGE
 
 
 def _window_view(source: ChangeSource, request: WindowRequest) -> tuple[View, WindowSpec]:
@@ -204,7 +218,9 @@ async def open_live(
         return _window_opening(context, conn, request, framing, ending, ack)
     if isinstance(request, AggregateRequest):
         return _aggregate_opening(context, conn, request, framing, ending, ack)
-    return await _open_rows(context, conn, client_id, _rows_view(context.source, request), request, framing, ack)
+    renderer = _rows_renderer(context.source, request)
+    view = _rows_view(context.source, request, renderer)
+    return await _open_rows(context, conn, client_id, view, renderer, request, framing, ack)
 
 
 def _window_opening(
@@ -242,13 +258,14 @@ async def _open_rows(
     conn: Connection,
     client_id: str,
     view: View,
+    renderer: Renderer,
     request: RowsRequest,
     framing: Framing,
     ack: bool,
 ) -> RowsOpening:
     source, hub = context.source, context.hub
     await source.require_visible(view)
-    sub = RowsSubscription(conn, client_id, view, frame=framing.change, renderer=request.renderer or CHANGE)
+    sub = RowsSubscription(conn, client_id, view, frame=framing.change, renderer=renderer)
     if request.snapshot or request.resume_from is not None:
         await hub.caught_up(await source.current_seq())
     else:
@@ -268,6 +285,9 @@ async def _first_messages(
 ) -> RowsOpening:
     if request.snapshot:
         seq, records = await source.snapshot(sub.view)
+        if isinstance(sub.renderer, ExpandedChangeRenderer):
+            # Read after the rows: the nested data is as of now, at or after the snapshot's seq.
+            await sub.renderer.expander(records)
         return RowsOpening(sub, framing, seq, ack, snapshot=records)
     resume_from = request.resume_from
     if resume_from is None:
@@ -321,11 +341,13 @@ def _rescope(
     group = live.group
     if isinstance(live, RowsSubscription):
         assert isinstance(request, RowsRequest)
-        view = _rows_view(context.source, request)
-        if group is not None and group.key == rows.group_key(view, live.renderer):
+        # An expand is checked again: the new user's permissions decide what it nests.
+        renderer = _rows_renderer(context.source, request)
+        view = _rows_view(context.source, request, renderer)
+        if group is not None and group.key == rows.group_key(view, renderer):
             return live
         live.drop()
-        live.view = view
+        live.view, live.renderer = view, renderer
         rows.join(context.hub, live)
         return live
     ending = end if end is not None else live.end

@@ -162,7 +162,7 @@ class RowsGroup:
                 if not eager.finished(fragment):
                     return coro, suspended_on
         except Exception:
-            log.exception("rendering seq %s failed", event.seq)
+            self._failed(event)
             return None
         self._deliver(event, fragment)
         return None
@@ -175,7 +175,7 @@ class RowsGroup:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("rendering seq %s failed", event.seq)
+                    self._failed(event)
                 else:
                     self._deliver(event, fragment)
                 if not self.members:
@@ -199,6 +199,14 @@ class RowsGroup:
         members = list(self.members)
         for sub, message in zip(members, share_frames(seq, data, [sub.frame for sub in members]), strict=True):
             sub.deliver(seq, message)
+
+    def _failed(self, event: ChangeEvent) -> None:
+        """A render failed (an expand's read with the database away): its message cannot be sent, and no
+        member may silently miss it, so each member's connection is closed with 1013 (try again); clients
+        resume from their last seq and get it then."""
+        log.exception("rendering seq %s failed; closing the connections of its %d subscribers", event.seq, self.size)
+        for sub in list(self.members):
+            sub.conn.abort_with(CLOSE_TRY_AGAIN, "try again")
 
     def _overflow(self) -> None:
         log.warning("a subscription group fell %d events behind rendering; closing its connections", RENDER_BACKLOG)

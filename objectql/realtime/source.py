@@ -9,7 +9,7 @@ implementation; tests can hand the core anything of this shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from objectql.engine.aggregates import AggregateSpec
@@ -19,6 +19,25 @@ from objectql.engine.views import View
 from objectql.engine.windows import WindowSpec
 
 CommitListener = Callable[[list[ChangeEvent]], None]
+
+
+class Expander(Protocol):
+    """A checked ``expand`` of one object for one user: nests parents and related lists into records."""
+
+    @property
+    def key(self) -> Hashable:
+        """Equal keys expand alike (the same entries, the same permissions on every object)."""
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The reference fields a record must hold to be expanded."""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Where the expanded data goes in a record (``customer_ref``, ``orders``)."""
+
+    async def __call__(self, records: list[dict[str, Any]]) -> None:
+        """Read and nest the expanded data into ``records``, in place, as the user may see it now."""
 
 
 class ChangeSource(Protocol):
@@ -36,6 +55,9 @@ class ChangeSource(Protocol):
         record_id: str | None = None,
     ) -> View:
         """Check a subscription as ``user`` and compile it; raises the engine's errors."""
+
+    def expander(self, object_name: str, user: User | None, expand: Any) -> Expander:
+        """Check an ``expand`` of ``object_name`` as ``user``; raises the engine's errors."""
 
     def aggregate_view(
         self, object_name: str, user: User | None, *, filters: Any = None, aggregate: Any = None, group_by: Any = None

@@ -30,6 +30,8 @@ class GraphQLContext:
     engine: ObjectQL
     user: User | None
     loaders: dict[str, DataLoader[str, Row | None]] = field(default_factory=dict)
+    # Related lists and counts: one loader per (parent object, related list, arguments) and request.
+    related: dict[tuple[str, str, str], DataLoader[str, Any]] = field(default_factory=dict)
 
     def repo(self, name: str) -> ObjectRepository:
         return self.engine.context(self.user).object(name)

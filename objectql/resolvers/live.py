@@ -295,8 +295,10 @@ def _require_readable(
     user: User | None,
     path: str,
 ) -> None:
-    """Forbidden unless ``user`` may read every field the selection names, through ``_ref`` lookups too."""
+    """Forbidden unless ``user`` may read every field the selection names, through ``_ref`` lookups and
+    related lists too."""
     obj = executor.engine.registry.get(object_name)
+    lists = executor.engine.registry.related_lists(object_name)
     policy = executor.engine.policies[object_name]
     policy.require("read", user)
     for n in sorted(_names(selection, fragments)):
@@ -307,6 +309,9 @@ def _require_readable(
         fdef = obj.fields.get(name[: -len("_ref")]) if name.endswith("_ref") else None
         if fdef is not None and fdef.reference_to and f.selection_set is not None:
             _require_readable(executor, fdef.reference_to, f.selection_set, fragments, user, f"{path}.{name}")
+        relation = lists.get(name)
+        if relation is not None and f.selection_set is not None:
+            _require_readable(executor, relation.child, f.selection_set, fragments, user, f"{path}.{name}")
 
 
 def _names(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> set[str]:

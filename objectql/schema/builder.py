@@ -22,7 +22,8 @@ from strawberry.schema.config import StrawberryConfig
 
 from objectql.metadata.model import FieldDef, FieldType, Kind, ObjectDef
 from objectql.metadata.registry import Registry
-from objectql.resolvers import mutations, queries, refs, subscriptions
+from objectql.resolvers import mutations, queries, refs, related, subscriptions
+from objectql.resolvers.context import Row
 from objectql.resolvers.enums import ChangeAction, ChangeEffect, OrderDirection
 from objectql.resolvers.names import camel, pascal, python_name
 from objectql.schema.scalars import SCALAR_MAP
@@ -49,9 +50,15 @@ def make_input(name: str, fields: dict[str, Any], description: str | None = None
     return strawberry.input(type(name, (), namespace), name=name, description=description)
 
 
-def make_resolver(fn: Callable[..., Any], params: list[tuple[str, Any, Any]], returns: Any) -> Callable[..., Any]:
-    """Give ``fn`` the signature strawberry reads its arguments from: ``(info, *, name: type = default)``."""
+def make_resolver(
+    fn: Callable[..., Any], params: list[tuple[str, Any, Any]], returns: Any, *, parent: bool = False
+) -> Callable[..., Any]:
+    """Give ``fn`` the signature strawberry reads its arguments from: ``(info, *, name: type = default)``,
+    with ``root`` (the record the field is on) first when ``parent``."""
     parameters = [inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info)]
+    if parent:
+        root = inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Parent[Row])
+        parameters.insert(0, root)
     for name, annotation, default in params:
         parameters.append(
             inspect.Parameter(python_name(name), inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
@@ -134,13 +141,14 @@ class SchemaBuilder:
         objects = list(self.registry)
         for obj in objects:
             self.object_types[obj.name] = self._object_type(obj)
-        for obj in objects:
-            self._finish_object_type(obj)
+            # Before any object type is finished: a related list's arguments are its child's inputs.
             self.filter_types[obj.name] = self._filter_type(obj)
             self.order_types[obj.name] = make_input(
                 f"{pascal(obj.name)}OrderBy",
                 {"field": self._sort_field_enum(obj), "direction": OrderDirection | None},
             )
+        for obj in objects:
+            self._finish_object_type(obj)
         query: dict[str, Any] = {}
         mutation: dict[str, Any] = {}
         subscription: dict[str, Any] = {}
@@ -186,8 +194,45 @@ class SchemaBuilder:
                 setattr(
                     cls, ref, strawberry.field(name=ref, resolver=refs.ref_resolver(name, fdef.reference_to, target))
                 )
+        self._related_fields(obj, cls)
         description = obj.description or obj.label
         self.object_types[obj.name] = strawberry.type(cls, name=pascal(obj.name), description=description)
+
+    def _related_fields(self, obj: ObjectDef, cls: type) -> None:
+        """``<list>(where, filters, orderBy, limit, offset)`` and ``<list>Count(where, filters)`` for each
+        related list of ``obj`` (a count whose name a field of ``obj`` already has is left out)."""
+        for name, relation in self.registry.related_lists(obj.name).items():
+            child = self.object_types[relation.child]
+            common = self._common_args(self.registry.get(relation.child))
+            order = self.order_types[relation.child]
+            args = [
+                *common,
+                ("orderBy", list[order] | None, UNSET),
+                ("limit", int | None, UNSET),
+                ("offset", int | None, UNSET),
+            ]
+            setattr(
+                cls,
+                python_name(name),
+                strawberry.field(
+                    name=name,
+                    description=f"The {relation.child} whose {relation.field} is this record "
+                    "(limit, offset and orderBy apply to each record's list).",
+                    resolver=make_resolver(related.list_resolver(relation), args, list[child], parent=True),
+                ),
+            )
+            count = f"{name}Count"
+            if count in obj.fields:
+                continue
+            setattr(
+                cls,
+                python_name(count),
+                strawberry.field(
+                    name=count,
+                    description=f"How many {relation.child} have this record as their {relation.field}.",
+                    resolver=make_resolver(related.count_resolver(relation), common, int, parent=True),
+                ),
+            )
 
     def _aggregate_group_type(self, obj: ObjectDef) -> type:
         """``<X>AggregateGroup``: its key (the groupBy fields), count, and sum / avg / min / max of the

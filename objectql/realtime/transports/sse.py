@@ -192,6 +192,9 @@ def request_of(
     window = parse_window_query(request)
     if aggregate is not None and window is not None:
         raise InvalidRequest("aggregate", "a stream is a window (sort, limit) or an aggregate")
+    expand = parse_expand_query(request)
+    if expand is not None and (aggregate is not None or window is not None):
+        raise InvalidRequest("expand", "rows only: a window or an aggregate does not expand")
     if aggregate is not None:
         return AggregateRequest(object_name, user, filters=filters, aggregate=aggregate[0], group_by=aggregate[1])
     if window is not None:
@@ -199,8 +202,28 @@ def request_of(
             raise InvalidRequest("record_id", "a window (sort, limit) watches many records, not one")
         return WindowRequest(object_name, user, filters=filters, fields=fields, sort=window[0], limit=window[1])
     return RowsRequest(
-        object_name, user, filters=filters, fields=fields, record_id=record_id, resume_from=last_event_id(request)
+        object_name,
+        user,
+        filters=filters,
+        fields=fields,
+        record_id=record_id,
+        resume_from=last_event_id(request),
+        expand=expand,
     )
+
+
+def parse_expand_query(request: Request) -> Any:
+    """``?expand=<JSON>``: related records nested in each record, as in a find."""
+    raw = request.query_params.get("expand")
+    if raw is None:
+        return None
+    try:
+        expand = loads(raw)
+    except ValueError:
+        raise InvalidRequest("expand", "URL-encoded JSON: {<field or related list>: {...}}") from None
+    if not isinstance(expand, dict):
+        raise InvalidRequest("expand", "an object of reference fields and related lists to expand")
+    return expand
 
 
 def parse_aggregate_query(request: Request) -> tuple[Any, Any] | None:

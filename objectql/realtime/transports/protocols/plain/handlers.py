@@ -482,4 +482,5 @@ def request_of(req: Subscribe, user: User | None) -> LiveRequest:
         record_id=req.record_id,
         snapshot=req.snapshot,
         resume_from=req.resume_from,
+        expand=req.expand,
     )

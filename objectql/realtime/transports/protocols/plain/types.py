@@ -89,6 +89,8 @@ class Subscribe:
     # A live window: the first ``limit`` rows in ``sort`` order, instead of every matching row.
     sort: Any = None
     limit: Any = None
+    # Related records nested in each record (rows only): {"customer": {...}, "orders": {...}}.
+    expand: Any = None
 
     @property
     def window(self) -> bool:
@@ -120,8 +122,25 @@ class Subscribe:
                 raise InvalidRequest("aggregate", "a subscription is a window (sort, limit) or an aggregate")
             if record_id is not None:
                 raise InvalidRequest("record_id", "a window (sort, limit) watches many records, not one")
+        expand = msg.get("expand")
+        if expand is not None:
+            if not isinstance(expand, dict):
+                raise InvalidRequest("expand", "an object of reference fields and related lists to expand")
+            if aggregate is not None or sort is not None or limit is not None:
+                raise InvalidRequest("expand", "rows only: a window or an aggregate does not expand")
         return cls(
-            sid, obj or "", filters, fields, record_id, snapshot, resume, aggregate, msg.get("group_by"), sort, limit
+            sid,
+            obj or "",
+            filters,
+            fields,
+            record_id,
+            snapshot,
+            resume,
+            aggregate,
+            msg.get("group_by"),
+            sort,
+            limit,
+            expand,
         )
 
 
