@@ -80,7 +80,8 @@ class _Compiler:
         visible = _Compiler(parent, table, self.dialect).node(scope)
 
         def reach(col: ColumnElement[Any]) -> ColumnElement[Any]:
-            return select(col).where(parent.c.id == link, visible).scalar_subquery()
+            # Correlated to every enclosing query, however deep: only the hop's own alias is its FROM.
+            return select(col).where(parent.c.id == link, visible).correlate_except(parent).scalar_subquery()
 
         return _Compiler(parent, table, self.dialect, reach)
 
@@ -127,6 +128,7 @@ class _Compiler:
             select(literal(1))
             .select_from(child)
             .where(child.c[node.field] == self.column("id"), on_child.node(node.scope), on_child.node(node.item))
+            .correlate_except(child)
         )
         return not_(found) if node.none else found
 
