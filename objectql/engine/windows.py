@@ -48,7 +48,11 @@ def parse_window(obj: ObjectDef, readable: Callable[[str], bool], *, sort: Any, 
         field = item.get("field") if isinstance(item, dict) else item[0] if isinstance(item, list | tuple) else item
         if isinstance(field, str) and "." in field:
             # The realtime core cannot yet re-rank a row when the related record it sorts by changes.
-            raise InvalidRequest(f"sort[{i}]", "a live window cannot sort through a relation yet; a one-shot query can")
+            raise InvalidRequest(
+                f"sort[{i}]",
+                "live subscriptions through relations (here: a sort by a related record's field) are not supported "
+                "yet; a one-shot query supports them",
+            )
     keys = parse_sort(sort, obj, forbid_unreadable(readable))
     return WindowSpec(tuple(keys), limit)
 
