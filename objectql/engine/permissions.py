@@ -141,9 +141,9 @@ class ObjectPolicy:
             # A cycle of master_details ends at the object it started from (its own rules apply there).
             if fdef.type is not FieldType.MASTER_DETAIL or peer is None or peer.obj.name in seen:
                 continue
-            scope = peer.visibility(user, seen)
-            if scope != TRUE:
-                parents.append(FALSE if scope == FALSE else Via(fdef.name, peer.obj.name, scope, _EXISTS))
+            shown = peer.visibility(user, seen)
+            if shown != TRUE:
+                parents.append(FALSE if shown == FALSE else Via(fdef.name, peer.obj.name, shown, _EXISTS))
         return conjoin(self._rule_filter(user), *parents)
 
     def _rule_filter(self, user: User) -> Node:
@@ -178,7 +178,7 @@ def reader_links(registry: Registry, policies: Mapping[str, ObjectPolicy], user:
     return Links(
         registry,
         readable=lambda obj, field: policies[obj].can_read_field(field, user),
-        scope=lambda obj: policies[obj].visibility(user),
+        visible=lambda obj: policies[obj].visibility(user),
     )
 
 

@@ -2,7 +2,7 @@
 
 Random small graphs — accounts, customers (with a self-reference) and orders linked by lookups, with null
 references and references to parents that do not exist — and random filters in both forms with paths of up
-to three hops and ``any`` / ``none`` over related lists, nested. Each object gets a random scope (what the
+to three hops and ``any`` / ``none`` over related lists, nested. Each object gets a random visible filter (what the
 reader can see: everything, nothing, or a filter), so invisible parents and children are exercised. The
 ids the database returns must equal the stored records the matcher accepts, reading the same graph.
 """
@@ -210,7 +210,7 @@ def object_filters(draw: st.DrawFn, obj: str, graph: dict[str, list[dict[str, An
     return out
 
 
-SCOPES: dict[str, list[Any]] = {
+VISIBLE: dict[str, list[Any]] = {
     "accounts": [None, None, None, "nothing", [["rank", ">", 0]], [["tier", "is_not_null"]]],
     "customers": [None, None, None, "nothing", [["score", "<", 2]], [["name", "!=", "a"]]],
     "orders": [None, None, None, "nothing", [["total", ">", 0]], [["note", "is_null"]]],
@@ -260,8 +260,8 @@ def test_sql_and_matcher_agree_through_paths_and_related_lists(database: str, tm
                     stored[obj] = [dict(r) for r in (await conn.execute(select(*columns))).mappings()]
             return stored
 
-        async def check(root: str, filters: list[Any], scopes: dict[str, Node], stored: dict[str, Any]) -> None:
-            links = Links(app.registry, scope=lambda obj: scopes[obj])
+        async def check(root: str, filters: list[Any], visible: dict[str, Node], stored: dict[str, Any]) -> None:
+            links = Links(app.registry, visible=lambda obj: visible[obj])
             table = app.tables[root]
             graph = Stored(stored)
             for flt in filters:
@@ -271,7 +271,7 @@ def test_sql_and_matcher_agree_through_paths_and_related_lists(database: str, tm
                     from_sql = set((await conn.execute(stmt)).scalars())
                 matcher = compile_matcher(node, graph)
                 in_memory = {r["id"] for r in stored[root] if matcher(r)}
-                assert from_sql == in_memory, f"filter {flt!r} on {root}\nscopes {scopes!r}\ngraph {stored!r}"
+                assert from_sql == in_memory, f"filter {flt!r} on {root}\nvisible {visible!r}\ngraph {stored!r}"
                 checked["filters"] += 1
                 checked["non_empty"] += bool(from_sql)
                 checked["partial"] += 0 < len(from_sql) < len(stored[root])
@@ -284,16 +284,16 @@ def test_sql_and_matcher_agree_through_paths_and_related_lists(database: str, tm
         @given(graph=graphs(), data=st.data())
         def agree(graph: dict[str, list[dict[str, Any]]], data: st.DataObject) -> None:
             stored = runner.run(reload(graph))
-            scopes: dict[str, Node] = {}
-            for obj, choices in SCOPES.items():
-                raw = data.draw(st.sampled_from(choices), label=f"scope of {obj}")
-                scopes[obj] = (
+            visible: dict[str, Node] = {}
+            for obj, choices in VISIBLE.items():
+                raw = data.draw(st.sampled_from(choices), label=f"visible {obj}")
+                visible[obj] = (
                     FALSE if raw == "nothing" else TRUE if raw is None else parse_filter(raw, app.registry.get(obj))
                 )
             root = data.draw(st.sampled_from(sorted(OBJECTS)), label="root")
             strategy = st.one_of(list_filters(root, graph), object_filters(root, graph))
             filters = data.draw(st.lists(strategy, min_size=1, max_size=4), label="filters")
-            runner.run(check(root, filters, scopes, stored))
+            runner.run(check(root, filters, visible, stored))
 
         try:
             agree()

@@ -86,25 +86,25 @@ class Const:
 class Via:
     """One hop of a path (``customer.region``): follow the reference ``field`` to a ``target`` record and
     evaluate ``item`` on it. When there is no such record — a null reference, a missing parent, or one
-    outside ``scope`` (the target's visibility; TRUE when the filter is a row rule or the system's) —
+    outside ``visible`` (the target records the reader can see; TRUE when the filter is a row rule or the system's) —
     ``item`` sees every field as null, so ``=`` is unknown and ``is_null`` true."""
 
     field: str
     target: str
-    scope: Node
+    visible: Node
     item: Node
 
 
 @dataclass(frozen=True)
 class Related:
     """``[name, "any" | "none", item]`` over a related list: the ``child`` records whose reference
-    ``field`` holds this record's id and which are within ``scope``. ``any`` is true when at least one of
+    ``field`` holds this record's id and which are within ``visible``. ``any`` is true when at least one of
     them makes ``item`` true, ``none`` when none does; never unknown."""
 
     name: str
     child: str
     field: str
-    scope: Node
+    visible: Node
     item: Node
     none: bool = False
 

@@ -4,7 +4,7 @@ Evaluation is three-valued (True / False / None for unknown): a comparison with 
 unknown, ``not`` of unknown is unknown, and a record matches only when the whole filter is True.
 
 A filter through relations (paths, ``any`` / ``none``) reads other records through a :class:`Graph`: the
-matcher asks it for a parent by id and for the children of a record, and applies each hop's scope itself.
+matcher asks it for a parent by id and for the children of a record, and applies each hop's ``visible`` filter itself.
 """
 
 from __future__ import annotations
@@ -90,13 +90,13 @@ def _compile(node: Node, graph: Graph | None) -> Evaluator:
 
 
 def _via(node: Via, graph: Graph) -> Evaluator:
-    inner, scope = _compile(node.item, graph), _compile(node.scope, graph)
+    inner, visible = _compile(node.item, graph), _compile(node.visible, graph)
     field, target = node.field, node.target
 
     def follow(r: FieldValues) -> Tri:
         ref = r.get(field)
         parent = graph.record(target, ref) if ref is not None else None
-        if parent is None or scope(parent) is not True:
+        if parent is None or visible(parent) is not True:
             parent = _NOTHING
         return inner(parent)
 
@@ -104,13 +104,13 @@ def _via(node: Via, graph: Graph) -> Evaluator:
 
 
 def _related(node: Related, graph: Graph) -> Evaluator:
-    inner, scope = _compile(node.item, graph), _compile(node.scope, graph)
+    inner, visible = _compile(node.item, graph), _compile(node.visible, graph)
     child, field, none = node.child, node.field, node.none
 
     def quantify(r: FieldValues) -> Tri:
         parent_id = r.get("id")
         children = graph.children(child, field, parent_id) if parent_id is not None else ()
-        found = any(scope(c) is True and inner(c) is True for c in children)
+        found = any(visible(c) is True and inner(c) is True for c in children)
         return not found if none else found
 
     return quantify

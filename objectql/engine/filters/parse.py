@@ -101,14 +101,14 @@ class Links:
     """What a filter needs to follow paths (``customer.region``) and related lists (``orders any``).
 
     ``readable(object, field)`` says whether the filter's reader may name a field of another object along
-    a path (None: every field — row rules and the system); ``scope(object)`` is the bound filter of the
+    a path (None: every field — row rules and the system); ``visible(object)`` is the bound filter of the
     records of ``object`` the reader can see (FALSE without read permission): a parent outside it makes a
     path null, a child outside it is not counted by ``any`` / ``none``.
     """
 
     registry: Registry
     readable: Callable[[str, str], bool] | None = None
-    scope: Callable[[str], Node] = field(default=_everything)
+    visible: Callable[[str], Node] = field(default=_everything)
 
 
 @dataclass
@@ -332,8 +332,8 @@ class _Parser:
         def wrap(node: Node) -> Node:
             if isinstance(node, Const):
                 return node  # in [] / nin [] hold whatever the path reaches
-            for ref, target_name, scope in reversed(hops):
-                node = Via(ref, target_name, scope, node)
+            for ref, target_name, visible in reversed(hops):
+                node = Via(ref, target_name, visible, node)
             return node
 
         return target, wrap
@@ -358,7 +358,7 @@ class _Parser:
                     details={"field": name},
                 )
             self.check_readable(obj, ref, name, path)
-            hops.append((ref, fdef.reference_to, self.links.scope(fdef.reference_to)))
+            hops.append((ref, fdef.reference_to, self.links.visible(fdef.reference_to)))
             obj = self.links.registry.get(fdef.reference_to)
         return self.on(obj), hops
 
@@ -413,8 +413,8 @@ class _Parser:
         if depth + 1 > MAX_DEPTH:
             raise InvalidFilter(inner_path, f"nesting deeper than {MAX_DEPTH} levels")
         item = owner.on(child).top(inner, inner_path, depth + 1)
-        scope = self.links.scope(child.name)
-        return wrap(Related(last, child.name, relation.field, scope, item, none))
+        visible = self.links.visible(child.name)
+        return wrap(Related(last, child.name, relation.field, visible, item, none))
 
     def build(self, fdef: FieldDef, op: Op, value: Any, op_path: str, value_path: str) -> Node:
         if value is None and op in (Op.EQ, Op.NE):
@@ -507,8 +507,8 @@ def bind_user(
         target = node.target if isinstance(node, Via) else node.child
         item = bind_user(node.item, objects(target), resolve, objects)
         if isinstance(node, Via):
-            return item if isinstance(item, Const) else Via(node.field, node.target, node.scope, item)
-        return Related(node.name, node.child, node.field, node.scope, item, node.none)
+            return item if isinstance(item, Const) else Via(node.field, node.target, node.visible, item)
+        return Related(node.name, node.child, node.field, node.visible, item, node.none)
     if isinstance(node, Criterion):
         if not isinstance(node.value, UserToken):
             return node

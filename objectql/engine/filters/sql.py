@@ -7,7 +7,7 @@
   by the engine with Python's ``str.lower()``, the value side is lowered here, and matching uses
   position/substring functions, so ``%`` and ``_`` are plain characters.
 - A path hop is a correlated scalar subquery: the parent's column where the parent's id is the reference
-  and the parent is within the hop's scope — NULL when there is no such parent, exactly the matcher's
+  and the parent is within the hop's ``visible`` filter — NULL when there is no such parent, exactly the matcher's
   "every field null". A related list is an EXISTS over the children (never NULL: ``any`` / ``none`` are
   two-valued). Every hop reads a fresh alias, so a path may come back to an object it started from.
 """
@@ -23,7 +23,7 @@ from objectql.engine.filters.ast import COMPARISONS, And, Const, Criterion, Node
 from objectql.engine.tables import lower_column_name
 
 Hop = tuple[str, str, Node]
-"""(reference field, target object, the target's scope): one step of a path, as in :class:`Via`."""
+"""(reference field, target object, the target records the reader can see): one step of a path, as in :class:`Via`."""
 
 
 def compile_sql(node: Node, table: Table, dialect: str) -> ColumnElement[bool]:
@@ -33,8 +33,8 @@ def compile_sql(node: Node, table: Table, dialect: str) -> ColumnElement[bool]:
 def path_value(table: Table, dialect: str, hops: Sequence[Hop], field: str) -> ColumnElement[Any]:
     """The value at the end of a path, as sorted (null when any hop finds no visible parent)."""
     compiler = _Compiler(table, table, dialect)
-    for ref, target, scope in hops:
-        compiler = compiler.hop(ref, target, scope)
+    for ref, target, visible in hops:
+        compiler = compiler.hop(ref, target, visible)
     return compiler.ordered(field)
 
 
@@ -72,16 +72,16 @@ class _Compiler:
         metadata = self.base.metadata
         return metadata.tables[name]
 
-    def hop(self, ref: str, target: str, scope: Node) -> _Compiler:
+    def hop(self, ref: str, target: str, visible: Node) -> _Compiler:
         """A compiler of filters on the parent that reference ``ref`` reaches."""
         table = self.table_of(target)
         parent = table.alias()
         link = self.column(ref)
-        visible = _Compiler(parent, table, self.dialect).node(scope)
+        shown = _Compiler(parent, table, self.dialect).node(visible)
 
         def reach(col: ColumnElement[Any]) -> ColumnElement[Any]:
             # Correlated to every enclosing query, however deep: only the hop's own alias is its FROM.
-            return select(col).where(parent.c.id == link, visible).correlate_except(parent).scalar_subquery()
+            return select(col).where(parent.c.id == link, shown).correlate_except(parent).scalar_subquery()
 
         return _Compiler(parent, table, self.dialect, reach)
 
@@ -89,7 +89,7 @@ class _Compiler:
         if isinstance(node, Criterion):
             return self.criterion(node)
         if isinstance(node, Via):
-            return self.hop(node.field, node.target, node.scope).node(node.item)
+            return self.hop(node.field, node.target, node.visible).node(node.item)
         if isinstance(node, Related):
             return self.related(node)
         if isinstance(node, And):
@@ -127,7 +127,7 @@ class _Compiler:
         found = exists(
             select(literal(1))
             .select_from(child)
-            .where(child.c[node.field] == self.column("id"), on_child.node(node.scope), on_child.node(node.item))
+            .where(child.c[node.field] == self.column("id"), on_child.node(node.visible), on_child.node(node.item))
             .correlate_except(child)
         )
         return not_(found) if node.none else found
