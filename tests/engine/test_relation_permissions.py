@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from objectql import Forbidden, ObjectQL, User, ValidationError
+from objectql import DefinitionError, Forbidden, ObjectQL, User, ValidationError
 
 CUSTOMERS = """
 fields:
@@ -157,3 +157,46 @@ async def test_a_master_detail_detail_is_readable_only_with_its_parent(app: Obje
     # The picker may read lines but not orders: no line has a parent it can see.
     assert await ids(app, PICKER, "lines") == []
     assert await app.context(user=PICKER).object("lines").count() == 0
+
+
+REPS_CUSTOMERS = """
+fields:
+  name: {type: text}
+permissions:
+  rows:
+    - roles: [rep]
+      filters: [["orders", "any", [["owner", "=", "$user.id"]]]]
+"""
+REPS_ORDERS = """
+fields:
+  customer: {type: lookup, reference_to: customers}
+  owner:    {type: text}
+permissions:
+  fields:
+    owner: {read: [admin]}
+"""
+
+
+async def test_a_row_rule_may_quantify_over_a_related_list_with_user_tokens(make_engine: Any) -> None:
+    engine: ObjectQL = await make_engine({"customers": REPS_CUSTOMERS, "orders": REPS_ORDERS})
+    for id in ("c1", "c2", "c3"):
+        await engine.object("customers").create({"id": id, "name": id})
+    await engine.object("orders").create({"customer": "c1", "owner": "ann"})
+    await engine.object("orders").create({"customer": "c2", "owner": "ann"})
+    await engine.object("orders").create({"customer": "c2", "owner": "ben"})
+    # The rule reads orders.owner, which reps may not read: a rule sees every field.
+    assert await ids(engine, User("ann", ("rep",)), "customers") == ["c1", "c2"]
+    assert await ids(engine, User("ben", ("rep",)), "customers") == ["c2"]
+    assert await ids(engine, User("cat", ("rep",)), "customers") == []
+
+
+async def test_a_bad_path_in_a_row_rule_is_a_definition_error(make_engine: Any) -> None:
+    broken = REPS_ORDERS.replace(
+        "owner: {read: [admin]}",
+        'owner: {read: [admin]}\n  rows:\n    - roles: [rep]\n      filters: [["customer.nme", "=", "$user.id"]]',
+    )
+    with pytest.raises(DefinitionError) as info:
+        await make_engine({"customers": REPS_CUSTOMERS, "orders": broken})
+    assert "orders.object.yml" in info.value.message
+    assert "permissions.rows[0].filters[0][0]" in info.value.message
+    assert "unknown field 'nme' on customers" in info.value.message
