@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.realtime.conftest import SECRET, ServerFactory, connect
+from tests.realtime.test_sse import refused
 
 CUSTOMERS = """
 fields:
@@ -58,3 +59,10 @@ async def test_a_row_scope_through_a_path_refuses_the_live_subscription(live_ser
         assert error["code"] == "INVALID_REQUEST" and "row permissions" in error["message"], error
     # Customers carry no relation in sam's scope: live as ever.
     assert (await client.subscribe("c", obj="customers"))["id"] == "c"
+
+
+async def test_an_sse_stream_through_a_relation_is_refused(live_server: ServerFactory) -> None:
+    server = await live_server(OBJECTS, OBJECTQL_JWT_SECRET=SECRET)
+    token = server.token("root", ["admin"])
+    status, error = await refused(server, "orders", token=token, params={"filters": '[["customer.region","=","EU"]]'})
+    assert status == 400 and error["code"] == "INVALID_REQUEST" and "not supported yet" in error["message"]
