@@ -33,7 +33,7 @@ class ChannelGate:
         if not record_id:
             raise self._refusal(user, channel)
         try:
-            view = build_view(self.engine, object_name, user, fields=["id"], record_id=record_id)
+            view = build_view(self.engine, object_name, user, fields=["id"], record_id=record_id, live=False)
             await require_visible(self.engine, view)
         except (Forbidden, NotFound, Unauthenticated):
             raise self._refusal(user, channel) from None

@@ -85,8 +85,11 @@ class ObjectQL:
             registry = Registry.from_directory(self._objects)
         summaries = compile_summaries(registry)
         policies = {
-            obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous, sign_in=self.sign_in) for obj in registry
+            obj.name: ObjectPolicy(obj, allow_anonymous=self.allow_anonymous, sign_in=self.sign_in, registry=registry)
+            for obj in registry
         }
+        for policy in policies.values():
+            policy.peers = policies
         metadata = build_metadata(registry)
         sql_engine = create_sql_engine(self.database_url)
         outbox = Outbox(metadata.tables[EVENTS_TABLE], metadata.tables[SEQ_TABLE], {o.name: o for o in registry})

@@ -8,14 +8,32 @@ user, and anonymous users too when the engine runs open.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from objectql.engine.filters.ast import TRUE, And, Criterion, Node, Not, Or, UserToken, disjoin, fields_of
-from objectql.engine.filters.parse import bind_user, has_tokens, parse_filter
+from objectql.engine.filters.ast import (
+    FALSE,
+    TRUE,
+    And,
+    Criterion,
+    Node,
+    Not,
+    Op,
+    Or,
+    Related,
+    UserToken,
+    Via,
+    conjoin,
+    disjoin,
+    fields_of,
+)
+from objectql.engine.filters.parse import Links, bind_user, has_tokens, parse_filter
 from objectql.engine.user import User
 from objectql.errors import DefinitionError, Forbidden, InvalidFilter, Unauthenticated
-from objectql.metadata.model import ObjectDef, RowRule
+from objectql.metadata.model import FieldType, ObjectDef, RowRule
+
+if TYPE_CHECKING:
+    from objectql.metadata.registry import Registry
 
 ACTIONS = ("read", "create", "update", "delete")
 
@@ -32,15 +50,22 @@ def role_matches(allowed: Iterable[str], user: User) -> bool:
 class ObjectPolicy:
     """The compiled permissions of one object."""
 
-    def __init__(self, obj: ObjectDef, *, allow_anonymous: bool, sign_in: bool = True) -> None:
+    def __init__(
+        self, obj: ObjectDef, *, allow_anonymous: bool, sign_in: bool = True, registry: Registry | None = None
+    ) -> None:
         self.obj = obj
         self.allow_anonymous = allow_anonymous
         self.sign_in = sign_in
         self.perms = obj.permissions
+        self.registry = registry
+        # Every object's policy (set by the engine): a master_detail's parent decides whether a detail shows.
+        self.peers: Mapping[str, ObjectPolicy] = {}
         self.rules: list[tuple[RowRule, Node]] = []
+        # A row rule sees every record: its paths follow references whoever the reader is.
+        links = Links(registry) if registry is not None else None
         for rule in self.perms.rows if self.perms else ():
             try:
-                node = parse_filter(rule.filters, obj, allow_tokens=True)
+                node = parse_filter(rule.filters, obj, allow_tokens=True, links=links)
             except InvalidFilter as exc:
                 raise DefinitionError(obj.file, f"{rule.key_path}.filters{exc.path}", exc.reason) from None
             self.rules.append((rule, node))
@@ -97,9 +122,32 @@ class ObjectPolicy:
 
     # -- row level -----------------------------------------------------------------------------
 
-    def row_filter(self, user: User | None) -> Node:
-        """The rows ``user`` may see, as a bound filter (TRUE when unrestricted)."""
-        if user is None or not self.rules:
+    def visibility(self, user: User | None, _seen: frozenset[str] = frozenset()) -> Node:
+        """The records ``user`` can see: FALSE without the object's read permission, else the row filter."""
+        if not self.allows("read", user):
+            return FALSE
+        return self.row_filter(user, _seen)
+
+    def row_filter(self, user: User | None, _seen: frozenset[str] = frozenset()) -> Node:
+        """The rows ``user`` may see, as a bound filter (TRUE when unrestricted): the row rules, and for
+        each master_detail field, that its parent is visible to ``user`` (an implicit rule through the
+        path, evaluated with the user's permissions — unlike row rules)."""
+        if user is None:
+            return TRUE
+        seen = _seen | {self.obj.name}
+        parents: list[Node] = []
+        for fdef in self.obj.declared.values():
+            peer = self.peers.get(fdef.reference_to or "")
+            # A cycle of master_details ends at the object it started from (its own rules apply there).
+            if fdef.type is not FieldType.MASTER_DETAIL or peer is None or peer.obj.name in seen:
+                continue
+            shown = peer.visibility(user, seen)
+            if shown != TRUE:
+                parents.append(FALSE if shown == FALSE else Via(fdef.name, peer.obj.name, shown, _EXISTS))
+        return conjoin(self._rule_filter(user), *parents)
+
+    def _rule_filter(self, user: User) -> Node:
+        if not self.rules:
             return TRUE
         covering = [(r, n) for r, n in self.rules if role_matches(r.roles, user)]
         if not covering:
@@ -108,7 +156,8 @@ class ObjectPolicy:
         for role in own_roles:
             if not any(role in r.roles or "*" in r.roles or "anonymous" in r.roles for r, _ in covering):
                 return TRUE  # a role without a rule sees every row
-        return disjoin(*(bind_user(n, self.obj, user.claim) for _, n in covering))
+        objects = self.registry.get if self.registry is not None else None
+        return disjoin(*(bind_user(n, self.obj, user.claim, objects) for _, n in covering))
 
     def scope(self, user: User | None) -> tuple[Any, ...]:
         """What decides this user's view of the object: equal scopes see equal rows and fields."""
@@ -116,6 +165,21 @@ class ObjectPolicy:
             return ("system",)
         claims = tuple(_freeze(user.claim(c)) for c in self.rule_claims)
         return (user.is_anonymous, tuple(sorted(user.roles)), claims)
+
+
+_EXISTS = Criterion("id", Op.IS_NOT_NULL)
+
+
+def reader_links(registry: Registry, policies: Mapping[str, ObjectPolicy], user: User | None) -> Links:
+    """How ``user``'s filters and sorts follow relations: every field along a path must be readable by
+    them, and the parents and children they reach are the ones they can see."""
+    if user is None:
+        return Links(registry)
+    return Links(
+        registry,
+        readable=lambda obj, field: policies[obj].can_read_field(field, user),
+        visible=lambda obj: policies[obj].visibility(user),
+    )
 
 
 def _freeze(value: Any) -> Any:
@@ -129,11 +193,11 @@ def _freeze(value: Any) -> Any:
 def _token_criteria(node: Node) -> list[Any]:
     if isinstance(node, Criterion):
         return [node] if isinstance(node.value, UserToken) else []
-    if isinstance(node, Not):
+    if isinstance(node, Not | Via | Related):
         return _token_criteria(node.item)
     if isinstance(node, And | Or):
         return [c for i in node.items for c in _token_criteria(i)]
     return []
 
 
-__all__ = ["ACTIONS", "ObjectPolicy", "has_tokens", "role_matches"]
+__all__ = ["ACTIONS", "ObjectPolicy", "has_tokens", "reader_links", "role_matches"]

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table
 
-from objectql.engine.filters.parse import FieldGuard
-from objectql.engine.filters.sql import text_order_key
-from objectql.errors import InvalidRequest
-from objectql.metadata.model import Kind, ObjectDef
+from objectql.engine.filters.parse import FieldGuard, Links, follow_path
+from objectql.engine.filters.sql import Hop, path_value, text_order_key
+from objectql.errors import InvalidFilter, InvalidRequest
+from objectql.metadata.model import FieldDef, Kind, ObjectDef
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -22,8 +22,12 @@ _DIRECTIONS = {"asc": False, "desc": True}
 
 @dataclass(frozen=True)
 class SortKey:
+    """One sort key: a field of the record, or with ``hops`` the field ``field`` at the end of a path
+    (``customer.name``: a null when the path reaches no visible parent, sorted last like any null)."""
+
     field: str
     descending: bool
+    hops: tuple[Hop, ...] = ()
 
 
 def parse_fields(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "fields") -> tuple[str, ...] | None:
@@ -43,7 +47,10 @@ def parse_fields(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str =
     return tuple(out)
 
 
-def parse_sort(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "sort") -> list[SortKey]:
+def parse_sort(
+    raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "sort", links: Links | None = None
+) -> list[SortKey]:
+    """Sort keys; with ``links``, a key may be a path (``customer.name``) checked as a filter's path is."""
     if raw is None:
         return []
     if not isinstance(raw, list | tuple):
@@ -59,16 +66,25 @@ def parse_sort(raw: Any, obj: ObjectDef, guard: FieldGuard | None, name: str = "
             field, direction = item, "asc"
         else:
             raise InvalidRequest(path, "a [field, direction] pair or a {field, order} object")
-        fdef = obj.fields.get(field) if isinstance(field, str) else None
+        hops: tuple[Hop, ...] = ()
+        fdef: FieldDef | None
+        if isinstance(field, str) and "." in field and links is not None:
+            try:
+                found, fdef = follow_path(field, obj, links, guard, path)
+            except InvalidFilter as exc:
+                raise InvalidRequest(path, exc.reason, details=exc.details) from None
+            hops = tuple(found)
+        else:
+            fdef = obj.fields.get(field) if isinstance(field, str) else None
         if fdef is None:
             raise InvalidRequest(path, f"unknown sort field {field!r}", details={"field": field})
         if fdef.kind is Kind.JSON:
             raise InvalidRequest(path, f"{field!r} cannot be sorted on", details={"field": field})
         if not isinstance(direction, str) or direction.lower() not in _DIRECTIONS:
             raise InvalidRequest(path, f"unknown sort direction {direction!r} (asc or desc)")
-        if guard is not None:
+        if guard is not None and not hops:
             guard(fdef.name, path)
-        keys.append(SortKey(fdef.name, _DIRECTIONS[direction.lower()]))
+        keys.append(SortKey(fdef.name, _DIRECTIONS[direction.lower()], hops))
     return keys
 
 
@@ -101,9 +117,13 @@ def order_by(keys: Sequence[SortKey], table: Table, dialect: str) -> list[Column
     text_columns = table.info.get("text_columns", ())
     out: list[ColumnElement[Any]] = []
     for key in keys:
-        col: ColumnElement[Any] = table.c[key.field]
-        if key.field in text_columns:
-            col = text_order_key(col, dialect)
+        col: ColumnElement[Any]
+        if key.hops:
+            col = path_value(table, dialect, key.hops, key.field)
+        else:
+            col = table.c[key.field]
+            if key.field in text_columns:
+                col = text_order_key(col, dialect)
         out.append((col.desc() if key.descending else col.asc()).nulls_last())
     out.append(text_order_key(table.c.id, dialect).asc())
     return out

@@ -20,12 +20,13 @@ from objectql.engine.dependents import plan_delete
 from objectql.engine.derived import Derived
 from objectql.engine.events import PendingEvent
 from objectql.engine.expand import RecordExpander, check_expand, expand_records, needs
-from objectql.engine.filters.ast import FALSE, TRUE, Node, conjoin
+from objectql.engine.filters.ast import FALSE, TRUE, Criterion, Node, Op, conjoin, has_relations
 from objectql.engine.filters.matcher import compile_matcher
-from objectql.engine.filters.parse import AllOf, FieldGuard, forbid_unreadable, parse_filter
+from objectql.engine.filters.parse import AllOf, FieldGuard, Links, forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql
 from objectql.engine.hooks import HookContext
 from objectql.engine.ids import is_id, new_id, no_such_id
+from objectql.engine.permissions import reader_links
 from objectql.engine.query import order_by, parse_fields, parse_page, parse_paging, parse_sort
 from objectql.engine.related import children_statement, chunks, counts_statement
 from objectql.engine.statements import ROW_ID, Record, stored_row, writes
@@ -247,7 +248,7 @@ class ObjectRepository:
         guard = self._guard()
         where = self._where(query.get("filters"), guard)
         fields = parse_fields(query.get("fields"), self.obj, guard)
-        keys = parse_sort(query.get("sort"), self.obj, guard)
+        keys = parse_sort(query.get("sort"), self.obj, guard, links=self._links())
         skip, limit = parse_paging(query.get("skip"), query.get("limit"))
         if where == FALSE:
             return []
@@ -276,7 +277,7 @@ class ObjectRepository:
             record = await self._prepare_create(unit, hctx.data or {})
             hctx.id = record["id"]
             await unit.conn.execute(writes(self.table).insert, self._row(record))
-            self._require_visible(record)
+            await self._require_visible(unit, record)
             hctx.result = self._readable(record)
             hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("create", record["id"], record, None, None), "after:create", hctx)
@@ -299,7 +300,7 @@ class ObjectRepository:
             record, changed = await self._prepare_update(unit, current, hctx.data or {})
             values = {k: v for k, v in self._row(record).items() if k != "id"}
             await unit.conn.execute(writes(self.table).update, {**values, ROW_ID: id})
-            self._require_visible(record)
+            await self._require_visible(unit, record)
             hctx.result = self._readable(record)
             hctx.api = self.ctx.engine.context(self.user)
             unit.record(self._event("update", id, record, current, changed), "after:update", hctx)
@@ -465,8 +466,12 @@ class ObjectRepository:
             return None
         return forbid_unreadable(lambda f: self.policy.can_read_field(f, self.user))
 
+    def _links(self) -> Links:
+        return reader_links(self.engine.registry, self.engine.policies, self.user)
+
     def _where(self, filters: Any, guard: FieldGuard | None) -> Node:
-        return conjoin(parse_filter(filters, self.obj, guard=guard), self.policy.row_filter(self.user))
+        node = parse_filter(filters, self.obj, guard=guard, links=self._links())
+        return conjoin(node, self.policy.row_filter(self.user))
 
     def _sql(self, node: Node) -> ColumnElement[bool]:
         return compile_sql(node, self.table, self.engine.dialect)
@@ -485,9 +490,18 @@ class ObjectRepository:
             if key in self.obj.declared and not self.policy.can_write_field(key, self.user):
                 raise Forbidden(f"you may not set field {key!r}", details={"field": key})
 
-    def _require_visible(self, record: Record) -> None:
+    async def _require_visible(self, unit: Unit, record: Record) -> None:
         rule = self.policy.row_filter(self.user)
-        if rule != TRUE and not compile_matcher(rule)(record):
+        if rule == TRUE:
+            return
+        if has_relations(rule):
+            # A rule through a path reads other records: ask the database, inside this write's transaction.
+            where = conjoin(Criterion("id", Op.EQ, record["id"]), rule)
+            stmt = select(self.table.c.id).where(self._sql(where))
+            visible = where != FALSE and (await unit.conn.execute(stmt)).first() is not None
+        else:
+            visible = compile_matcher(rule)(record)
+        if not visible:
             raise Forbidden("the record would not be visible to you", details={"object": self.obj.name})
 
     def _event(

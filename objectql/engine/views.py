@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from objectql.engine.aggregates import AggregateSpec, aggregate_rows, parse_aggregate
-from objectql.engine.filters.ast import FALSE, And, Criterion, Node, Op, conjoin
+from objectql.engine.filters.ast import FALSE, And, Criterion, Node, Op, conjoin, has_relations
 from objectql.engine.filters.matcher import FieldValues, compile_matcher
 from objectql.engine.filters.parse import forbid_unreadable, parse_filter
 from objectql.engine.filters.sql import compile_sql, text_order_key
 from objectql.engine.ids import is_id, no_such_id
+from objectql.engine.permissions import reader_links
 from objectql.engine.query import parse_fields
 from objectql.engine.user import User
 from objectql.engine.windows import WindowSpec, parse_window, window_rows
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from objectql.engine.core import ObjectQL
 
 SNAPSHOT_LIMIT = 1000
+RELATIONS_NOT_LIVE = (
+    "live subscriptions through relations (paths such as customer.region, any / none over related lists) "
+    "are not supported yet; a one-shot query supports them"
+)
 
 
 @dataclass(frozen=True)
@@ -72,15 +77,23 @@ def build_view(
     filters: Any = None,
     fields: Any = None,
     record_id: str | None = None,
+    live: bool = True,
 ) -> View:
-    """Check a subscription request as ``user`` and compile it; raises the engine's errors."""
+    """Check a subscription request as ``user`` and compile it; raises the engine's errors.
+
+    A live view cannot yet follow relations: the realtime core does not know which related writes change
+    its rows, so a filter or row scope through a path or a related list is refused (INVALID_REQUEST) rather
+    than served inexactly. ``live=False`` checks a one-shot read (a record's visibility).
+    """
     obj = engine.registry.get(object_name)
     policy = engine.policies[object_name]
     policy.require("read", user)
     guard = None
     if user is not None and policy.hides_fields():
         guard = forbid_unreadable(lambda f: policy.can_read_field(f, user))
-    node = parse_filter(filters, obj, guard=guard)
+    node = parse_filter(filters, obj, guard=guard, links=reader_links(engine.registry, engine.policies, user))
+    if live and has_relations(node):
+        raise InvalidRequest("filters", RELATIONS_NOT_LIVE)
     projection = parse_fields(fields, obj, guard)
     readable = policy.readable_fields(user)
     chosen = projection if projection is not None else readable
@@ -93,6 +106,14 @@ def build_view(
             raise no_such_id(object_name)
         id_node = Criterion("id", Op.EQ, record_id)
     combined = conjoin(id_node, node, policy.row_filter(user))
+    if not live:
+        return View(object_name, combined, chosen, record_id)
+    if has_relations(combined):
+        raise InvalidRequest(
+            None,
+            f"your row permissions on {object_name} go through related records, and {RELATIONS_NOT_LIVE}",
+            details={"object": object_name},
+        )
     return View(object_name, combined, chosen, record_id, compile_matcher(combined))
 
 

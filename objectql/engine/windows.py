@@ -44,6 +44,15 @@ def parse_window(obj: ObjectDef, readable: Callable[[str], bool], *, sort: Any, 
     """A window's sort (the find form; empty: by id) and limit (required, 1 to 1000)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest("limit", f"a whole number from 1 to {MAX_LIMIT} (the window's size)")
+    for i, item in enumerate(sort if isinstance(sort, list | tuple) else ()):
+        field = item.get("field") if isinstance(item, dict) else item[0] if isinstance(item, list | tuple) else item
+        if isinstance(field, str) and "." in field:
+            # The realtime core cannot yet re-rank a row when the related record it sorts by changes.
+            raise InvalidRequest(
+                f"sort[{i}]",
+                "live subscriptions through relations (here: a sort by a related record's field) are not supported "
+                "yet; a one-shot query supports them",
+            )
     keys = parse_sort(sort, obj, forbid_unreadable(readable))
     return WindowSpec(tuple(keys), limit)
 

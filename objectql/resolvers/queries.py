@@ -7,6 +7,7 @@ Errors name what the document wrote — the GraphQL argument (``orderBy[0]``, ``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -45,12 +46,30 @@ def sort_of(order_by: Any) -> list[list[str]] | None:
     order_by = given(order_by)
     if order_by is None:
         return None
-    out = []
-    for item in order_by:
-        direction = given(item.direction)
-        field = item.field.value if isinstance(item.field, Enum) else item.field
-        out.append([field, direction.value if direction is not None else "asc"])
-    return out
+    return [_sort_key(item, f"orderBy[{i}]") for i, item in enumerate(order_by)]
+
+
+def _sort_key(item: Any, path: str) -> list[str]:
+    """``{field, direction}``, or ``{customer_ref: {field: name}}`` for the path ``customer.name``: a
+    field or one reference at each level; the innermost direction given applies."""
+    names: list[str] = []
+    direction: Any = None
+    while True:
+        direction = given(getattr(item, "direction", None)) or direction
+        field = given(getattr(item, "field", None))
+        refs = [
+            (f.name, value)
+            for f in dataclasses.fields(item)
+            if f.name.endswith("_ref") and (value := given(getattr(item, f.name))) is not None
+        ]
+        if (field is None) == (not refs) or len(refs) > 1:
+            raise InvalidRequest(path, "name either a field or one <reference>_ref at each level")
+        if field is not None:
+            names.append(field.value if isinstance(field, Enum) else field)
+            break
+        ref, item = refs[0]
+        names.append(ref.removesuffix("_ref"))
+    return [".".join(names), direction.value if direction is not None else "asc"]
 
 
 def _graphql_path(path: str, limit_name: str, root: str | None, field: Any) -> str | None:
@@ -152,6 +171,12 @@ def connection(object_name: str, edge: type, connection_type: type, page_info: t
         if isinstance(size, bool) or not 1 <= size <= MAX_LIMIT:
             raise InvalidRequest("first", f"a whole number from 1 to {MAX_LIMIT}")
         sort = sort_of(orderBy) or []
+        for i, (field, _direction) in enumerate(sort):
+            if "." in field:
+                # A cursor holds the record's own sort values; a related record's are not in the row.
+                raise InvalidRequest(
+                    f"orderBy[{i}]", "a connection cannot order by a related record's field yet (the list query can)"
+                )
         keys = [(field, direction == "desc") for field, direction in sort]
         base = filter_args(where, filters)
         position = given(after)

@@ -135,20 +135,21 @@ class SchemaBuilder:
         self.filter_types: dict[str, type] = {}
         self.order_types: dict[str, type] = {}
         self._sort_fields: dict[str, type] = {}
+        self._related_filters: dict[str, type] = {}
         self._aggregate_groups: dict[str, type] = {}
 
     def build(self) -> strawberry.Schema:
         objects = list(self.registry)
         for obj in objects:
             self.object_types[obj.name] = self._object_type(obj)
-            # Before any object type is finished: a related list's arguments are its child's inputs.
-            self.filter_types[obj.name] = self._filter_type(obj)
-            self.order_types[obj.name] = make_input(
-                f"{pascal(obj.name)}OrderBy",
-                {"field": self._sort_field_enum(obj), "direction": OrderDirection | None},
-            )
+        for obj in objects:
+            # Created empty first: a filter or order names the filters and orders of related objects.
+            self.filter_types[obj.name] = type(f"{pascal(obj.name)}Filter", (), {"__annotations__": {}})
+            self.order_types[obj.name] = type(f"{pascal(obj.name)}OrderBy", (), {"__annotations__": {}})
         for obj in objects:
             self._finish_object_type(obj)
+            self._filter_type(obj)
+            self._order_type(obj)
         query: dict[str, Any] = {}
         mutation: dict[str, Any] = {}
         subscription: dict[str, Any] = {}
@@ -292,18 +293,58 @@ class SchemaBuilder:
         return self._sort_fields[obj.name]
 
     def _filter_type(self, obj: ObjectDef) -> type:
+        """``<X>Filter``: AND / OR / NOT, a typed filter per field, ``<field>_ref: <Parent>Filter`` per
+        reference (a path), and ``<related list>: <Child>RelatedFilter`` (``any`` / ``none``)."""
         name = f"{pascal(obj.name)}Filter"
-        namespace: dict[str, Any] = {"__annotations__": {}}
-        cls = type(name, (), namespace)
+        cls = self.filter_types[obj.name]
         fields: dict[str, Any] = {
             "AND": list[cls] | None,
             "OR": list[cls] | None,
             "NOT": cls | None,
         }
+        relations: dict[str, tuple[str, str]] = {}
         for fname, fdef in obj.fields.items():
             ftype = self.filters.for_field(fdef)
             if ftype is not None:
                 fields[fname] = ftype | None
+        for fname, fdef in obj.fields.items():
+            ref = f"{fname}_ref"
+            if fdef.reference_to and ref not in fields:
+                fields[ref] = self.filter_types[fdef.reference_to] | None
+                relations[ref] = ("path", fname)
+        for list_name, relation in self.registry.related_lists(obj.name).items():
+            if list_name not in fields:
+                fields[list_name] = self._related_filter(relation.child) | None
+                relations[list_name] = ("related", list_name)
+        for gql_name, annotation in fields.items():
+            attr = python_name(gql_name)
+            cls.__annotations__[attr] = annotation
+            setattr(cls, attr, strawberry.field(name=gql_name, default=UNSET))
+        # Read by where_to_filter: which inputs follow a relation, and how.
+        cls.__objectql_relations__ = relations  # type: ignore[attr-defined]
+        return strawberry.input(cls, name=name)
+
+    def _related_filter(self, child: str) -> type:
+        """``<Child>RelatedFilter``: ``any`` / ``none`` of a related list's records matching a filter."""
+        name = f"{pascal(child)}RelatedFilter"
+        if name not in self._related_filters:
+            target = self.filter_types[child]
+            self._related_filters[name] = make_input(
+                name,
+                {"any": target | None, "none": target | None},
+                description=f"Whether any (or no) related {child} record matches the filter.",
+            )
+        return self._related_filters[name]
+
+    def _order_type(self, obj: ObjectDef) -> type:
+        """``<X>OrderBy``: a field, or ``<field>_ref`` naming a field of the referenced record (a path)."""
+        name = f"{pascal(obj.name)}OrderBy"
+        cls = self.order_types[obj.name]
+        fields: dict[str, Any] = {"field": self._sort_field_enum(obj) | None, "direction": OrderDirection | None}
+        for fname, fdef in obj.fields.items():
+            ref = f"{fname}_ref"
+            if fdef.reference_to and ref not in fields:
+                fields[ref] = self.order_types[fdef.reference_to] | None
         for gql_name, annotation in fields.items():
             attr = python_name(gql_name)
             cls.__annotations__[attr] = annotation

@@ -53,7 +53,7 @@ def load_app(app_dir: Path, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -
         raise DefinitionError(str(app_dir), "", "at least one objects/<name>.object.yml file")
     for obj in registry:
         # Row rules are compiled by the engine's policy; compiling them here catches their errors too.
-        ObjectPolicy(obj, allow_anonymous=True)
+        ObjectPolicy(obj, allow_anonymous=True, registry=registry)
     compile_summaries(registry)  # summary filters are checked against their child objects
     rules = load_channel_rules(app_dir)
     seed_file = seed_path(app_dir)

@@ -82,7 +82,34 @@ class Const:
     value: bool
 
 
-Node: TypeAlias = Criterion | And | Or | Not | Const
+@dataclass(frozen=True)
+class Via:
+    """One hop of a path (``customer.region``): follow the reference ``field`` to a ``target`` record and
+    evaluate ``item`` on it. When there is no such record — a null reference, a missing parent, or one
+    outside ``visible`` (the target records the reader can see; TRUE when the filter is a row rule or the system's) —
+    ``item`` sees every field as null, so ``=`` is unknown and ``is_null`` true."""
+
+    field: str
+    target: str
+    visible: Node
+    item: Node
+
+
+@dataclass(frozen=True)
+class Related:
+    """``[name, "any" | "none", item]`` over a related list: the ``child`` records whose reference
+    ``field`` holds this record's id and which are within ``visible``. ``any`` is true when at least one of
+    them makes ``item`` true, ``none`` when none does; never unknown."""
+
+    name: str
+    child: str
+    field: str
+    visible: Node
+    item: Node
+    none: bool = False
+
+
+Node: TypeAlias = Criterion | And | Or | Not | Const | Via | Related
 
 TRUE = Const(True)
 FALSE = Const(False)
@@ -108,10 +135,26 @@ def disjoin(*nodes: Node) -> Node:
 
 
 def fields_of(node: Node) -> set[str]:
+    """The fields of this record a filter reads (a path reads its first reference, a related list ``id``)."""
     if isinstance(node, Criterion):
         return {node.field}
+    if isinstance(node, Via):
+        return {node.field}
+    if isinstance(node, Related):
+        return {"id"}
     if isinstance(node, Not):
         return fields_of(node.item)
     if isinstance(node, And | Or):
         return set().union(*(fields_of(i) for i in node.items))
     return set()
+
+
+def has_relations(node: Node) -> bool:
+    """Whether a filter reaches other records (a path or a related list)."""
+    if isinstance(node, Via | Related):
+        return True
+    if isinstance(node, Not):
+        return has_relations(node.item)
+    if isinstance(node, And | Or):
+        return any(has_relations(i) for i in node.items)
+    return False
