@@ -26,9 +26,9 @@ def figure(path: Path, panels: int, size: tuple[float, float], title: str | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, panels, figsize=size)
+    fig, axes = plt.subplots(1, panels, figsize=size, squeeze=False)
     try:
-        yield list(axes)
+        yield list(axes[0])
         if title is not None:
             fig.suptitle(title)
         fig.tight_layout()

@@ -54,10 +54,20 @@ def plot(results: Sequence[UnaffectedRun], path: Path) -> None:
             }
             xs = [i + (j - (len(revisions) - 1) / 2) * width for i in range(len(kinds))]
             ys = [runs[k].cpu_per_write if k in runs else 0.0 for k in kinds]
+            # The whiskers span the run's fastest and slowest rounds.
+            low = [
+                y - min(runs[k].rounds_ms) if k in runs and runs[k].rounds_ms else 0.0
+                for k, y in zip(kinds, ys, strict=True)
+            ]
+            high = [
+                max(runs[k].rounds_ms) - y if k in runs and runs[k].rounds_ms else 0.0
+                for k, y in zip(kinds, ys, strict=True)
+            ]
             commit = next(r.commit for r in results if r.revision == revision)
-            ax.bar(xs, ys, width, label=f"{revision} ({commit[:9]})", color=COLORS.get(revision, "#888"))
+            ax.bar(xs, ys, width, yerr=[low, high], capsize=4, label=f"{revision} ({commit[:9]})",
+                   color=COLORS.get(revision, "#888"))  # fmt: skip
         ax.set_xticks(list(range(len(kinds))), kinds)
-        ax.set_ylabel("server CPU per write (ms)")
+        ax.set_ylabel("server CPU per write (ms, median round)")
         ax.set_title("A write none of the live subscriptions can match")
         ax.legend()
 
