@@ -33,6 +33,7 @@ COMMANDS = [
     "bench.write_throughput",
     "bench.aggregate_groups",
     "bench.unaffected_groups",
+    "bench.related_fanout",
     *sorted(MODULES.values()),
 ]
 BENCH_MODULES = sorted(info.name for info in pkgutil.walk_packages(bench.__path__, "bench."))

@@ -205,3 +205,28 @@ class UnaffectedRun:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class RelatedRun:
+    """One run of ``bench.related_fanout``: N subscriptions with nested data in K groups; server CPU
+    milliseconds per ordinary update, per parent rename and per rename of a parent nothing depends on."""
+
+    n: int
+    groups: int
+    connections: int
+    writes: int
+    update_ms: float
+    rename_ms: float
+    unrelated_ms: float
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line of progress once the run is over."""
+        return (
+            f"N={self.n:,} in K={self.groups:,}: update {self.update_ms:.1f} ms, rename {self.rename_ms:.1f} ms, "
+            f"unrelated rename {self.unrelated_ms:.1f} ms per write; {len(self.failures)} failures"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

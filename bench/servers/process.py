@@ -47,11 +47,13 @@ fields:
 """
 
 
-def write_app(app_dir: Path) -> Path:
-    """Write the benchmark app (``objects/orders.object.yml``) into ``app_dir``."""
-    objects = app_dir / "objects"
-    objects.mkdir(parents=True, exist_ok=True)
-    (objects / "orders.object.yml").write_text(ORDERS_YAML)
+def write_app(app_dir: Path, objects: dict[str, str] | None = None) -> Path:
+    """Write the benchmark app into ``app_dir``: ``objects/<name>.object.yml`` for each of ``objects``
+    (by default the one ``orders`` object above)."""
+    folder = app_dir / "objects"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (objects or {"orders": ORDERS_YAML}).items():
+        (folder / f"{name}.object.yml").write_text(text)
     return app_dir
 
 
@@ -91,7 +93,8 @@ class ServerProcess:
     ``kind`` is ``objectql`` (``bench.servers.objectql_app``: SQLite in ``workdir`` unless ``db`` is given, and
     ``broker`` for scale-out), ``baseline`` (``bench.servers.baseline``) or ``naive``
     (``bench.servers.naive_strawberry``). ``name`` tells apart several servers of one kind (their logs too).
-    ``realism`` sets ours up as users run it (a JWT key; compression as asked, the baseline likewise).
+    ``realism`` sets ours up as users run it (a JWT key; compression as asked, the baseline likewise);
+    ``objects`` replaces ours's app (definition texts by object name).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class ServerProcess:
         realism: Realism = REALISTIC,
         workers: int = 1,
         settings: dict[str, str] | None = None,
+        objects: dict[str, str] | None = None,
     ) -> None:
         self.kind = kind
         self.name = name or kind
@@ -115,7 +119,7 @@ class ServerProcess:
         self.log_path = workdir / f"{self.name}.log"
         env = dict(os.environ)
         if kind == OBJECTQL:
-            app_dir = write_app(workdir / ("app" if name is None else f"app-{name}"))
+            app_dir = write_app(workdir / ("app" if name is None else f"app-{name}"), objects)
             cmd = [sys.executable, "-m", MODULES[OBJECTQL], str(app_dir)]
             cmd += ["--db", db or f"sqlite:///{app_dir / 'bench.db'}", "--port", str(self.port)]
             if broker is not None:
