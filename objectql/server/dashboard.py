@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from objectql.engine.core import ObjectQL
+from objectql.engine.user import User
 from objectql.errors import ObjectQLError
 from objectql.metadata.model import FieldDef, FieldType, ObjectDef
 from objectql.metadata.registry import Registry
@@ -137,7 +138,19 @@ def names_of(registry: Registry, obj: ObjectDef) -> dict[str, Any] | None:
         f"query DashboardNames($ids: [String!]) {{ {camel(obj.name)}List(where: {{id: {{in: $ids}}}}, "
         f"limit: {NAMES_BATCH}) {{ id {selection} }} }}"
     )
-    return {"fields": shown, "list": f"{camel(obj.name)}List", "query": query, "batch": NAMES_BATCH}
+    return {
+        "fields": shown,
+        "list": f"{camel(obj.name)}List",
+        "query": query,
+        "batch": NAMES_BATCH,
+        "expand": names_expand(shown),
+    }
+
+
+def names_expand(shown: dict[str, str]) -> dict[str, Any]:
+    """The ``expand`` that nests each shown lookup's name in the records read and streamed: a rename arrives
+    as a ``related`` change of every record naming it (docs/websocket.md), so the page's names stay live."""
+    return {name: {"fields": [label]} for name, label in shown.items()}
 
 
 async def dashboard(request: Request) -> Response:
@@ -153,15 +166,17 @@ async def dashboard(request: Request) -> Response:
     root = request.scope.get("root_path", "")
     obj = engine.registry.get(name) if name else None
     summary, top = (summary_of(obj), top_of(obj)) if obj is not None else (None, None)
+    names_spec = names_of(engine.registry, obj) if obj is not None else None
     config = {
         "aggregate": summary and {**summary, "events": root + summary["events"]},
         "top": top and {**top, "events": root + top["events"]},
-        "names": names_of(engine.registry, obj) if obj is not None else None,
+        "names": names_spec,
         "graphql": f"{root}/graphql",
         "object": name,
         "label": obj.label if obj is not None else None,
         "objects": names,
         "events": f"{root}/api/events/{name}" if name else None,
+        "named_events": events_url(root, name, names_spec) if name and names_spec else None,
         "read": f"{root}/api/dashboard/{name}" if name else None,
         "limit": LIST_LIMIT,
     }
@@ -180,6 +195,35 @@ async def dashboard(request: Request) -> Response:
     return HTMLResponse(page, headers=headers)
 
 
+def readable_expand(
+    engine: ObjectQL, user: User | None, obj: ObjectDef, names_spec: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The part of the page's ``expand`` this reader may ask for: lookups whose field and target it may read."""
+    if names_spec is None:
+        return None
+    expand = {
+        field: entry
+        for field, entry in names_spec["expand"].items()
+        if engine.policies[obj.name].can_read_field(field, user)
+        and engine.policies[target_of(obj, field)].allows("read", user)
+    }
+    return expand or None
+
+
+def target_of(obj: ObjectDef, field: str) -> str:
+    target = obj.fields[field].reference_to
+    assert target is not None  # names_of lists lookups only
+    return target
+
+
+def events_url(root: str, name: str, names_spec: dict[str, Any] | None) -> str:
+    """The rows stream of object ``name``: with the lookups' names nested when the page shows names."""
+    url = f"{root}/api/events/{name}"
+    if names_spec is None:
+        return url
+    return f"{url}?{urlencode({'expand': json.dumps(names_spec['expand'], separators=(',', ':'))})}"
+
+
 async def dashboard_records(request: Request) -> Response:
     """``GET /api/dashboard/{object}``: the newest records the caller may read, and the seq before them."""
     engine: ObjectQL | None = getattr(request.app.state, "engine", None)
@@ -191,10 +235,12 @@ async def dashboard_records(request: Request) -> Response:
         name = request.path_params["object"]
         repository = engine.context(user).object(name)
         seq = await engine.current_seq()
-        records = await repository.find(limit=LIST_LIMIT, sort=LIST_SORT)
+        obj = engine.registry.get(name)
+        names_spec = names_of(engine.registry, obj)
+        expand = readable_expand(engine, user, obj, names_spec)
+        records = await repository.find(limit=LIST_LIMIT, sort=LIST_SORT, expand=expand)
     except ObjectQLError as exc:
         return error_response(exc)
-    obj = engine.registry.get(name)
     fields = [_column(obj.fields[f]) for f in engine.policies[name].readable_fields(user)]
     body = {"object": name, "seq": seq, "fields": fields, "records": records}
     return Response(dumps(body), media_type="application/json", headers={"cache-control": "no-store"})

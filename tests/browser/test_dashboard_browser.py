@@ -218,6 +218,29 @@ def test_lookups_show_the_names_the_reader_may_read_and_times_show_to_the_second
             context.close()
 
 
+def test_a_renamed_customer_shows_its_new_name_live_in_both_tables(tmp_path: Path, browser: Browser) -> None:
+    with server_at(tmp_path, {"OBJECTQL_JWT_SECRET": SECRET}) as server:
+        page = browser.new_page()
+        try:
+            page.goto(f"{server.base}/#token={server.token}")
+            page.wait_for_selector("#top tbody tr td:not(.empty)", timeout=WAIT_MS)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#records tbody td')].some(c => c.textContent === 'Ada Lovelace')",
+                timeout=WAIT_MS,
+            )
+            graphql(server, 'mutation { updateCustomers(id: "cus_ada", input: {name: "Ada King"}) { id } }')
+            # No order was written: the name arrives as a related change of each of Ada's orders.
+            page.wait_for_function(
+                "() => ['records', 'top'].every(t => [...document.querySelectorAll(`#${t} tbody td`)]"
+                ".some(c => c.textContent === 'Ada King'))"
+                " && ![...document.querySelectorAll('td')].some(c => c.textContent === 'Ada Lovelace')",
+                timeout=WAIT_MS,
+            )
+            assert set(column(page, "top", "Customer")) <= {"Ada King", "Grace Hopper"}
+        finally:
+            page.close()
+
+
 def test_a_stream_the_server_does_not_have_says_not_found(tmp_path: Path, browser: Browser) -> None:
     with server_at(tmp_path, {"OBJECTQL_JWT_SECRET": SECRET}) as server:
         page = browser.new_page()

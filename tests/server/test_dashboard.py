@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -56,6 +57,9 @@ def config_of(page: str) -> dict[str, object]:
 # -- the page -------------------------------------------------------------------------------------
 
 
+NAMES_EXPAND = {"customer": {"fields": ["name"]}, "product": {"fields": ["name"]}}
+
+
 async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(database_url: str) -> None:
     async with running(SHOP, database_url) as (_, client):
         response = await client.get("/")
@@ -76,6 +80,8 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         "label": "Order",
         "objects": ["customers", "lines", "orders", "products"],
         "events": "/api/events/orders",
+        # The same stream with each lookup's name nested, so a renamed customer arrives as a related change.
+        "named_events": "/api/events/orders?" + urlencode({"expand": json.dumps(NAMES_EXPAND, separators=(",", ":"))}),
         "read": "/api/dashboard/orders",
         "graphql": "/graphql",
         "limit": 100,
@@ -87,6 +93,7 @@ async def test_root_serves_the_dashboard_with_eventsource_code_and_api_pointers(
         "query": "query DashboardNames($ids: [String!]) { ordersList(where: {id: {in: $ids}}, limit: 100) "
         "{ id customer_ref { id name } product_ref { id name } } }",
         "batch": 100,
+        "expand": NAMES_EXPAND,
     }
     # The live summary: orders counted and totalled per status, a live aggregate over SSE.
     assert summary == {
@@ -230,6 +237,18 @@ async def test_read_endpoint_applies_the_bearer_users_row_rules_and_field_permis
     assert "note" in sam["records"][0] and "note" in [f["name"] for f in sam["fields"]]
     assert len(admin["records"]) == 5
     assert len(clerk["records"]) == 5 and all("note" not in r for r in clerk["records"])
+
+
+async def test_read_endpoint_nests_the_names_its_reader_may_read(database_url: str) -> None:
+    async with running(SHOP, database_url, OBJECTQL_JWT_SECRET=SECRET) as (app, client):
+        sam = (await client.get("/api/dashboard/orders", headers=token(app, "sam", ["sales"]))).json()
+        clerk = (await client.get("/api/dashboard/orders", headers=token(app, "bob", ["clerk"]))).json()
+        engine = app.state.engine
+        customers = {c["id"]: c["name"] for c in await engine.object("customers").find()}
+    # sales read customers: each order carries its customer's name (what a rename's related change updates)
+    assert sam["records"] and all(r["customer_ref"]["name"] == customers[r["customer"]] for r in sam["records"])
+    # a clerk may not read customers: no customer nested, products (readable by all) still are
+    assert all("customer_ref" not in r and r["product_ref"] is not None for r in clerk["records"] if r["product"])
 
 
 @pytest.mark.parametrize(
