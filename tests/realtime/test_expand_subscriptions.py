@@ -233,9 +233,7 @@ async def test_a_resumed_subscription_replays_the_related_changes_as_of_their_se
     # After the rename, o1 moves to Bob: as of the rename's seq it still carried Ada, and the replay says so.
     await orders.update("o1", {"customer": "c2"})
     sam = await connect(server, server.token("sam", ["sales"]))
-    await sam.send(
-        {"type": "subscribe", "id": "s", "object": "orders", "resume_from": seq, "expand": {"customer": {}}}
-    )
+    await sam.send({"type": "subscribe", "id": "s", "object": "orders", "resume_from": seq, "expand": {"customer": {}}})
     await sam.expect("subscribed")
     related = await sam.expect("change")
     assert (related["seq"], related["action"], related["record"]["id"]) == (renamed, "related", "o1")
