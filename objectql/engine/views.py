@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 SNAPSHOT_LIMIT = 1000
 RELATIONS_NOT_LIVE = (
-    "live subscriptions through relations (paths such as customer.region, any / none over related lists) "
-    "are not supported yet; a one-shot query supports them"
+    "live windows and aggregates through relations (paths such as customer.region, any / none over related "
+    "lists) are not supported yet; a rows subscription and a one-shot query support them"
 )
 
 
@@ -78,12 +78,14 @@ def build_view(
     fields: Any = None,
     record_id: str | None = None,
     live: bool = True,
+    relations: bool = False,
 ) -> View:
     """Check a subscription request as ``user`` and compile it; raises the engine's errors.
 
-    A live view cannot yet follow relations: the realtime core does not know which related writes change
-    its rows, so a filter or row scope through a path or a related list is refused (INVALID_REQUEST) rather
-    than served inexactly. ``live=False`` checks a one-shot read (a record's visibility).
+    A filter or row scope through a path or a related list is live for the rows of a view (``relations``:
+    the realtime core judges them against the related records as of each change's seq); a live window or
+    aggregate cannot follow relations yet, so for them it is refused (INVALID_REQUEST) rather than served
+    inexactly. ``live=False`` checks a one-shot read (a record's visibility).
     """
     obj = engine.registry.get(object_name)
     policy = engine.policies[object_name]
@@ -92,7 +94,7 @@ def build_view(
     if user is not None and policy.hides_fields():
         guard = forbid_unreadable(lambda f: policy.can_read_field(f, user))
     node = parse_filter(filters, obj, guard=guard, links=reader_links(engine.registry, engine.policies, user))
-    if live and has_relations(node):
+    if live and not relations and has_relations(node):
         raise InvalidRequest("filters", RELATIONS_NOT_LIVE)
     projection = parse_fields(fields, obj, guard)
     readable = policy.readable_fields(user)
@@ -109,12 +111,18 @@ def build_view(
     if not live:
         return View(object_name, combined, chosen, record_id)
     if has_relations(combined):
-        raise InvalidRequest(
-            None,
-            f"your row permissions on {object_name} go through related records, and {RELATIONS_NOT_LIVE}",
-            details={"object": object_name},
-        )
+        if not relations:
+            raise InvalidRequest(
+                None,
+                f"your row permissions on {object_name} go through related records, and {RELATIONS_NOT_LIVE}",
+                details={"object": object_name},
+            )
+        return View(object_name, combined, chosen, record_id, _needs_graph)
     return View(object_name, combined, chosen, record_id, compile_matcher(combined))
+
+
+def _needs_graph(record: FieldValues) -> bool:
+    raise TypeError("a view through relations is matched against the related records (realtime/related.py)")
 
 
 async def require_visible(engine: ObjectQL, view: View) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from objectql.engine.events import ChangeEvent
 from objectql.engine.expand import Expansion
 from objectql.engine.views import View
-from objectql.realtime.related import RELATED, Dependency
+from objectql.realtime.related import RELATED, Carries
 from objectql.realtime.source import Expander
 from objectql.realtime.wire import dumps
 
@@ -106,9 +106,9 @@ class ChangeRenderer:
 CHANGE = ChangeRenderer()
 
 
-def expansion_dependencies(expansions: tuple[Expansion, ...]) -> tuple[Dependency, ...]:
+def expansion_carries(expansions: tuple[Expansion, ...]) -> tuple[Carries, ...]:
     """What an ``expand``'s first level carries: each parent, each related list."""
-    return tuple(Dependency(e.target, e.field, e.many, e.name) for e in expansions)
+    return tuple(Carries(e.target, e.field, e.many, e.name) for e in expansions)
 
 
 class ExpandedChangeRenderer:
@@ -119,7 +119,7 @@ class ExpandedChangeRenderer:
     def __init__(self, expander: Expander) -> None:
         self.expander = expander
         self.key = ("change", expander.key)
-        self.dependencies = expansion_dependencies(expander.expansions)
+        self.carries = expansion_carries(expander.expansions)
 
     def __call__(self, view: View, event: ChangeEvent) -> str | Awaitable[str | None] | None:
         rendered = render(view, event)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from objectql.engine.events import ChangeEvent
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.live import LiveGroup
-from objectql.realtime.related import Dependency, Read, RelatedReads
+from objectql.realtime.related import Read, RelatedReads, RelatedRows
 
 log = logging.getLogger("objectql.realtime")
 
@@ -87,9 +87,9 @@ class _ObjectIndex:
 
 
 def _depends_on(group: LiveGroup) -> set[str]:
-    """The objects ``group``'s records carry data of (its renderer's dependencies)."""
-    dependencies: tuple[Dependency, ...] = getattr(group, "dependencies", ())
-    return {dep.object for dep in dependencies}
+    """The objects ``group`` depends on (its records carry their data, or its view goes through them)."""
+    relations: RelatedRows | None = getattr(group, "relations", None)
+    return set(relations.objects) if relations is not None else set()
 
 
 async def _no_reads(object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
@@ -196,9 +196,10 @@ class Hub:
             self._dependents.setdefault(name, {})[made] = None
         return made, True
 
-    async def related_read(self, object_name: str, field: str, values: tuple[Any, ...], seq: int) -> Any:
+    async def related_read(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
         """The records of ``object_name`` whose ``field`` holds one of ``values`` as of ``seq`` (shared)."""
-        return await self._reads.read(object_name, field, values, seq)
+        found: list[dict[str, Any]] = await self._reads.read(object_name, field, values, seq)
+        return found
 
     def release(self, group: LiveGroup) -> None:
         """Close ``group`` and forget it (its last subscription left, or it ended); idempotent."""

@@ -298,7 +298,7 @@ async def _first_messages(
     replay: list[bytes] = []
     cursor = resume_from
     # A subscription whose records carry related data replays the related objects' events too.
-    only = None if rows.dependencies_of(sub.renderer) else sub.view.object
+    only = None if rows.relations_of(sub.view, sub.renderer) is not None else sub.view.object
     while cursor < current:
         events = await source.events(after=cursor, object=only, limit=REPLAY_BATCH)
         in_range = [e for e in events if e.seq <= current]

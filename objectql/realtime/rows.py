@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 from objectql.engine.events import ChangeEvent
@@ -29,7 +30,7 @@ from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Hub
 from objectql.realtime.live import Frame, share_frames
-from objectql.realtime.related import Dependency, related_changes
+from objectql.realtime.related import Carries, RelatedRows
 from objectql.realtime.vocabulary import CLOSE_TRY_AGAIN, SLOW_CONSUMER
 
 log = logging.getLogger("objectql.realtime")
@@ -112,7 +113,7 @@ class RowsGroup:
     task, and events arriving meanwhile wait in the group's bounded backlog behind it.
     """
 
-    __slots__ = ("_backlog", "_hub", "_worker", "dependencies", "key", "members", "pinned", "renderer", "view")
+    __slots__ = ("_backlog", "_hub", "_worker", "key", "members", "pinned", "relations", "renderer", "view")
 
     def __init__(self, hub: Hub, view: View, renderer: Renderer) -> None:
         self._hub = hub
@@ -121,8 +122,9 @@ class RowsGroup:
         self.key = group_key(view, renderer)
         self.members: dict[RowsSubscription, None] = {}
         self.pinned = view.equality()
-        # The objects its records carry data of (the hub's dependency index hands it their events).
-        self.dependencies = dependencies_of(renderer)
+        # The other objects its records carry data of or its view goes through (the hub's dependency index
+        # hands it their events).
+        self.relations = relations_of(view, renderer)
         # Events waiting behind a render doing I/O, each with whether it is a related record's.
         self._backlog: deque[tuple[ChangeEvent, bool]] = deque()
         self._worker: asyncio.Task[None] | None = None
@@ -168,8 +170,12 @@ class RowsGroup:
         """Render and deliver ``event``; returns the suspended render when it needs I/O."""
         try:
             fragment: Any
+            relations, read = self.relations, self._hub.related_read
             if related:
-                fragment = render_related(self.view, self.renderer, self.dependencies, event, self._hub.related_read)
+                assert relations is not None
+                fragment = relations.related(event, partial(_rendered, self.renderer), read)
+            elif relations is not None and relations.through:
+                fragment = relations.own(event, partial(_rendered, self.renderer), read)
             else:
                 fragment = self.renderer(self.view, event)
             if inspect.isawaitable(fragment):
@@ -236,28 +242,18 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def dependencies_of(renderer: Renderer) -> tuple[Dependency, ...]:
-    """The related data a renderer's records carry (none for a renderer that names none)."""
-    found: tuple[Dependency, ...] = getattr(renderer, "dependencies", ())
-    return found
+def relations_of(view: View, renderer: Renderer) -> RelatedRows | None:
+    """What related changes mean to ``view``'s rows rendered by ``renderer`` (None: it depends on nothing)."""
+    carries: tuple[Carries, ...] = getattr(renderer, "carries", ())
+    relations = RelatedRows(view, carries)
+    return relations if relations.routes else None
 
 
-async def render_related(
-    view: View,
-    renderer: Renderer,
-    dependencies: tuple[Dependency, ...],
-    event: ChangeEvent,
-    read: Callable[..., Awaitable[Any]],
-) -> list[str]:
-    """The texts of the ``related`` changes ``event`` makes for ``view``, rendered by ``renderer``."""
-    out: list[str] = []
-    for change in await related_changes(view, dependencies, event, read):
-        fragment = renderer(view, change)
-        if inspect.isawaitable(fragment):
-            fragment = await fragment
-        if fragment is not None:
-            out.append(fragment)
-    return out
+async def _rendered(renderer: Renderer, view: View, event: ChangeEvent) -> str | None:
+    fragment = renderer(view, event)
+    if inspect.isawaitable(fragment):
+        fragment = await fragment
+    return fragment
 
 
 def group_key(view: View, renderer: Renderer) -> Hashable:
@@ -283,18 +279,21 @@ async def replay_messages(
     """Messages for ``sub`` from past events, computed as they would have been live: its object's, and the
     related changes the events of the objects it depends on make (``read``: records as of a seq)."""
     messages: list[bytes] = []
-    dependencies = dependencies_of(sub.renderer)
-    watched = {dep.object for dep in dependencies}
+    relations = relations_of(sub.view, sub.renderer)
+    render = partial(_rendered, sub.renderer)
     for event in events:
         texts: list[str] = []
         if event.object == sub.view.object:
-            fragment = sub.renderer(sub.view, event)
-            if inspect.isawaitable(fragment):
-                fragment = await fragment
+            if relations is not None and relations.through:
+                assert read is not None
+                fragment = await relations.own(event, render, read)
+            else:
+                fragment = await render(sub.view, event)
             if fragment is not None:
                 texts.append(fragment)
-        if event.object in watched and read is not None:
-            texts.extend(await render_related(sub.view, sub.renderer, dependencies, event, read))
+        if relations is not None and event.object in relations.objects:
+            assert read is not None
+            texts.extend(await relations.related(event, render, read))
         messages.extend(sub.frame(event.seq, text.encode("utf-8")) for text in texts)
     return messages
 

@@ -26,7 +26,7 @@ from objectql.errors import Forbidden, InvalidRequest
 from objectql.realtime.changes import ADDED, REMOVED, effect_of
 from objectql.realtime.live import AggregateRequest, RowsRequest, WindowRequest
 from objectql.realtime.operations import LiveOperation
-from objectql.realtime.related import RELATED, Dependency
+from objectql.realtime.related import RELATED, Carries
 from objectql.realtime.windows import WindowChange
 from objectql.realtime.wire import dumps
 from objectql.resolvers.context import GraphQLContext, Row
@@ -200,11 +200,11 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Li
     after = _seq(args.get("after")) if kind == "changed" else None
     renderer = GraphQLRenderer(executor, prepared, kind, selected, user, permission_scope(executor, user))
     if kind == "changed":
-        renderer.dependencies = tuple(
+        renderer.carries = tuple(
             dict.fromkeys(
-                dep
+                carried
                 for record_selection, _ in records
-                for dep in _dependencies(executor, object_name, record_selection, prepared.fragments)
+                for carried in _carries(executor, object_name, record_selection, prepared.fragments)
             )
         )
     return LiveOperation(
@@ -239,7 +239,7 @@ class GraphQLRenderer:
         self.user = user
         self.key = ("graphql", prepared.cache_key, scope)
         # The related data its records carry (a ``changed`` subscription's ``_ref`` and related list selections).
-        self.dependencies: tuple[Dependency, ...] = ()
+        self.carries: tuple[Carries, ...] = ()
 
     def root(self, view: View, event: ChangeEvent) -> Any:
         """The value the root field resolves to for ``event``, or None when this subscription skips it."""
@@ -256,7 +256,7 @@ class GraphQLRenderer:
                 effect=ChangeEffect(effect),
                 record=record,
                 previous=_project(event.previous, view) if before and event.action != RELATED else None,
-                changedFields=[f for f in event.changed or () if f in self.selected]
+                changedFields=[f for f in event.changed or () if event.action == RELATED or f in self.selected]
                 if event.action in ("update", RELATED)
                 else None,
             )
@@ -325,22 +325,22 @@ def _require_readable(
             _require_readable(executor, relation.child, f.selection_set, fragments, user, f"{path}.{name}")
 
 
-def _dependencies(
+def _carries(
     executor: GraphQLExecutor, object_name: str, selection: SelectionSetNode, fragments: Mapping[str, Any]
-) -> list[Dependency]:
+) -> list[Carries]:
     """The related data a record selection carries: each ``<field>_ref`` and each related list, at the first
     level."""
     obj = executor.engine.registry.get(object_name)
     lists = executor.engine.registry.related_lists(object_name)
-    out: list[Dependency] = []
+    out: list[Carries] = []
     for f in selected_fields(selection, fragments):
         name = f.name.value
         fdef = obj.fields.get(name[: -len("_ref")]) if name.endswith("_ref") else None
         if fdef is not None and fdef.reference_to and f.selection_set is not None:
-            out.append(Dependency(fdef.reference_to, fdef.name, False, fdef.name))
+            out.append(Carries(fdef.reference_to, fdef.name, False, fdef.name))
         relation = lists.get(name)
         if relation is not None and f.selection_set is not None:
-            out.append(Dependency(relation.child, relation.field, True, name))
+            out.append(Carries(relation.child, relation.field, True, name))
     return out
 
 
