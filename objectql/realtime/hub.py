@@ -198,7 +198,9 @@ class Hub:
 
     async def related_read(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
         """The records of ``object_name`` whose ``field`` holds one of ``values`` as of ``seq`` (shared)."""
-        found: list[dict[str, Any]] = await self._reads.read(object_name, field, values, seq)
+        # Each reader waits on its own future (shield): the shared read is neither cancelled by one reader's
+        # group closing nor awaited twice as one future.
+        found: list[dict[str, Any]] = await asyncio.shield(self._reads.read(object_name, field, values, seq))
         return found
 
     def release(self, group: LiveGroup) -> None:
