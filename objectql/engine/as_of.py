@@ -36,13 +36,14 @@ async def records_at(
     if not wanted:
         return []
     table = engine.tables[object_name]
+    columns = [table.c[f] for f in engine.registry.get(object_name).fields]  # what an event's record holds
     found: dict[str, dict[str, Any]] = {}
     async with engine.sql_engine.connect() as conn:
         if engine.dialect == "postgresql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
         now = await engine.outbox.current_seq(conn)
         for part in chunks(sorted(wanted, key=str)):
-            stmt = select(table).where(table.c[field].in_(list(part)))
+            stmt = select(*columns).where(table.c[field].in_(list(part)))
             for row in (await conn.execute(stmt)).mappings():
                 found[row["id"]] = dict(row)
         undo = []
