@@ -11,7 +11,7 @@ from objectql.engine import source as engine_source
 from objectql.engine.as_of import records_at
 from objectql.realtime.related import RelatedRows
 from tests.realtime.conftest import SECRET, ServerFactory, connect, settle
-from tests.realtime.test_expand_subscriptions import CUSTOMERS, ORDERS, shop
+from tests.realtime.test_expand_subscriptions import CUSTOMERS, ORDERS
 
 NOTES = "fields:\n  body: {type: text}\n"
 
@@ -63,5 +63,3 @@ async def shop_data(server: Any) -> None:
     await orders.create({"id": "o2", "total": 20, "owner": "kim", "customer": "c1"})
     await orders.create({"id": "o3", "total": 30, "owner": "sam", "customer": "c2"})
 
-
-__all__ = ["shop"]
