@@ -60,9 +60,7 @@ class EngineSource:
         fields: Any = None,
         record_id: str | None = None,
     ) -> View:
-        return build_view(
-            self.engine, object_name, user, filters=filters, fields=fields, record_id=record_id, relations=True
-        )
+        return build_view(self.engine, object_name, user, filters=filters, fields=fields, record_id=record_id)
 
     def expander(self, object_name: str, user: User | None, expand: Any) -> RecordExpander:
         return self.engine.context(user).object(object_name).expander(expand)

@@ -139,12 +139,9 @@ def plan_window(
                 selected |= _names(sub.selection_set, prepared.fragments)
                 _require_readable(executor, object_name, sub.selection_set, prepared.fragments, user, f"{name}.record")
     fields = sorted({n for n in selected if n in obj.fields} | {"id"})
-    sort = [
-        [item["field"].value if isinstance(item["field"], Enum) else item["field"], _direction(item.get("direction"))]
-        for item in args.get("orderBy") or []
-    ]
     policy = executor.engine.policies[object_name]
     try:
+        sort = [_sort_key(item, f"orderBy[{i}]") for i, item in enumerate(args.get("orderBy") or [])]
         parse_window(obj, lambda f: policy.can_read_field(f, user), sort=sort, limit=args.get("limit"))
     except (InvalidRequest, Forbidden) as exc:
         raise renamed(exc) from None
@@ -154,6 +151,24 @@ def plan_window(
     return LiveOperation(
         WindowRequest(object_name, user, filters=filters, fields=fields, sort=sort, limit=limit, renderer=renderer)
     )
+
+
+def _sort_key(item: Mapping[str, Any], path: str) -> list[str]:
+    """One ``orderBy`` entry as coerced arguments hold it: ``{field, direction}``, or ``{customer_ref: {…}}``
+    for the path ``customer.<field>`` (a field or one reference at each level; the innermost direction)."""
+    names: list[str] = []
+    direction: Any = None
+    while True:
+        direction = item.get("direction") or direction
+        field = item.get("field")
+        refs = [(k, v) for k, v in item.items() if k.endswith("_ref") and v is not None]
+        if (field is None) == (not refs) or len(refs) > 1:
+            raise InvalidRequest(path, "name either a field or one <reference>_ref at each level")
+        if field is not None:
+            names.append(field.value if isinstance(field, Enum) else field)
+            return [".".join(names), _direction(direction)]
+        ref, item = refs[0]
+        names.append(ref.removesuffix("_ref"))
 
 
 def _direction(value: Any) -> str:

@@ -62,4 +62,3 @@ async def shop_data(server: Any) -> None:
     await orders.create({"id": "o1", "total": 10, "owner": "sam", "customer": "c1"})
     await orders.create({"id": "o2", "total": 20, "owner": "kim", "customer": "c1"})
     await orders.create({"id": "o3", "total": 30, "owner": "sam", "customer": "c2"})
-

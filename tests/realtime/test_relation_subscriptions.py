@@ -1,6 +1,6 @@
-"""Live subscriptions through relations: the rows of a view follow paths and ``any`` / ``none`` in filters and
-row rules — a related record's change makes rows enter or leave, as a ``related`` change at its seq — while
-live windows and aggregates through relations are still refused at subscribe time."""
+"""Live subscriptions through relations: rows, windows and aggregates follow paths and ``any`` / ``none`` in
+filters and row rules — a related record's change makes rows enter or leave (a ``related`` change at its seq),
+re-ranks a window, recounts an aggregate — while a window sorted through a relation is still refused."""
 
 from __future__ import annotations
 
@@ -27,45 +27,82 @@ permissions:
 OBJECTS = {"customers": CUSTOMERS, "orders": ORDERS}
 
 
-async def test_live_windows_and_aggregates_through_relations_are_refused(live_server: ServerFactory) -> None:
+async def test_a_live_window_sorted_through_a_relation_is_refused(live_server: ServerFactory) -> None:
     server = await live_server(OBJECTS, OBJECTQL_JWT_SECRET=SECRET)
-    await server.engine.object("customers").create({"id": "c1", "name": "Ada", "owner": "sam", "region": "EU"})
-    await server.engine.object("orders").create({"id": "o1", "customer": "c1", "total": 5})
     client = await connect(server, server.token("root", ["admin"]))
-    refused: list[tuple[str, dict[str, Any], str | None]] = [
-        ("orders", {"filters": {"customer.region": "EU"}, "limit": 5}, "filters"),
-        ("orders", {"filters": [["customer.region", "=", "EU"]], "aggregate": {"count": True}}, "filters"),
-        ("orders", {"sort": [["customer.name", "asc"]], "limit": 5}, "sort[0]"),
-        ("customers", {"filters": {"orders": {"$none": {}}}, "limit": 5}, "filters"),
+    await client.send(
+        {"type": "subscribe", "id": "w", "object": "orders", "sort": [["customer.name", "asc"]], "limit": 5}
+    )
+    error = await client.expect("error")
+    assert (error["code"], error.get("path")) == ("INVALID_REQUEST", "sort[0]") and "not supported yet" in error[
+        "message"
     ]
-    for i, (object_name, extra, path) in enumerate(refused):
-        await client.send({"type": "subscribe", "id": f"r{i}", "object": object_name, **extra})
-        error = await client.expect("error")
-        assert error["id"] == f"r{i}" and error["code"] == "INVALID_REQUEST", error
-        assert error.get("path") == path and "not supported yet" in error["message"], error
-    # The connection is fine, and the rows of the same view open.
-    assert (await client.subscribe("ok", filters=[["customer.region", "=", "EU"]]))["id"] == "ok"
+    # The connection is fine, and a window filtered through the relation opens.
+    await client.send(
+        {"type": "subscribe", "id": "ok", "object": "orders", "filters": {"customer.region": "EU"}, "limit": 5}
+    )
+    assert (await client.expect("subscribed"))["id"] == "ok"
 
 
-async def test_a_row_scope_through_a_path_refuses_live_windows_and_aggregates(live_server: ServerFactory) -> None:
-    server = await live_server(OBJECTS, OBJECTQL_JWT_SECRET=SECRET)
-    client = await connect(server, server.token("sam", ["sales"]))
-    for i, extra in enumerate([{"limit": 5}, {"aggregate": {"count": True}}]):
-        await client.send({"type": "subscribe", "id": f"s{i}", "object": "orders", **extra})
-        error = await client.expect("error")
-        assert error["code"] == "INVALID_REQUEST" and "row permissions" in error["message"], error
-    assert (await client.subscribe("c", obj="customers"))["id"] == "c"
+async def test_a_window_through_a_path_re_ranks_when_the_related_record_changes(live_server: ServerFactory) -> None:
+    server = await shop(live_server)
+    customers = server.engine.object("customers")
+    client = await connect(server, server.token("root", ["admin"]))
+    request = {
+        "filters": [["customer.region", "=", "EU"]],
+        "fields": ["total"],
+        "sort": [["total", "desc"]],
+        "limit": 2,
+    }
+    await client.send({"type": "subscribe", "id": "w", "object": "orders", **request})
+    await client.expect("subscribed")
+    assert [r["id"] for r in (await client.expect("snapshot"))["records"]] == ["o2", "o1"]
+    await customers.update("c2", {"region": "EU"})  # o3 (9) enters first, o1 (5) is pushed out
+    seq = await server.engine.current_seq()
+    changes = [await client.expect("change") for _ in range(2)]
+    assert [(c["seq"], c["effect"], c.get("index"), c["record"]["id"]) for c in changes] == [
+        (seq, "removed", None, "o1"),
+        (seq, "added", 0, "o3"),
+    ]
+    await customers.update("c1", {"region": "US"})  # o2 leaves, nothing comes in its place
+    change = await client.expect("change")
+    assert (change["effect"], change["record"]) == ("removed", {"id": "o2"})
+    await client.nothing(server)
+
+
+async def test_an_aggregate_through_a_path_row_rule_recounts_when_the_related_owner_changes(
+    live_server: ServerFactory,
+) -> None:
+    server = await live_server(OBJECTS, OBJECTQL_JWT_SECRET=SECRET, OBJECTQL_AGGREGATE_INTERVAL="0")
+    await seed(server)
+    sam = await connect(server, server.token("sam", ["sales"]))
+    await sam.send({"type": "subscribe", "id": "a", "object": "orders", "aggregate": {"count": True, "sum": ["total"]}})
+    await sam.expect("subscribed")
+    assert (await sam.expect("aggregate"))["groups"] == [{"key": {}, "count": 2, "sum": {"total": 12}}]
+    await server.engine.object("customers").update("c2", {"owner": "sam"})  # Bob's o3 becomes sam's to count
+    seq = await server.engine.current_seq()
+    message = await sam.expect("aggregate")
+    assert message["seq"] == seq and message["groups"] == [{"key": {}, "count": 3, "sum": {"total": 21}}]
+    await server.engine.object("customers").update("c1", {"name": "Ada L."})  # nothing the count reads
+    await server.engine.object("customers").update("c1", {"owner": "kim"})
+    message = await sam.expect("aggregate")
+    assert message["groups"] == [{"key": {}, "count": 1, "sum": {"total": 9}}]
+    await sam.nothing(server)
 
 
 async def shop(live_server: ServerFactory) -> Any:
     server = await live_server(OBJECTS, OBJECTQL_JWT_SECRET=SECRET)
+    await seed(server)
+    return server
+
+
+async def seed(server: Any) -> None:
     customers, orders = server.engine.object("customers"), server.engine.object("orders")
     await customers.create({"id": "c1", "name": "Ada", "owner": "sam", "region": "EU"})
     await customers.create({"id": "c2", "name": "Bob", "owner": "kim", "region": "US"})
     await orders.create({"id": "o1", "customer": "c1", "total": 5})
     await orders.create({"id": "o2", "customer": "c1", "total": 7})
     await orders.create({"id": "o3", "customer": "c2", "total": 9})
-    return server
 
 
 async def test_a_path_filter_lets_rows_enter_and_leave_when_the_related_record_changes(
@@ -167,6 +204,6 @@ async def test_an_sse_stream_through_a_relation_is_live(live_server: ServerFacto
         _, change = await stream.change()
         assert (change["action"], change["effect"], change["record"]) == ("related", "added", {"id": "o3", "total": 9})
     status, error = await refused(
-        server, "orders", token=token, params={"filters": '[["customer.region","=","EU"]]', "limit": "5"}
+        server, "orders", token=token, params={"sort": '[["customer.name","asc"]]', "limit": "5"}
     )
     assert status == 400 and error["code"] == "INVALID_REQUEST" and "not supported yet" in error["message"]
