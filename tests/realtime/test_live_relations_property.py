@@ -35,6 +35,7 @@ from objectql.server.settings import Settings
 from tests.conftest import fresh_database_url, write_objects
 from tests.realtime.conftest import LiveServer, settle, start_uvicorn
 from tests.realtime.served import SECRET, literal, token
+from tests.realtime.windows import WindowModel, expected_window, plain
 
 OBJECTS = {
     "customers": """
@@ -356,3 +357,125 @@ def test_live_rows_across_relations_equal_find_for_each_user(database: str, tmp_
             uvicorn_server.should_exit = True
             runner.run(asyncio.wait_for(task, 15))
     assert checked["steps"] > 20 and checked["changes"] > 20, checked
+
+
+WINDOW = {"filters": [["customer.region", "=", "EU"]], "fields": ["total"], "sort": [["total", "desc"]], "limit": 2}
+AGGREGATE = {"aggregate": {"count": True, "sum": ["total"]}, "group_by": ["customer"]}
+
+
+def window_steps(
+    seqs: list[int], after: list[list[dict[str, Any]]], states: dict[int, dict[str, Any]], user: str
+) -> int:
+    """Check the window after the last change of each seq a write ended at; how many were checked."""
+    checked = 0
+    for i, seq in enumerate(seqs):
+        last = i + 1 == len(seqs) or seqs[i + 1] != seq
+        if i + 1 < len(seqs):
+            assert seqs[i + 1] >= seq, seqs
+        if last and seq in states:
+            assert after[i] == states[seq][user][0], (user, seq, after[i], states[seq][user][0])
+            checked += 1
+    return checked
+
+
+async def expected_live(server: LiveServer, user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The window's rows and the aggregate's groups as ``user`` sees them now, as the wire carries them."""
+    window = await expected_window(server.engine, USERS[user], "orders", **WINDOW)
+    repo = server.engine.context(USERS[user]).object("orders")
+    groups = await repo.aggregate(count=True, sum=["total"], group_by=["customer"])
+    return window, plain(groups)
+
+
+def test_live_windows_and_aggregates_across_relations_equal_find(database: str, tmp_path: Path) -> None:
+    """A window through a path filter and an aggregate under a path row rule, on the plain WebSocket: after the
+    last message of each seq a burst wrote, the window equals find(filters, sort, limit) and the aggregate equals
+    aggregate() as that user as of that seq."""
+    url = fresh_database_url(database, tmp_path, "relations.db")
+    app_dir = write_objects(tmp_path / "app", OBJECTS)
+    environ = {
+        "OBJECTQL_DATABASE_URL": url,
+        "OBJECTQL_GC_TUNING": "false",
+        "OBJECTQL_JWT_SECRET": SECRET,
+        "OBJECTQL_AGGREGATE_INTERVAL": "0",
+    }
+    checked = {"windows": 0, "aggregates": 0}
+    with asyncio.Runner() as runner:
+        config = Settings.load({}, environ, app_dir=app_dir)
+        uvicorn_server, task, port = runner.run(start_uvicorn(create_app(app_dir, config), **uvicorn_options(config)))
+        server = LiveServer(uvicorn_server.config.app, port)
+
+        async def run(plan: list[list[tuple[Any, ...]]]) -> None:
+            engine = server.engine
+            async with engine.sql_engine.begin() as conn:
+                await conn.execute(delete(engine.tables["orders"]))
+                await conn.execute(delete(engine.tables["customers"]))
+            admin = {"authorization": f"Bearer {token('root', ['admin'])}"}
+            async with httpx.AsyncClient(base_url=server.http, timeout=10, headers=admin) as http:
+                for name, owner, region in [("Ada", "sam", "EU"), ("Bob", "kim", "EU"), ("Cy", "sam", "US")]:
+                    made = await mutation(
+                        http,
+                        f"createCustomers(input: {literal({'name': name, 'owner': owner, 'region': region})}) {{ id }}",
+                    )
+                    order = {"customer": made["createCustomers"]["id"], "total": 7}
+                    await mutation(http, f"createOrders(input: {literal(order)}) {{ id }}")
+                await settle(server)
+                sockets: dict[str, Any] = {}
+                windows: dict[str, WindowModel] = {}
+                aggregates: dict[str, list[dict[str, Any]]] = {}
+                for user in USERS:
+                    ws = sockets[user] = await websockets.connect(server.ws, max_size=None)
+                    await ws.send(json.dumps({"type": "auth", "token": token(user, ["sales"])}))
+                    assert json.loads(await ws.recv())["type"] == "auth_ok"
+                    await ws.send(json.dumps({"type": "subscribe", "id": "win", "object": "orders", **WINDOW}))
+                    assert json.loads(await ws.recv())["type"] == "subscribed"
+                    windows[user] = WindowModel(json.loads(await ws.recv())["records"])
+                    await ws.send(json.dumps({"type": "subscribe", "id": "agg", "object": "orders", **AGGREGATE}))
+                    assert json.loads(await ws.recv())["type"] == "subscribed"
+                    aggregates[user] = json.loads(await ws.recv())["groups"]
+                    assert (windows[user].records, aggregates[user]) == await expected_live(server, user)
+                try:
+                    for burst in plan:
+                        states: dict[int, dict[str, Any]] = {}
+                        for op in burst:
+                            await write(http, server, op)
+                            states[await engine.current_seq()] = {u: await expected_live(server, u) for u in USERS}
+                        await settle(server)
+                        for user, ws in sockets.items():
+                            await ws.send(json.dumps({"type": "ping"}))
+                            seqs: list[int] = []  # the seq of each window change, then the window after it
+                            after: list[list[dict[str, Any]]] = []
+                            while True:
+                                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                                if message["type"] == "pong":
+                                    break
+                                if message["type"] == "aggregate":
+                                    aggregates[user] = message["groups"]
+                                    if message["seq"] in states:
+                                        assert message["groups"] == states[message["seq"]][user][1], (user, message)
+                                        checked["aggregates"] += 1
+                                    continue
+                                assert message["type"] == "change" and message["id"] == "win", message
+                                windows[user].apply(message)
+                                seqs.append(message["seq"])
+                                after.append(list(windows[user].records))
+                            checked["windows"] += window_steps(seqs, after, states, user)
+                            assert (windows[user].records, aggregates[user]) == await expected_live(server, user)
+                finally:
+                    for ws in sockets.values():
+                        await ws.close()
+
+        @settings(
+            max_examples=10,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        )
+        @given(plan=bursts)
+        def agree(plan: list[list[tuple[Any, ...]]]) -> None:
+            runner.run(run(plan))
+
+        try:
+            agree()
+        finally:
+            uvicorn_server.should_exit = True
+            runner.run(asyncio.wait_for(task, 15))
+    assert checked["windows"] > 5 and checked["aggregates"] > 5, checked
