@@ -269,6 +269,8 @@ class RelatedRows:
 
 async def _walk_back(route: Route, event: ChangeEvent, seq: int, read: Read) -> list[Record]:
     """The records of the view's object that reach ``event``'s record through ``route``, as of ``seq``."""
+    if event.previous is None and not route.steps[-1].many:
+        return []  # a record just created: nothing referenced it yet (a reference is checked when written)
     lower: list[Record] = [r for r in (event.previous, event.record) if r is not None]
     for step in reversed(route.steps):
         if step.many:
