@@ -6,10 +6,11 @@ What the realtime core reads, and nothing more (its side of the contract is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from objectql.engine.aggregates import AggregateSpec
+from objectql.engine.as_of import records_at
 from objectql.engine.core import ObjectQL
 from objectql.engine.database import translate
 from objectql.engine.events import ChangeEvent
@@ -103,6 +104,9 @@ class EngineSource:
 
     async def snapshot(self, view: View) -> tuple[int, list[dict[str, Any]]]:
         return await _read(snapshot(self.engine, view))
+
+    async def records_at(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
+        return await _read(records_at(self.engine, object_name, field, values, seq))
 
     def add_listener(self, listener: EventListener) -> None:
         self.engine.add_listener(listener)

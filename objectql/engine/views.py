@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from objectql.engine.core import ObjectQL
 
 SNAPSHOT_LIMIT = 1000
-RELATIONS_NOT_LIVE = (
-    "live subscriptions through relations (paths such as customer.region, any / none over related lists) "
-    "are not supported yet; a one-shot query supports them"
-)
 
 
 @dataclass(frozen=True)
@@ -81,9 +77,9 @@ def build_view(
 ) -> View:
     """Check a subscription request as ``user`` and compile it; raises the engine's errors.
 
-    A live view cannot yet follow relations: the realtime core does not know which related writes change
-    its rows, so a filter or row scope through a path or a related list is refused (INVALID_REQUEST) rather
-    than served inexactly. ``live=False`` checks a one-shot read (a record's visibility).
+    A filter or row scope through a path or a related list is live: the realtime core follows the related
+    records' changes (realtime/related.py); such a view is matched against them, never alone (its ``match``
+    raises). ``live=False`` checks a one-shot read (a record's visibility).
     """
     obj = engine.registry.get(object_name)
     policy = engine.policies[object_name]
@@ -92,8 +88,6 @@ def build_view(
     if user is not None and policy.hides_fields():
         guard = forbid_unreadable(lambda f: policy.can_read_field(f, user))
     node = parse_filter(filters, obj, guard=guard, links=reader_links(engine.registry, engine.policies, user))
-    if live and has_relations(node):
-        raise InvalidRequest("filters", RELATIONS_NOT_LIVE)
     projection = parse_fields(fields, obj, guard)
     readable = policy.readable_fields(user)
     chosen = projection if projection is not None else readable
@@ -109,12 +103,12 @@ def build_view(
     if not live:
         return View(object_name, combined, chosen, record_id)
     if has_relations(combined):
-        raise InvalidRequest(
-            None,
-            f"your row permissions on {object_name} go through related records, and {RELATIONS_NOT_LIVE}",
-            details={"object": object_name},
-        )
+        return View(object_name, combined, chosen, record_id, _needs_graph)
     return View(object_name, combined, chosen, record_id, compile_matcher(combined))
+
+
+def _needs_graph(record: FieldValues) -> bool:
+    raise TypeError("a view through relations is matched against the related records (realtime/related.py)")
 
 
 async def require_visible(engine: ObjectQL, view: View) -> None:
@@ -168,7 +162,8 @@ def build_aggregate_view(
     unknown = set(aggregate) - {"count", "sum", "avg", "min", "max"}
     if unknown:
         raise InvalidRequest("aggregate", f"unknown key {sorted(unknown)[0]!r} (count, sum, avg, min, max)")
-    view = build_view(engine, object_name, user, filters=filters, fields=["id"])  # the object, read, the filter
+    # The object, read, the filter (through relations too: the live aggregate reads itself again on their changes).
+    view = build_view(engine, object_name, user, filters=filters, fields=["id"])
     policy = engine.policies[object_name]
     spec = parse_aggregate(
         engine.registry.get(object_name),

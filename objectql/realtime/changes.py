@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Hashable
 from typing import Any, Protocol
 
 from objectql.engine.events import ChangeEvent
+from objectql.engine.expand import Expansion
 from objectql.engine.views import View
+from objectql.realtime.related import RELATED, Carries
 from objectql.realtime.source import Expander
 from objectql.realtime.wire import dumps
 
@@ -61,6 +63,10 @@ def render(view: View, event: ChangeEvent) -> tuple[str, dict[str, Any]] | None:
         "effect": effect,
         "record": record,
     }
+    if event.action == RELATED:
+        # The record did not change, its related data did: ``changed`` names the relations.
+        body["changed"] = list(event.changed or ())
+        return effect, body
     if before_visible and event.previous is not None:
         body["previous"] = {f: event.previous.get(f) for f in fields}
     if event.action == "update" and event.changed is not None:
@@ -100,6 +106,11 @@ class ChangeRenderer:
 CHANGE = ChangeRenderer()
 
 
+def expansion_carries(expansions: tuple[Expansion, ...]) -> tuple[Carries, ...]:
+    """What an ``expand``'s first level carries: each parent, each related list."""
+    return tuple(Carries(e.target, e.field, e.many, e.name) for e in expansions)
+
+
 class ExpandedChangeRenderer:
     """The change object with its record's related records nested (``expand``), read when the change is
     rendered: that read is I/O, so the hub finishes it off its dispatch path, in the group's own task. A
@@ -108,6 +119,7 @@ class ExpandedChangeRenderer:
     def __init__(self, expander: Expander) -> None:
         self.expander = expander
         self.key = ("change", expander.key)
+        self.carries = expansion_carries(expander.expansions)
 
     def __call__(self, view: View, event: ChangeEvent) -> str | Awaitable[str | None] | None:
         rendered = render(view, event)

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any, TypeVar
 
 from objectql.engine.events import ChangeEvent
 from objectql.realtime.feed import EventFeed
 from objectql.realtime.live import LiveGroup
+from objectql.realtime.related import Read, RelatedReads, RelatedRows
 
 log = logging.getLogger("objectql.realtime")
 
@@ -85,13 +86,27 @@ class _ObjectIndex:
         return len(self.unpinned) + sum(len(s) for slots in self.by_value.values() for s in slots.values())
 
 
+def _depends_on(group: LiveGroup) -> set[str]:
+    """The objects ``group`` depends on (its records carry their data, or its view goes through them)."""
+    relations: RelatedRows | None = getattr(group, "relations", None)
+    return set(relations.objects) if relations is not None else set()
+
+
+async def _no_reads(object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
+    raise RuntimeError("this hub was made without a way to read related records")
+
+
 class Hub:
     """Owns the groups, the dispatcher task and the tasks the groups run."""
 
-    def __init__(self, feed: EventFeed) -> None:
+    def __init__(self, feed: EventFeed, read: Read | None = None) -> None:
         self.feed = feed
         self._groups: dict[Hashable, LiveGroup] = {}
         self._indexes: dict[str, _ObjectIndex] = {}
+        # The dependency index: an object -> the groups whose records carry data of its records.
+        self._dependents: dict[str, dict[LiveGroup, None]] = {}
+        # Records as of a seq, read once for every dependent group asking the same about one event.
+        self._reads = RelatedReads(read or _no_reads, self.spawn)
         self._task: asyncio.Task[None] | None = None
         self._workers: set[asyncio.Task[None]] = set()
         self.delivered_seq = feed.last_seq
@@ -177,7 +192,16 @@ class Hub:
         made = make()
         self._groups[key] = made
         self._indexes.setdefault(made.view.object, _ObjectIndex()).add(made)
+        for name in _depends_on(made):
+            self._dependents.setdefault(name, {})[made] = None
         return made, True
+
+    async def related_read(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
+        """The records of ``object_name`` whose ``field`` holds one of ``values`` as of ``seq`` (shared)."""
+        # Each reader waits on its own future (shield): the shared read is neither cancelled by one reader's
+        # group closing nor awaited twice as one future.
+        found: list[dict[str, Any]] = await asyncio.shield(self._reads.read(object_name, field, values, seq))
+        return found
 
     def release(self, group: LiveGroup) -> None:
         """Close ``group`` and forget it (its last subscription left, or it ended); idempotent."""
@@ -190,6 +214,12 @@ class Hub:
             index.remove(group)
             if not len(index):
                 del self._indexes[group.view.object]
+        for name in _depends_on(group):
+            dependents = self._dependents.get(name)
+            if dependents is not None:
+                dependents.pop(group, None)
+                if not dependents:
+                    del self._dependents[name]
 
     def dispatch(self, event: ChangeEvent) -> None:
         """Hand ``event`` to the groups it can concern; never waits."""
@@ -197,6 +227,10 @@ class Hub:
         if index is not None:
             for group in index.candidates(event):
                 group.dispatch(event)
+        dependents = self._dependents.get(event.object)
+        if dependents is not None:
+            for group in list(dependents):
+                group.related(event)  # type: ignore[attr-defined]  # a group with dependencies has it
         self.dispatched += 1
         self.delivered_seq = self._object_seqs[event.object] = event.seq
 

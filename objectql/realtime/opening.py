@@ -297,10 +297,12 @@ async def _first_messages(
         return RowsOpening(sub, framing, current, ack, reset=True)
     replay: list[bytes] = []
     cursor = resume_from
+    # A subscription whose records carry related data replays the related objects' events too.
+    only = None if rows.relations_of(sub.view, sub.renderer) is not None else sub.view.object
     while cursor < current:
-        events = await source.events(after=cursor, object=sub.view.object, limit=REPLAY_BATCH)
+        events = await source.events(after=cursor, object=only, limit=REPLAY_BATCH)
         in_range = [e for e in events if e.seq <= current]
-        replay.extend(await rows.replay_messages(sub, in_range))
+        replay.extend(await rows.replay_messages(sub, in_range, source.records_at))
         if len(events) < REPLAY_BATCH or not in_range or in_range[-1].seq >= current:
             break
         cursor = in_range[-1].seq

@@ -16,6 +16,7 @@ from objectql.engine.events import ChangeEvent
 from objectql.engine.views import View
 from objectql.errors import InternalError, ObjectQLError, Unavailable
 from objectql.realtime.hub import Hub
+from objectql.realtime.related import RelatedRows
 from objectql.realtime.source import ChangeSource
 
 log = logging.getLogger("objectql.realtime")
@@ -45,6 +46,10 @@ class ReadState:
         self.view = view
         self.object = view.object
         self.pinned = view.equality()
+        # A view through relations (paths, any / none) depends on other objects: the hub's dependency index
+        # hands it their events, and every change it sees reads the state again rather than applying it.
+        relations = RelatedRows(view, ())
+        self.relations = relations if relations.routes else None
         self.seq = 0
         self._ready = False
         self._waiting: list[ChangeEvent] = []
@@ -60,6 +65,11 @@ class ReadState:
 
     def start(self) -> None:
         self.read()
+
+    def related(self, event: ChangeEvent) -> None:
+        """An event of an object the view goes through (the hub's dependency index): it may change the state
+        in ways the event's record alone does not tell, so the state is read again (that read covers it)."""
+        self.dispatch(event)
 
     def read(self) -> None:
         self._ready = False
@@ -117,6 +127,9 @@ class ReadState:
             self._waiting.append(event)
             return
         self.seq = event.seq
+        if self.relations is not None:
+            self.reread()
+            return
         self.apply(event)
 
     async def fetch(self) -> tuple[int, Any]:
@@ -124,6 +137,10 @@ class ReadState:
 
     def loaded(self, seq: int, data: Any) -> None:
         raise NotImplementedError
+
+    def reread(self) -> None:
+        """Read the state again after an event it cannot apply (a view through relations)."""
+        self.read()
 
     def apply(self, event: ChangeEvent) -> None:
         raise NotImplementedError

@@ -18,8 +18,9 @@ import inspect
 import logging
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 from objectql.engine.events import ChangeEvent
@@ -29,6 +30,7 @@ from objectql.realtime.changes import CHANGE, Renderer
 from objectql.realtime.connection import Connection
 from objectql.realtime.hub import Hub
 from objectql.realtime.live import Frame, share_frames
+from objectql.realtime.related import Carries, RelatedRows
 from objectql.realtime.vocabulary import CLOSE_TRY_AGAIN, SLOW_CONSUMER
 
 log = logging.getLogger("objectql.realtime")
@@ -111,7 +113,7 @@ class RowsGroup:
     task, and events arriving meanwhile wait in the group's bounded backlog behind it.
     """
 
-    __slots__ = ("_backlog", "_hub", "_worker", "key", "members", "pinned", "renderer", "view")
+    __slots__ = ("_backlog", "_hub", "_worker", "key", "members", "pinned", "relations", "renderer", "view")
 
     def __init__(self, hub: Hub, view: View, renderer: Renderer) -> None:
         self._hub = hub
@@ -120,7 +122,11 @@ class RowsGroup:
         self.key = group_key(view, renderer)
         self.members: dict[RowsSubscription, None] = {}
         self.pinned = view.equality()
-        self._backlog: deque[ChangeEvent] = deque()
+        # The other objects its records carry data of or its view goes through (the hub's dependency index
+        # hands it their events).
+        self.relations = relations_of(view, renderer)
+        # Events waiting behind a render doing I/O, each with whether it is a related record's.
+        self._backlog: deque[tuple[ChangeEvent, bool]] = deque()
         self._worker: asyncio.Task[None] | None = None
 
     @property
@@ -137,13 +143,21 @@ class RowsGroup:
 
     def dispatch(self, event: ChangeEvent) -> None:
         """Deliver ``event`` now, or after the renders in flight when there are some."""
+        self._take(event, False)
+
+    def related(self, event: ChangeEvent) -> None:
+        """An event of an object this group's records carry data of (the hub's dependency index): the
+        ``related`` changes it makes, in seq order with the group's own events."""
+        self._take(event, True)
+
+    def _take(self, event: ChangeEvent, related: bool) -> None:
         if self._worker is not None:
             if len(self._backlog) >= RENDER_BACKLOG:
                 self._overflow()
                 return
-            self._backlog.append(event)
+            self._backlog.append((event, related))
             return
-        pending = self._render(event)
+        pending = self._render(event, related)
         if pending is not None:
             self._worker = self._hub.spawn(self._drain(event, *pending))
 
@@ -152,10 +166,18 @@ class RowsGroup:
         """Whether renders are in flight (their messages are still to come)."""
         return self._worker is not None
 
-    def _render(self, event: ChangeEvent) -> tuple[Coroutine[Any, Any, Any], Any] | None:
+    def _render(self, event: ChangeEvent, related: bool = False) -> tuple[Coroutine[Any, Any, Any], Any] | None:
         """Render and deliver ``event``; returns the suspended render when it needs I/O."""
         try:
-            fragment = self.renderer(self.view, event)
+            fragment: Any
+            relations, read = self.relations, self._hub.related_read
+            if related:
+                assert relations is not None
+                fragment = relations.related(event, partial(_rendered, self.renderer), read)
+            elif relations is not None and relations.through:
+                fragment = relations.own(event, partial(_rendered, self.renderer), read)
+            else:
+                fragment = self.renderer(self.view, event)
             if inspect.isawaitable(fragment):
                 coro = fragment if inspect.iscoroutine(fragment) else _awaited(fragment)
                 fragment, suspended_on = eager.begin(coro)
@@ -182,23 +204,24 @@ class RowsGroup:
                     self._backlog.clear()  # the group was dropped: nobody is waiting for these
                 pending = None
                 while pending is None and self._backlog:
-                    event = self._backlog.popleft()
-                    pending = self._render(event)
+                    event, related = self._backlog.popleft()
+                    pending = self._render(event, related)
                 if pending is None:
                     return
                 coro, suspended_on = pending
         finally:
             self._worker = None
 
-    def _deliver(self, event: ChangeEvent, fragment: str | None) -> None:
+    def _deliver(self, event: ChangeEvent, fragment: str | list[str] | None) -> None:
         if fragment is None:
             return
         seq = event.seq
-        data = fragment.encode("utf-8")
-        # Members framed alike (the same subscription id, say) share one message object.
         members = list(self.members)
-        for sub, message in zip(members, share_frames(seq, data, [sub.frame for sub in members]), strict=True):
-            sub.deliver(seq, message)
+        frames = [sub.frame for sub in members]
+        for text in [fragment] if isinstance(fragment, str) else fragment:
+            # Members framed alike (the same subscription id, say) share one message object.
+            for sub, message in zip(members, share_frames(seq, text.encode("utf-8"), frames), strict=True):
+                sub.deliver(seq, message)
 
     def _failed(self, event: ChangeEvent) -> None:
         """A render failed (an expand's read with the database away): its message cannot be sent, and no
@@ -219,6 +242,20 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+def relations_of(view: View, renderer: Renderer) -> RelatedRows | None:
+    """What related changes mean to ``view``'s rows rendered by ``renderer`` (None: it depends on nothing)."""
+    carries: tuple[Carries, ...] = getattr(renderer, "carries", ())
+    relations = RelatedRows(view, carries)
+    return relations if relations.routes else None
+
+
+async def _rendered(renderer: Renderer, view: View, event: ChangeEvent) -> str | None:
+    fragment = renderer(view, event)
+    if inspect.isawaitable(fragment):
+        fragment = await fragment
+    return fragment
+
+
 def group_key(view: View, renderer: Renderer) -> Hashable:
     return ("rows", view.key, renderer.key)
 
@@ -236,17 +273,28 @@ def join(hub: Hub, sub: RowsSubscription, *, hold: bool = False) -> None:
     sub.group = group
 
 
-async def replay_messages(sub: RowsSubscription, events: Iterable[ChangeEvent]) -> list[bytes]:
-    """Messages for ``sub`` from past events, computed as they would have been live."""
+async def replay_messages(
+    sub: RowsSubscription, events: Iterable[ChangeEvent], read: Callable[..., Awaitable[Any]] | None = None
+) -> list[bytes]:
+    """Messages for ``sub`` from past events, computed as they would have been live: its object's, and the
+    related changes the events of the objects it depends on make (``read``: records as of a seq)."""
     messages: list[bytes] = []
+    relations = relations_of(sub.view, sub.renderer)
+    render = partial(_rendered, sub.renderer)
     for event in events:
-        if event.object != sub.view.object:
-            continue
-        fragment = sub.renderer(sub.view, event)
-        if inspect.isawaitable(fragment):
-            fragment = await fragment
-        if fragment is not None:
-            messages.append(sub.frame(event.seq, fragment.encode("utf-8")))
+        texts: list[str] = []
+        if event.object == sub.view.object:
+            if relations is not None and relations.through:
+                assert read is not None
+                fragment = await relations.own(event, render, read)
+            else:
+                fragment = await render(sub.view, event)
+            if fragment is not None:
+                texts.append(fragment)
+        if relations is not None and event.object in relations.objects:
+            assert read is not None
+            texts.extend(await relations.related(event, render, read))
+        messages.extend(sub.frame(event.seq, text.encode("utf-8")) for text in texts)
     return messages
 
 

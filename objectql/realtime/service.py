@@ -82,7 +82,7 @@ class Realtime:
         source = self.source
         start = await source.current_seq()
         feed = EventFeed(lambda after, limit: source.events(after=after, limit=limit), source.current_seq, start=start)
-        self.hub = Hub(feed)
+        self.hub = Hub(feed, source.records_at)
         self.context = LiveContext(source, self.hub, WindowBudget(self.window_rows), self.aggregate_interval)
         source.add_listener(self._on_commit)
         await self.backend.connect()

@@ -9,11 +9,12 @@ implementation; tests can hand the core anything of this shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
 
 from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.events import ChangeEvent
+from objectql.engine.expand import Expansion
 from objectql.engine.user import User
 from objectql.engine.views import View
 from objectql.engine.windows import WindowSpec
@@ -38,6 +39,10 @@ class Expander(Protocol):
 
     async def __call__(self, records: list[dict[str, Any]]) -> None:
         """Read and nest the expanded data into ``records``, in place, as the user may see it now."""
+
+    @property
+    def expansions(self) -> tuple[Expansion, ...]:
+        """The checked entries: what the nested data is made of."""
 
 
 class ChangeSource(Protocol):
@@ -96,6 +101,9 @@ class ChangeSource(Protocol):
 
     async def snapshot(self, view: View) -> tuple[int, list[dict[str, Any]]]:
         """The view's records (id order, bounded) and the seq they are consistent with."""
+
+    async def records_at(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> list[dict[str, Any]]:
+        """The records of ``object_name`` (every field) whose ``field`` holds one of ``values``, as of ``seq``."""
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener`` with every batch of this process's committed events, after the commit."""

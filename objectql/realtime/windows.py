@@ -194,6 +194,12 @@ class WindowGroup(ReadState):
     def window(self) -> list[dict[str, Any]]:
         return self._rows[: self.spec.limit]
 
+    def reread(self) -> None:
+        # What turns the window the subscribers hold into the one read goes out at the read's seq.
+        if self._client is None:
+            self._client = self.window()
+        self.read()
+
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         return {f: row.get(f) for f in self.view.fields}
 

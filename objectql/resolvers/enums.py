@@ -18,6 +18,7 @@ class ChangeAction(Enum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    RELATED = "related"
 
 
 @strawberry.enum(name="ChangeEffect")

@@ -26,6 +26,7 @@ from objectql.errors import Forbidden, InvalidRequest
 from objectql.realtime.changes import ADDED, REMOVED, effect_of
 from objectql.realtime.live import AggregateRequest, RowsRequest, WindowRequest
 from objectql.realtime.operations import LiveOperation
+from objectql.realtime.related import RELATED, Carries
 from objectql.realtime.windows import WindowChange
 from objectql.realtime.wire import dumps
 from objectql.resolvers.context import GraphQLContext, Row
@@ -138,12 +139,9 @@ def plan_window(
                 selected |= _names(sub.selection_set, prepared.fragments)
                 _require_readable(executor, object_name, sub.selection_set, prepared.fragments, user, f"{name}.record")
     fields = sorted({n for n in selected if n in obj.fields} | {"id"})
-    sort = [
-        [item["field"].value if isinstance(item["field"], Enum) else item["field"], _direction(item.get("direction"))]
-        for item in args.get("orderBy") or []
-    ]
     policy = executor.engine.policies[object_name]
     try:
+        sort = [_sort_key(item, f"orderBy[{i}]") for i, item in enumerate(args.get("orderBy") or [])]
         parse_window(obj, lambda f: policy.can_read_field(f, user), sort=sort, limit=args.get("limit"))
     except (InvalidRequest, Forbidden) as exc:
         raise renamed(exc) from None
@@ -153,6 +151,24 @@ def plan_window(
     return LiveOperation(
         WindowRequest(object_name, user, filters=filters, fields=fields, sort=sort, limit=limit, renderer=renderer)
     )
+
+
+def _sort_key(item: Mapping[str, Any], path: str) -> list[str]:
+    """One ``orderBy`` entry as coerced arguments hold it: ``{field, direction}``, or ``{customer_ref: {…}}``
+    for the path ``customer.<field>`` (a field or one reference at each level; the innermost direction)."""
+    names: list[str] = []
+    direction: Any = None
+    while True:
+        direction = item.get("direction") or direction
+        field = item.get("field")
+        refs = [(k, v) for k, v in item.items() if k.endswith("_ref") and v is not None]
+        if (field is None) == (not refs) or len(refs) > 1:
+            raise InvalidRequest(path, "name either a field or one <reference>_ref at each level")
+        if field is not None:
+            names.append(field.value if isinstance(field, Enum) else field)
+            return [".".join(names), _direction(direction)]
+        ref, item = refs[0]
+        names.append(ref.removesuffix("_ref"))
 
 
 def _direction(value: Any) -> str:
@@ -198,6 +214,14 @@ def plan(executor: GraphQLExecutor, prepared: Prepared, user: User | None) -> Li
     record_id = args.get("id") if kind == "changed" else None
     after = _seq(args.get("after")) if kind == "changed" else None
     renderer = GraphQLRenderer(executor, prepared, kind, selected, user, permission_scope(executor, user))
+    if kind == "changed":
+        renderer.carries = tuple(
+            dict.fromkeys(
+                carried
+                for record_selection, _ in records
+                for carried in _carries(executor, object_name, record_selection, prepared.fragments)
+            )
+        )
     return LiveOperation(
         RowsRequest(
             object_name,
@@ -229,6 +253,8 @@ class GraphQLRenderer:
         self.selected = selected
         self.user = user
         self.key = ("graphql", prepared.cache_key, scope)
+        # The related data its records carry (a ``changed`` subscription's ``_ref`` and related list selections).
+        self.carries: tuple[Carries, ...] = ()
 
     def root(self, view: View, event: ChangeEvent) -> Any:
         """The value the root field resolves to for ``event``, or None when this subscription skips it."""
@@ -244,9 +270,9 @@ class GraphQLRenderer:
                 action=ChangeAction(event.action),
                 effect=ChangeEffect(effect),
                 record=record,
-                previous=_project(event.previous, view) if before else None,
-                changedFields=[f for f in event.changed or () if f in self.selected]
-                if event.action == "update"
+                previous=_project(event.previous, view) if before and event.action != RELATED else None,
+                changedFields=[f for f in event.changed or () if event.action == RELATED or f in self.selected]
+                if event.action in ("update", RELATED)
                 else None,
             )
             return change
@@ -312,6 +338,25 @@ def _require_readable(
         relation = lists.get(name)
         if relation is not None and f.selection_set is not None:
             _require_readable(executor, relation.child, f.selection_set, fragments, user, f"{path}.{name}")
+
+
+def _carries(
+    executor: GraphQLExecutor, object_name: str, selection: SelectionSetNode, fragments: Mapping[str, Any]
+) -> list[Carries]:
+    """The related data a record selection carries: each ``<field>_ref`` and each related list, at the first
+    level."""
+    obj = executor.engine.registry.get(object_name)
+    lists = executor.engine.registry.related_lists(object_name)
+    out: list[Carries] = []
+    for f in selected_fields(selection, fragments):
+        name = f.name.value
+        fdef = obj.fields.get(name[: -len("_ref")]) if name.endswith("_ref") else None
+        if fdef is not None and fdef.reference_to and f.selection_set is not None:
+            out.append(Carries(fdef.reference_to, fdef.name, False, fdef.name))
+        relation = lists.get(name)
+        if relation is not None and f.selection_set is not None:
+            out.append(Carries(relation.child, relation.field, True, name))
+    return out
 
 
 def _names(selection: SelectionSetNode, fragments: Mapping[str, Any]) -> set[str]:

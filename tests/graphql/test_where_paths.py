@@ -3,9 +3,10 @@ permissions along the path, and live subscriptions through relations refused."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from tests.graphql.wsclient import PROTOCOLS, codes, open_ws, post
+from tests.graphql.wsclient import PROTOCOLS, codes, open_ws, post, registered
 from tests.realtime.conftest import SECRET, LiveServer, ServerFactory
 
 ACCOUNTS = """
@@ -107,13 +108,28 @@ async def test_a_path_through_a_hidden_field_is_forbidden(live_server: ServerFac
     }
 
 
-async def test_a_subscription_through_a_relation_is_refused(live_server: ServerFactory) -> None:
+async def test_a_subscription_through_a_relation_is_live_and_a_window_sorted_through_one_refused(
+    live_server: ServerFactory,
+) -> None:
     server = await shop(live_server)
     admin = server.token("root", ["admin"])
-    for protocol in PROTOCOLS:
+    for n, protocol in enumerate(PROTOCOLS):
         client = await open_ws(server, protocol, {"Authorization": f"Bearer {admin}"})
         await client.start(
-            "s", 'subscription { ordersChanged(where: {customer_ref: {region: {eq: "EU"}}}) { record { id } } }'
+            "s",
+            'subscription { ordersChanged(where: {customer_ref: {region: {eq: "EU"}}}) '
+            "{ action effect changedFields record { id } } }",
+        )
+        await registered(server, 1)
+        # Bob moves to the EU (and back, for the next protocol): his order o2 enters the subscription's rows.
+        await server.engine.object("customers").update("c2", {"region": "EU"})
+        change = (await client.next("s"))["data"]["ordersChanged"]
+        assert change == {"action": "RELATED", "effect": "ADDED", "changedFields": ["customer"], "record": {"id": "o2"}}
+        await server.engine.object("customers").update("c2", {"region": "US"})
+        change = (await client.next("s"))["data"]["ordersChanged"]
+        assert (change["effect"], change["record"]) == ("REMOVED", {"id": "o2"}), n
+        await client.start(
+            "w", "subscription { ordersWindow(orderBy: [{customer_ref: {field: name}}], limit: 2) { index } }"
         )
         message = await client.recv()
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
@@ -121,3 +137,9 @@ async def test_a_subscription_through_a_relation_is_refused(live_server: ServerF
         assert errors[0]["extensions"]["code"] == "INVALID_REQUEST", message
         assert "not supported yet" in errors[0]["message"]
         await client.ws.close()
+        hub = server.realtime.require_hub()
+        for _ in range(500):
+            if hub.subscription_count == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert hub.subscription_count == 0

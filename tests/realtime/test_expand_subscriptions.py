@@ -72,34 +72,78 @@ async def test_the_snapshot_carries_the_expanded_data_as_the_user_sees_it(live_s
     assert [o["id"] for o in ada["orders"]] == ["o1"]  # kim's o2 is absent
 
 
-async def test_each_change_carries_the_expanded_data_read_at_delivery(live_server: ServerFactory) -> None:
+async def changes_by_id(client: Any, count: int) -> dict[str, dict[str, Any]]:
+    """The next ``count`` changes, by subscription id (two subscriptions' messages of one seq come in either
+    order: each group renders in its own task)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _ in range(count):
+        change = await client.expect("change")
+        assert change["id"] not in out, change
+        out[change["id"]] = change
+    return out
+
+
+async def test_each_change_carries_the_expanded_data_and_related_changes_refresh_it(
+    live_server: ServerFactory,
+) -> None:
     server = await shop(live_server)
     sam = await connect(server, server.token("sam", ["sales"]))
     await sam.subscribe("s", expand={"customer": {"fields": ["name"]}})
     await sam.subscribe("c", obj="customers", expand={"orders": {"fields": ["total"], "sort": [["total", "desc"]]}})
     customers, orders = server.engine.object("customers"), server.engine.object("orders")
 
-    await customers.update("c1", {"name": "Ada L."})
-    change = await sam.expect("change")
-    assert change["id"] == "c" and change["record"]["orders"] == [{"id": "o1", "total": 10}]
+    renamed = await customers.update("c1", {"name": "Ada L."})
+    seq = await server.engine.current_seq()
+    got = await changes_by_id(sam, 2)
+    assert got["c"]["action"] == "update" and got["c"]["record"]["orders"] == [{"id": "o1", "total": 10}]
+    # The rename reaches the orders that carry Ada: o1 (o2 is kim's), as a related change at the rename's seq.
+    related = got["s"]
+    assert (related["seq"], related["action"], related["effect"]) == (seq, "related", "modified")
+    assert related["changed"] == ["customer"] and "previous" not in related
+    assert related["record"]["id"] == "o1" and related["record"]["customer_ref"] == {
+        "id": "c1",
+        "name": renamed["name"],
+    }
+    await sam.nothing(server)
+
     await orders.update("o1", {"total": 11})
-    # The order's change carries its customer's name as it is now (the rename reached only the customers'
-    # subscription: nested data is read again when the subscribed record itself changes).
-    change = await sam.expect("change")
-    assert change["id"] == "s" and change["effect"] == "modified"
-    assert change["record"]["customer"] == "c1"
+    got = await changes_by_id(sam, 2)
+    change = got["s"]
+    assert change["action"] == "update" and change["effect"] == "modified"
     assert change["record"]["customer_ref"] == {"id": "c1", "name": "Ada L."}
     assert "customer_ref" not in change["previous"]
+    # Ada's nested orders changed: the customers' subscription gets a related change naming the list.
+    assert got["c"]["action"] == "related" and got["c"]["changed"] == ["orders"]
+    assert got["c"]["record"]["orders"] == [{"id": "o1", "total": 11}]
     await sam.nothing(server)
 
     await orders.update("o1", {"owner": "kim"})
-    removed = await sam.expect("change")
-    assert removed["effect"] == "removed" and removed["record"] == {"id": "o1"}
+    got = await changes_by_id(sam, 2)
+    assert got["s"]["effect"] == "removed" and got["s"]["record"] == {"id": "o1"}
+    assert got["c"]["action"] == "related" and got["c"]["record"]["orders"] == []
     await sam.nothing(server)
 
     created = await orders.create({"total": 5, "owner": "sam", "customer": "c1"})
-    added = await sam.expect("change")
-    assert added["record"]["id"] == created["id"] and added["record"]["customer_ref"]["name"] == "Ada L."
+    got = await changes_by_id(sam, 2)
+    assert got["s"]["record"]["id"] == created["id"] and got["s"]["record"]["customer_ref"]["name"] == "Ada L."
+    assert got["c"]["record"]["orders"] == [{"id": created["id"], "total": 5}]
+
+
+async def test_a_parent_turning_invisible_is_a_related_change_too(live_server: ServerFactory) -> None:
+    server = await shop(live_server)
+    sam = await connect(server, server.token("sam", ["sales"]))
+    await sam.subscribe("s", expand={"customer": {"fields": ["name"]}})
+    customers = server.engine.object("customers")
+    # Not an expanded field, but sam's row rule on customers reads it: Ada is no longer sam's to see.
+    await customers.update("c1", {"owner": "kim"})
+    change = await sam.expect("change")
+    assert (change["action"], change["record"]["id"], change["record"]["customer_ref"]) == ("related", "o1", None)
+    await sam.nothing(server)
+    await customers.update("c2", {"name": "Bo"})  # Bob's only order is o3, sam's; Bob stays kim's
+    change = await sam.expect("change")
+    assert (change["action"], change["record"]["id"], change["record"]["customer_ref"]) == ("related", "o3", None)
+    await customers.create({"id": "c3", "name": "Cy", "owner": "sam"})  # no order carries a new customer
+    await sam.nothing(server)
 
 
 async def test_a_bad_expand_is_an_error_naming_its_path(live_server: ServerFactory) -> None:
@@ -178,3 +222,22 @@ async def test_a_change_whose_expand_cannot_be_read_closes_1013_and_resuming_del
     await again.subscribe("s", resume_from=acked["seq"], expand={"customer": {"fields": ["name"]}})
     change = await again.expect("change")
     assert change["record"]["total"] == 14 and change["record"]["customer_ref"]["name"] == "Ada"
+
+
+async def test_a_resumed_subscription_replays_the_related_changes_as_of_their_seqs(live_server: ServerFactory) -> None:
+    server = await shop(live_server)
+    customers, orders = server.engine.object("customers"), server.engine.object("orders")
+    seq = await server.engine.current_seq()
+    await customers.update("c1", {"name": "Ada L."})
+    renamed = await server.engine.current_seq()
+    # After the rename, o1 moves to Bob: as of the rename's seq it still carried Ada, and the replay says so.
+    await orders.update("o1", {"customer": "c2"})
+    sam = await connect(server, server.token("sam", ["sales"]))
+    await sam.send({"type": "subscribe", "id": "s", "object": "orders", "resume_from": seq, "expand": {"customer": {}}})
+    await sam.expect("subscribed")
+    related = await sam.expect("change")
+    assert (related["seq"], related["action"], related["record"]["id"]) == (renamed, "related", "o1")
+    assert related["record"]["customer"] == "c1" and related["changed"] == ["customer"]
+    moved = await sam.expect("change")
+    assert moved["action"] == "update" and moved["record"]["customer"] == "c2"
+    await sam.nothing(server)

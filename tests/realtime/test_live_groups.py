@@ -14,6 +14,7 @@ import pytest
 
 from objectql.engine.aggregates import AggregateSpec
 from objectql.engine.events import ChangeEvent
+from objectql.engine.filters.ast import TRUE
 from objectql.errors import ObjectQLError
 from objectql.realtime import aggregates, read_state
 from objectql.realtime.aggregates import AggregateGroup, AggregateSubscription
@@ -25,7 +26,9 @@ from objectql.realtime.policy import Limits
 from objectql.realtime.transports.protocols.plain.handlers import PlainSession
 from objectql.realtime.windows import WindowBudget
 
-VIEW = SimpleNamespace(key=("orders", "all"), object="orders", match=lambda record: True, equality=lambda: None)
+VIEW = SimpleNamespace(
+    key=("orders", "all"), object="orders", node=TRUE, match=lambda record: True, equality=lambda: None
+)
 
 
 class Source:
