@@ -35,8 +35,10 @@ from objectql.engine.statements import Record
 from objectql.engine.views import View
 
 RELATED = "related"
-# Reads shared between groups: the most recent ones are kept while groups may still ask for them.
+# Reads shared between groups: the most recent ones are kept while groups may still ask for them, at most
+# this many reads and this many records between them (the newest read is kept whatever its size).
 SHARED_READS = 256
+SHARED_RECORDS = 100_000
 
 Read = Callable[[str, str, Sequence[Any], int], Awaitable[list[Record]]]
 Render = Callable[[View, ChangeEvent], Awaitable[str | None]]
@@ -160,6 +162,8 @@ class RelatedReads:
         self._read = read
         self._spawn = spawn
         self._reads: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
+        self._sizes: dict[Hashable, int] = {}
+        self.held = 0  # records in the kept reads
 
     def read(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> asyncio.Future[Any]:
         key = (seq, object_name, field, tuple(values))
@@ -168,10 +172,31 @@ class RelatedReads:
             self._reads.move_to_end(key)
             return found
         made = self._spawn(self._fetch(object_name, field, values, seq))
+        self._forget(key)
         self._reads[key] = made
-        while len(self._reads) > SHARED_READS:
-            self._reads.popitem(last=False)
+        made.add_done_callback(lambda done: self._count(key, done))
+        self._trim()
         return made
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    def _count(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        if self._reads.get(key) is not done or done.cancelled() or done.exception() is not None:
+            return
+        result = done.result()
+        self._sizes[key] = len(result) if isinstance(result, list) else 0
+        self.held += self._sizes[key]
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._reads) > SHARED_READS or (self.held > SHARED_RECORDS and len(self._reads) > 1):
+            oldest = next(iter(self._reads))
+            self._forget(oldest)
+
+    def _forget(self, key: Hashable) -> None:
+        self._reads.pop(key, None)
+        self.held -= self._sizes.pop(key, 0)
 
     async def _fetch(self, object_name: str, field: str, values: Sequence[Any], seq: int) -> Any:
         return await self._read(object_name, field, values, seq)

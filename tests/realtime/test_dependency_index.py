@@ -3,12 +3,14 @@ subscribers it has, the reads are shared between groups, and a write nothing dep
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from objectql.engine import source as engine_source
 from objectql.engine.as_of import records_at
+from objectql.realtime import related as related_module
 from objectql.realtime.related import RelatedRows
 from tests.realtime.conftest import SECRET, ServerFactory, connect, settle
 from tests.realtime.test_expand_subscriptions import CUSTOMERS, ORDERS
@@ -62,3 +64,28 @@ async def shop_data(server: Any) -> None:
     await orders.create({"id": "o1", "total": 10, "owner": "sam", "customer": "c1"})
     await orders.create({"id": "o2", "total": 20, "owner": "kim", "customer": "c1"})
     await orders.create({"id": "o3", "total": 30, "owner": "sam", "customer": "c2"})
+
+
+async def test_shared_reads_are_bounded_by_reads_and_by_records_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(related_module, "SHARED_READS", 3)
+    monkeypatch.setattr(related_module, "SHARED_RECORDS", 10)
+    asked: list[tuple[Any, ...]] = []
+
+    async def read(object_name: str, field: str, values: Any, seq: int) -> list[dict[str, Any]]:
+        asked.append((object_name, field, tuple(values), seq))
+        return [{"id": f"r{i}"} for i in range(int(values[0]))]
+
+    reads = related_module.RelatedReads(read, asyncio.ensure_future)
+    first = await reads.read("orders", "customer", ["4"], 1)
+    assert await reads.read("orders", "customer", ["4"], 1) is first and len(asked) == 1  # shared, not read again
+    await reads.read("orders", "customer", ["4"], 2)
+    assert (len(reads), reads.held) == (2, 8)
+    await reads.read("orders", "customer", ["4"], 3)  # 12 records: over the bound, the oldest goes
+    assert (len(reads), reads.held) == (2, 8)
+    await reads.read("orders", "customer", ["4"], 1)
+    assert len(asked) == 4  # the first was forgotten, so it is read again
+    for seq in range(10, 14):
+        await reads.read("orders", "customer", ["1"], seq)
+    assert (len(reads), reads.held) == (3, 3)  # at most three reads
+    await reads.read("orders", "customer", ["50"], 20)
+    assert (len(reads), reads.held) == (1, 50)  # the newest is kept whatever its size
