@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.common.realism import Realism, subscriber_token
 from bench.common.system import HOST, raise_nofile
-from bench.load.wsclient import WSClient
+from bench.load.wsclient import OnText, WSClient
 
 ALL_MATCHING = "all"
 DISTINCT = "distinct"
@@ -118,6 +118,25 @@ async def paced_chunks(ids: range) -> AsyncIterator[range]:
         yield ids[first : first + CHUNK]
         if first + CHUNK < len(ids):
             await asyncio.sleep(max(0.0, sent_at + CHUNK_INTERVAL - loop.time()))
+
+
+async def open_plain(
+    port: int, path: str, on_text: OnText, authed: asyncio.Event, realism: Realism, n: int = 0
+) -> WSClient:
+    """One plain-WebSocket connection, opened and authenticated as subscriber ``n``: returns once ``authed``
+    is set (``on_text`` sets it on ``auth_ok``)."""
+    loop = asyncio.get_running_loop()
+    _, ws = await asyncio.wait_for(
+        loop.create_connection(
+            lambda: WSClient(HOST, port, path, on_text, offer_deflate=realism.offer_deflate), HOST, port
+        ),
+        STEP_TIMEOUT,
+    )
+    await asyncio.wait_for(ws.opened, STEP_TIMEOUT)
+    token = subscriber_token(realism.secret, n) if realism.secret is not None else None
+    ws.send_text(json.dumps({"type": "auth", "token": token}))
+    await asyncio.wait_for(authed.wait(), STEP_TIMEOUT)
+    return ws
 
 
 def auth_message(plan: Plan, n: int, protocol: str = PLAIN) -> str:

@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from bench.common.realism import Realism, subscriber_token
+from bench.common.realism import Realism
 from bench.common.system import HOST, cpu_seconds, log
-from bench.load.loadgen import STEP_TIMEOUT, paced_chunks
+from bench.load.loadgen import STEP_TIMEOUT, open_plain, paced_chunks
 from bench.load.workers import PROGRESS_EVERY
 from bench.load.wsclient import WSClient
 from bench.report.aggregate_groups import REPORT
@@ -122,18 +122,7 @@ class Listener:
     async def open(self, port: int, path: str, aggregates: int, realism: Realism) -> None:
         """Connect, authenticate and subscribe ``aggregates`` aggregates (in chunks, as the rate limit wants),
         then wait for each one's first message."""
-        loop = asyncio.get_running_loop()
-        _, ws = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: WSClient(HOST, port, path, self.on_text, offer_deflate=realism.offer_deflate), HOST, port
-            ),
-            STEP_TIMEOUT,
-        )
-        self.ws = ws
-        await asyncio.wait_for(ws.opened, STEP_TIMEOUT)
-        token = subscriber_token(realism.secret, 0) if realism.secret is not None else None
-        ws.send_text(json.dumps({"type": "auth", "token": token}))
-        await asyncio.wait_for(self.authed.wait(), STEP_TIMEOUT)
+        ws = self.ws = await open_plain(port, path, self.on_text, self.authed, realism)
         self.expect(aggregates)
         async for chunk in paced_chunks(range(aggregates)):
             self.acked.clear()

@@ -33,14 +33,14 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from bench.common.realism import Realism, subscriber_token
+from bench.common.realism import Realism
 from bench.common.system import HOST, cpu_seconds, log
-from bench.load.loadgen import STEP_TIMEOUT, paced_chunks
+from bench.load.loadgen import STEP_TIMEOUT, open_plain, paced_chunks
 from bench.load.wsclient import WSClient
 from bench.report.related_fanout import REPORT
 from bench.runs.results import RelatedRun
-from bench.scenarios.command import add_run_arguments, parse_sizes, parser_for, run_command, stop_run
-from bench.servers.process import OBJECTQL, ServerProcess, snapshot
+from bench.scenarios.command import add_run_arguments, each_run, parse_sizes, parser_for, run_command, stop_run
+from bench.servers.process import OBJECTQL, ServerProcess
 
 OBJECTS = {
     "customers": "fields:\n  name: {type: text}\n",
@@ -53,6 +53,9 @@ SETTLE = 0.5  # seconds after the last unrelated rename, for its events to be di
 class Cell(NamedTuple):
     n: int
     k: int
+
+    def label(self) -> str:
+        return f"N={self.n:,}, K={self.k:,}"
 
 
 class Subscribers:
@@ -103,7 +106,6 @@ class Subscribers:
     async def open(self, port: int, path: str, cell: Cell, connections: int, realism: Realism) -> None:
         """``connections`` sockets, authenticated, holding subscriptions 0 … N-1 between them round-robin
         (subscription j in group j mod K); returns once every one is acknowledged."""
-        loop = asyncio.get_running_loop()
         self.wanted = cell.n
         for c in range(connections):
             authed = asyncio.Event()
@@ -113,17 +115,7 @@ class Subscribers:
                     authed.set()
                 self.on_text(ws, payload, now)
 
-            _, ws = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: WSClient(HOST, port, path, on_text, offer_deflate=realism.offer_deflate), HOST, port
-                ),
-                STEP_TIMEOUT,
-            )
-            self.sockets.append(ws)
-            await asyncio.wait_for(ws.opened, STEP_TIMEOUT)
-            token = subscriber_token(realism.secret, c) if realism.secret is not None else None
-            ws.send_text(json.dumps({"type": "auth", "token": token}))
-            await asyncio.wait_for(authed.wait(), STEP_TIMEOUT)
+            self.sockets.append(await open_plain(port, path, on_text, authed, realism, c))
 
         async def subscribe(c: int) -> None:
             ws = self.sockets[c]
@@ -242,21 +234,6 @@ async def run_one(cell: Cell, args: argparse.Namespace, tmp: Path, source: Path)
         await stop_run(None, server)
 
 
-async def all_runs(args: argparse.Namespace) -> list[RelatedRun]:
-    cells = [Cell(n, k) for n in args.sizes for k in args.groups if k <= n]
-    results: list[RelatedRun] = []
-    with tempfile.TemporaryDirectory(prefix="objectql-bench-") as tmp:
-        source = Path(tmp) / "source"
-        args.commit = snapshot(source, args.rev)
-        log(f"measuring objectql as committed at {args.commit[:12]} ({args.rev})")
-        for i, cell in enumerate(cells, 1):
-            log(f"run {i}/{len(cells)}: N={cell.n:,}, K={cell.k:,}")
-            result = await run_one(cell, args, Path(tmp), source)
-            results.append(result)
-            log(result.summary())
-    return results
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = parser_for(REPORT.module, __doc__)
     p.add_argument("--sizes", type=parse_sizes, default=[1000, 10000], help="N dependent subscriptions")
@@ -269,4 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_command(REPORT, args, argv, lambda: all_runs(args))
+    cells = [Cell(n, k) for n in args.sizes for k in args.groups if k <= n]
+    return run_command(
+        REPORT, args, argv, lambda: each_run(cells, args, run_one, label=Cell.label, summary=RelatedRun.summary)
+    )

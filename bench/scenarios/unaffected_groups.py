@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.common.realism import Realism, subscriber_token
-from bench.common.system import HOST, cpu_seconds, log
-from bench.load.loadgen import STEP_TIMEOUT, paced_chunks
+from bench.common.realism import Realism
+from bench.common.system import cpu_seconds, log
+from bench.load.loadgen import STEP_TIMEOUT, open_plain, paced_chunks
 from bench.load.workers import PROGRESS_EVERY
 from bench.load.wsclient import WSClient
 from bench.report.unaffected_groups import REPORT
@@ -105,18 +105,7 @@ class Listener:
     async def open(self, port: int, path: str, kind: str, k: int, realism: Realism) -> None:
         """Connect, authenticate, subscribe the sentinel and ``k`` groups of ``kind`` (paced as the rate limit
         wants), and wait for every ack and first message."""
-        loop = asyncio.get_running_loop()
-        _, ws = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: WSClient(HOST, port, path, self.on_text, offer_deflate=realism.offer_deflate), HOST, port
-            ),
-            STEP_TIMEOUT,
-        )
-        self.ws = ws
-        await asyncio.wait_for(ws.opened, STEP_TIMEOUT)
-        token = subscriber_token(realism.secret, 0) if realism.secret is not None else None
-        ws.send_text(json.dumps({"type": "auth", "token": token}))
-        await asyncio.wait_for(self.authed.wait(), STEP_TIMEOUT)
+        ws = self.ws = await open_plain(port, path, self.on_text, self.authed, realism)
         self.wanted = k + 1
         ws.send_text(SENTINEL_SUBSCRIBE)
         async for chunk in paced_chunks(range(k)):
