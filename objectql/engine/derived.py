@@ -133,14 +133,5 @@ class Derived:
             previous=previous,
             result={f: record.get(f) for f in policy.readable_fields(self.user)} if record is not None else None,
         )
-        event = PendingEvent(
-            object=name,
-            action=action,
-            id=id,
-            record=record,
-            previous=previous,
-            changed=changed,
-            user_id=self.user.id if self.user else None,
-            ts=datetime.now(UTC),
-        )
+        event = PendingEvent.now(name, action, id, record, previous, changed, self.user)
         self.unit.record(event, f"after:{action}", hctx)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from objectql.engine.user import User
 from objectql.metadata.model import Kind, ObjectDef
 
 ACTIONS = ("create", "update", "delete")
@@ -60,6 +61,20 @@ class PendingEvent:
     changed: tuple[str, ...] | None
     user_id: str | None
     ts: datetime
+
+    @classmethod
+    def now(
+        cls,
+        object: str,
+        action: str,
+        id: str,
+        record: dict[str, Any] | None,
+        previous: dict[str, Any] | None,
+        changed: tuple[str, ...] | None,
+        user: User | None,
+    ) -> PendingEvent:
+        """The event of a write made now by ``user`` (None: the system)."""
+        return cls(object, action, id, record, previous, changed, user.id if user else None, datetime.now(UTC))
 
     def committed(self, seq: int) -> ChangeEvent:
         return ChangeEvent(

@@ -512,16 +512,7 @@ class ObjectRepository:
         previous: Record | None,
         changed: tuple[str, ...] | None,
     ) -> PendingEvent:
-        return PendingEvent(
-            object=self.obj.name,
-            action=action,
-            id=id,
-            record=record,
-            previous=previous,
-            changed=changed,
-            user_id=self.user.id if self.user else None,
-            ts=datetime.now(UTC),
-        )
+        return PendingEvent.now(self.obj.name, action, id, record, previous, changed, self.user)
 
 
 async def _scalar(unit: Unit, stmt: Any) -> Any:
