@@ -1,5 +1,6 @@
 """Property: live rows across relations equal find() for each user, on the plain WebSocket, GraphQL over
-graphql-transport-ws and SSE, on SQLite and PostgreSQL, against a real server.
+graphql-transport-ws, the legacy graphql-ws and graphql-sse, and SSE, on SQLite and PostgreSQL, against a real
+server.
 
 Random bursts of writes — customers renamed, re-owned, re-regioned, created, deleted with their orders
 (master_detail cascade); orders created, moved between customers, changed, deleted — sent as GraphQL mutations,
@@ -34,6 +35,7 @@ from objectql import User
 from objectql.server.app import create_app, uvicorn_options
 from objectql.server.settings import Settings
 from tests.conftest import fresh_database_url, write_objects
+from tests.graphql.wsclient import STREAM, registered
 from tests.realtime.conftest import LiveServer, settle, start_uvicorn
 from tests.realtime.served import SECRET, literal, token
 from tests.realtime.test_sse import EventStream, open_stream
@@ -206,52 +208,114 @@ class Plain:
         await self.ws.close()
 
 
-class GraphQL:
-    """A user's graphql-transport-ws connection with every subscription of :data:`SUBS` (no snapshot: its
-    models start from find)."""
+def graphql_change(op_id: str, payload: dict[str, Any]) -> tuple[str, int, str, dict[str, Any]]:
+    """One subscription result (``{"data": {"<x>Changed": change}}``) as (subscription, seq, effect, record)."""
+    assert "errors" not in payload, payload
+    (change,) = payload["data"].values()
+    record = change["record"]
+    if "orders" in record:
+        record["orders"] = [{"id": o["id"], "total": o["total"]} for o in record["orders"]]
+    return op_id, int(change["seq"]), change["effect"].lower(), record
 
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
+
+class GraphQL:
+    """A user's GraphQL WebSocket with every subscription of :data:`SUBS` (no snapshot: its models start from
+    find), in ``graphql-transport-ws`` (pending changes end at a pong) or the legacy ``graphql-ws`` (no ping:
+    they end at the result of a query sent after them)."""
+
+    def __init__(self, ws: Any, protocol: str) -> None:
+        self.ws, self.protocol, self.probes = ws, protocol, 0
 
     @classmethod
-    async def open(cls, server: LiveServer, user: str) -> tuple[GraphQL, dict[str, dict[str, dict[str, Any]]]]:
-        ws = await websockets.connect(
-            f"ws://127.0.0.1:{server.port}/graphql", subprotocols=["graphql-transport-ws"], max_size=None
-        )
+    async def open(
+        cls, server: LiveServer, user: str, protocol: str = "graphql-transport-ws"
+    ) -> tuple[GraphQL, dict[str, dict[str, dict[str, Any]]]]:
+        ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/graphql", subprotocols=[protocol], max_size=None)
         await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token(user, ["sales"])}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        hub = server.realtime.require_hub()
-        before = hub.subscription_count
+        before = server.realtime.require_hub().subscription_count
+        start = "subscribe" if protocol == "graphql-transport-ws" else "start"
         for sub in SUBS:
-            await ws.send(
-                json.dumps(
-                    {"type": "subscribe", "id": sub.name, "payload": {"query": f"subscription {{ {sub.graphql} }}"}}
-                )
-            )
-        for _ in range(500):
-            if hub.subscription_count >= before + len(SUBS):
-                break
-            await asyncio.sleep(0.01)
+            payload = {"query": f"subscription {{ {sub.graphql} }}"}
+            await ws.send(json.dumps({"type": start, "id": sub.name, "payload": payload}))
+        await registered(server, before + len(SUBS))
         await settle(server)  # nothing is written meanwhile: the models start from find
         models = {sub.name: await expected(server, user, sub, True) for sub in SUBS}
-        return cls(ws), models
+        return cls(ws, protocol), models
+
+    @classmethod
+    async def open_legacy(cls, server: LiveServer, user: str) -> tuple[GraphQL, dict[str, dict[str, dict[str, Any]]]]:
+        return await cls.open(server, user, "graphql-ws")
 
     async def drain(self) -> list[tuple[str, int, str, dict[str, Any]]]:
-        await self.ws.send(json.dumps({"type": "ping"}))
+        if self.protocol == "graphql-transport-ws":
+            await self.ws.send(json.dumps({"type": "ping"}))
+            end, result = "pong", "next"
+        else:
+            self.probes += 1
+            probe = f"probe-{self.probes}"
+            await self.ws.send(json.dumps({"type": "start", "id": probe, "payload": {"query": "{ __typename }"}}))
+            end, result = probe, "data"
         out = []
         while True:
             message = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-            if message["type"] == "pong":
+            if message["type"] == "pong" or message == {"id": end, "type": "complete"}:
                 return out
-            assert message["type"] == "next", message
-            (change,) = message["payload"]["data"].values()
-            record = change["record"]
-            if "orders" in record:
-                record["orders"] = [{"id": o["id"], "total": o["total"]} for o in record["orders"]]
-            out.append((message["id"], int(change["seq"]), change["effect"].lower(), record))
+            if message.get("id") == end:
+                assert message == {"id": end, "type": "data", "payload": {"data": {"__typename": "Query"}}}, message
+                continue
+            assert message["type"] == result, message
+            out.append(graphql_change(message["id"], message["payload"]))
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class GraphQLSse:
+    """A user's graphql-sse streams, one ``POST /graphql`` per subscription of :data:`SUBS` (no snapshot: its
+    models start from find). Like SSE it has no ping: pending changes are the results before a quiet moment."""
+
+    QUIET = 0.4
+
+    def __init__(self, stack: contextlib.AsyncExitStack, streams: dict[str, EventStream]) -> None:
+        self.stack, self.streams = stack, streams
+
+    @classmethod
+    async def open(cls, server: LiveServer, user: str) -> tuple[GraphQLSse, dict[str, dict[str, dict[str, Any]]]]:
+        stack = contextlib.AsyncExitStack()
+        headers = {**STREAM, "authorization": f"Bearer {token(user, ['sales'])}"}
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=server.http, timeout=httpx.Timeout(10, read=None), headers=headers)
+        )
+        before = server.realtime.require_hub().subscription_count
+        streams = {}
+        for sub in SUBS:
+            body = {"query": f"subscription {{ {sub.graphql} }}"}
+            response = await stack.enter_async_context(client.stream("POST", "/graphql", json=body))
+            assert response.headers["content-type"].startswith("text/event-stream"), response.headers
+            streams[sub.name] = EventStream(response)
+            stack.push_async_callback(streams[sub.name].close)
+        await registered(server, before + len(SUBS))
+        await settle(server)  # nothing is written meanwhile: the models start from find
+        models = {sub.name: await expected(server, user, sub, True) for sub in SUBS}
+        return cls(stack, streams), models
+
+    async def drain(self) -> list[tuple[str, int, str, dict[str, Any]]]:
+        async def pending(name: str, stream: EventStream) -> list[tuple[str, int, str, dict[str, Any]]]:
+            out = []
+            while True:
+                try:
+                    frame = await stream.next(self.QUIET)
+                except TimeoutError:
+                    return out
+                assert frame.event == "next", frame
+                out.append(graphql_change(name, frame.json()))
+
+        found = await asyncio.gather(*(pending(name, stream) for name, stream in self.streams.items()))
+        return [change for changes in found for change in changes]
+
+    async def close(self) -> None:
+        await self.stack.aclose()
 
 
 Models = dict[str, dict[str, dict[str, Any]]]  # subscription -> id -> record
@@ -334,7 +398,13 @@ class Sse:
         await self.stack.aclose()
 
 
-TRANSPORTS: dict[str, Callable[..., Any]] = {"plain": Plain.open, "graphql": GraphQL.open, "sse": Sse.open}
+TRANSPORTS: dict[str, Callable[..., Any]] = {
+    "plain": Plain.open,
+    "graphql": GraphQL.open,
+    "graphql-ws": GraphQL.open_legacy,
+    "sse": Sse.open,
+    "graphql-sse": GraphQLSse.open,
+}
 
 
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
@@ -391,7 +461,7 @@ def test_live_rows_across_relations_equal_find_for_each_user(database: str, tmp_
                         await client.close()
 
         @settings(
-            max_examples=6 if transport == "sse" else 12,  # SSE waits for quiet streams
+            max_examples=6 if transport.endswith("sse") else 12,  # SSE waits for quiet streams
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         )
