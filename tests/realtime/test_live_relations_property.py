@@ -1,4 +1,4 @@
-"""Property: live rows across relations equal find() for each user, on the plain WebSocket, GraphQL over
+"""Property: live rows (and, below, windows) across relations equal find() for each user, on the plain WebSocket, GraphQL over
 graphql-transport-ws, the legacy graphql-ws and graphql-sse, and SSE, on SQLite and PostgreSQL, against a real
 server.
 
@@ -597,3 +597,109 @@ def test_live_windows_and_aggregates_across_relations_equal_find(database: str, 
             uvicorn_server.should_exit = True
             runner.run(asyncio.wait_for(task, 15))
     assert checked["windows"] > 5 and checked["aggregates"] > 5, checked
+
+
+GRAPHQL_WINDOW = (
+    'ordersWindow(where: {customer_ref: {region: {eq: "EU"}}}, orderBy: [{field: total, direction: DESC}], '
+    "limit: 2) { seq effect index record { id total } }"
+)
+
+
+async def window_results(ws: Any) -> tuple[list[int], list[dict[str, Any]]]:
+    """The pending results of a ``graphql-transport-ws`` window subscription (up to a pong): seqs and changes."""
+    await ws.send(json.dumps({"type": "ping"}))
+    seqs: list[int] = []
+    changes: list[dict[str, Any]] = []
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if message["type"] == "pong":
+            return seqs, changes
+        assert message["type"] == "next" and message["id"] == "win", message
+        assert "errors" not in message["payload"], message
+        change = message["payload"]["data"]["ordersWindow"]
+        seqs.append(int(change["seq"]))
+        changes.append({**change, "effect": change["effect"].lower()})
+
+
+def test_live_windows_across_relations_over_graphql_equal_find(database: str, tmp_path: Path) -> None:
+    """The window of :data:`WINDOW` as an ``ordersWindow`` subscription over ``graphql-transport-ws``: its first
+    results build the window; after the last result of each seq a burst wrote, the window equals
+    find(filters, sort, limit) as that user as of that seq."""
+    url = fresh_database_url(database, tmp_path, "relations.db")
+    app_dir = write_objects(tmp_path / "app", OBJECTS)
+    environ = {"OBJECTQL_DATABASE_URL": url, "OBJECTQL_GC_TUNING": "false", "OBJECTQL_JWT_SECRET": SECRET}
+    checked = {"windows": 0}
+    with asyncio.Runner() as runner:
+        config = Settings.load({}, environ, app_dir=app_dir)
+        uvicorn_server, task, port = runner.run(start_uvicorn(create_app(app_dir, config), **uvicorn_options(config)))
+        server = LiveServer(uvicorn_server.config.app, port)
+
+        async def expected_rows(user: str) -> list[dict[str, Any]]:
+            return await expected_window(server.engine, USERS[user], "orders", **WINDOW)
+
+        async def run(plan: list[list[tuple[Any, ...]]]) -> None:
+            engine = server.engine
+            async with engine.sql_engine.begin() as conn:
+                await conn.execute(delete(engine.tables["orders"]))
+                await conn.execute(delete(engine.tables["customers"]))
+            admin = {"authorization": f"Bearer {token('root', ['admin'])}"}
+            async with httpx.AsyncClient(base_url=server.http, timeout=10, headers=admin) as http:
+                for name, owner, region in [("Ada", "sam", "EU"), ("Bob", "kim", "EU"), ("Cy", "sam", "US")]:
+                    made = await mutation(
+                        http,
+                        f"createCustomers(input: {literal({'name': name, 'owner': owner, 'region': region})}) {{ id }}",
+                    )
+                    order = {"customer": made["createCustomers"]["id"], "total": 7}
+                    await mutation(http, f"createOrders(input: {literal(order)}) {{ id }}")
+                await settle(server)
+                sockets: dict[str, Any] = {}
+                windows: dict[str, WindowModel] = {}
+                for user in USERS:
+                    before = server.realtime.require_hub().subscription_count
+                    ws = sockets[user] = await websockets.connect(
+                        f"ws://127.0.0.1:{server.port}/graphql", subprotocols=["graphql-transport-ws"], max_size=None
+                    )
+                    await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token(user, ["sales"])}}))
+                    assert json.loads(await ws.recv())["type"] == "connection_ack"
+                    query = f"subscription {{ {GRAPHQL_WINDOW} }}"
+                    await ws.send(json.dumps({"type": "subscribe", "id": "win", "payload": {"query": query}}))
+                    await registered(server, before + 1)
+                    await settle(server)
+                    windows[user] = WindowModel()
+                    for change in (await window_results(ws))[1]:
+                        windows[user].apply(change)
+                    assert windows[user].records == await expected_rows(user)
+                try:
+                    for burst in plan:
+                        states: dict[int, dict[str, Any]] = {}
+                        for op in burst:
+                            await write(http, server, op)
+                            states[await engine.current_seq()] = {u: (await expected_rows(u),) for u in USERS}
+                        await settle(server)
+                        for user, ws in sockets.items():
+                            seqs, changes = await window_results(ws)
+                            after = []
+                            for change in changes:
+                                windows[user].apply(change)
+                                after.append(list(windows[user].records))
+                            checked["windows"] += window_steps(seqs, after, states, user)
+                            assert windows[user].records == await expected_rows(user)
+                finally:
+                    for ws in sockets.values():
+                        await ws.close()
+
+        @settings(
+            max_examples=10,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        )
+        @given(plan=bursts)
+        def agree(plan: list[list[tuple[Any, ...]]]) -> None:
+            runner.run(run(plan))
+
+        try:
+            agree()
+        finally:
+            uvicorn_server.should_exit = True
+            runner.run(asyncio.wait_for(task, 15))
+    assert checked["windows"] > 5, checked
