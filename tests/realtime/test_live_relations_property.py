@@ -1,6 +1,6 @@
-"""Property: live rows (and, below, windows) across relations equal find() for each user, on the plain WebSocket, GraphQL over
-graphql-transport-ws, the legacy graphql-ws and graphql-sse, and SSE, on SQLite and PostgreSQL, against a real
-server.
+"""Property: live rows (and, below, windows) across relations equal find() for each user, on the plain
+WebSocket, GraphQL over graphql-transport-ws, the legacy graphql-ws and graphql-sse, and SSE, on SQLite and
+PostgreSQL, against a real server.
 
 Random bursts of writes — customers renamed, re-owned, re-regioned, created, deleted with their orders
 (master_detail cascade); orders created, moved between customers, changed, deleted — sent as GraphQL mutations,
