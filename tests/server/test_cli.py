@@ -13,6 +13,7 @@ from objectql.server.cli import main
 from objectql.server.development import DevUser, dev_users
 from objectql.server.settings import SETTINGS
 from tests.conftest import write_objects
+from tests.unavailable import unavailable
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 
@@ -108,7 +109,7 @@ def test_init_writes_development_users_and_ignores_the_servers_local_state(tmp_p
     registry = Registry.from_directory(target)
     assert [user.sub for user in dev_users(target, registry)] == ["admin", "sam", "kim"]
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+        unavailable("git", "git is not installed")
     subprocess.run(["git", "init", "-q", str(target)], check=True)
     local_state = [".objectql/dev-key", ".objectql/dev-tokens", "objectql.db", "objectql.db-wal"]
     ignored = subprocess.run(

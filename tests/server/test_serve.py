@@ -25,6 +25,7 @@ import pytest
 from objectql import ObjectQL
 from objectql.server.auth import Authenticator
 from objectql.server.settings import SETTINGS, Settings
+from tests.unavailable import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop"
@@ -303,7 +304,7 @@ def ipv6_loopback() -> bool:
 
 def test_a_server_on_the_ipv6_loopback_answers_its_own_address_and_refuses_other_hosts(tmp_path: Path) -> None:
     if not ipv6_loopback():
-        pytest.skip("this machine has no IPv6 loopback")
+        unavailable("an IPv6 loopback", "this machine has no IPv6 loopback")
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(("::1", 0))
         port = int(probe.getsockname()[1])
