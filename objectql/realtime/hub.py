@@ -230,7 +230,7 @@ class Hub:
         dependents = self._dependents.get(event.object)
         if dependents is not None:
             for group in list(dependents):
-                group.related(event)  # type: ignore[attr-defined]  # a group with dependencies has it
+                group.related(event)
         self.dispatched += 1
         self.delivered_seq = self._object_seqs[event.object] = event.seq
 

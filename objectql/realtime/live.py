@@ -135,6 +135,9 @@ class LiveGroup(Protocol):
     def dispatch(self, event: ChangeEvent) -> None:
         """Take an event the group may be affected by; never waits."""
 
+    def related(self, event: ChangeEvent) -> None:
+        """Take an event of an object the group depends on (the hub's dependency index); never waits."""
+
     def close(self) -> None:
         """Its last subscription left: stop every task it runs."""
 
