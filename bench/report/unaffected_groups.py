@@ -19,6 +19,11 @@ def baseline(results: Sequence[UnaffectedRun], run: UnaffectedRun) -> Unaffected
     return next((r for r in results if r.revision == run.revision and r.kind == NONE), None)
 
 
+def kind_label(run: UnaffectedRun) -> str:
+    """``none``, or ``1,000 windows``: what the run's connection holds."""
+    return run.kind if run.kind == NONE else f"{run.groups:,} {run.kind}"
+
+
 def table_lines(results: Sequence[UnaffectedRun]) -> list[str]:
     def vs_none(r: UnaffectedRun) -> str:
         base = baseline(results, r)
@@ -31,7 +36,7 @@ def table_lines(results: Sequence[UnaffectedRun]) -> list[str]:
         Column("revision", lambda r: f"{r.revision} (`{r.commit[:9]}`)", numeric=False),
         Column(
             "live subscriptions on the connection",
-            lambda r: "none" if r.kind == NONE else f"{r.groups:,} {r.kind}",
+            kind_label,
             numeric=False,
         ),
         Column("server CPU per write (median round)", lambda r: f"{ms_text(r.cpu_per_write)} ms"),
@@ -44,14 +49,12 @@ def table_lines(results: Sequence[UnaffectedRun]) -> list[str]:
 
 
 def plot(results: Sequence[UnaffectedRun], path: Path) -> None:
-    kinds = list(dict.fromkeys(r.kind if r.kind == NONE else f"{r.groups:,} {r.kind}" for r in results))
+    kinds = list(dict.fromkeys(map(kind_label, results)))
     revisions = list(dict.fromkeys(r.revision for r in results))
     width = 0.8 / max(1, len(revisions))
     with figure(path, 1, (8, 4)) as (ax,):
         for j, revision in enumerate(revisions):
-            runs = {
-                (r.kind if r.kind == NONE else f"{r.groups:,} {r.kind}"): r for r in results if r.revision == revision
-            }
+            runs = {kind_label(r): r for r in results if r.revision == revision}
             xs = [i + (j - (len(revisions) - 1) / 2) * width for i in range(len(kinds))]
             ys = [runs[k].cpu_per_write if k in runs else 0.0 for k in kinds]
             # The whiskers span the run's fastest and slowest rounds.
